@@ -1,0 +1,264 @@
+"""Hybrid Monte Carlo for the Wilson action: leapfrog, Metropolis step, step-size tuning.
+
+Conventions (docs/contracts.md): ``H = S + K`` per chain with ``K = ½ Σ p_a²``; equations of
+motion ``dU/dt = P U`` (U1 ``dx/dt = p``) and ``dp/dt = -F`` with ``F = force(links, β)``.
+The leapfrog (velocity Verlet) is
+
+    p ← p - (ε/2) F(U);   n times { U ← exp(ε P) U;  p ← p - ε F(U) }  with the last kick ε/2
+
+(n + 1 force evaluations).  It is reversible (``p → -p`` retraces the trajectory) and volume
+preserving, so the Metropolis test ``u < exp(-ΔH)`` per chain makes HMC exact.  Step sizes are
+in units of molecular-dynamics time; the trajectory length is ``ε n``.
+
+``eps`` may be a float, a 0-d tensor, or one step size per chain ``[B]``; ``beta`` likewise.
+Nothing here calls ``.item()``: metrics stay tensors on the links' device (no host syncs),
+except in ``tune_step_size`` which is a host-side loop by nature.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .groups import GaugeGroup, group_of
+from .lattice import action_and_force, planes, sin_charge, topological_charge
+
+__all__ = [
+    "LeapfrogFn",
+    "TuneResult",
+    "compile_leapfrog",
+    "hamiltonian",
+    "hmc_step",
+    "leapfrog",
+    "n_plaquettes",
+    "steps_for_length",
+    "tune_step_size",
+]
+
+#: ``(links, p, beta, eps, n_steps) -> (links, p, S_end, S_start)``: the integrator used by
+#: ``hmc_step``; ``compile_leapfrog`` returns a compiled one.
+LeapfrogFn = Callable[[Tensor, Tensor, "float | Tensor", "float | Tensor", int], tuple[Tensor, ...]]
+
+
+def _chain(x: float | Tensor, like: Tensor) -> float | Tensor:
+    """A per-chain ``[B]`` tensor reshaped to broadcast against ``like``."""
+    if isinstance(x, Tensor) and x.dim() == 1 and like.dim() > 1:
+        return x.reshape((-1,) + (1,) * (like.dim() - 1))
+    return x
+
+
+def n_plaquettes(links: Tensor) -> int:
+    """Number of plaquettes per chain: sites × D(D-1)/2."""
+    d = links.shape[1]
+    sites = links[0, 0].numel() // (links.shape[-1] ** 2 if links.is_complex() else 1)
+    return sites * len(planes(d))
+
+
+def hamiltonian(links: Tensor, p: Tensor, beta: float | Tensor) -> Tensor:
+    """``H = S(U) + ½ Σ p_a²`` per chain ``[B]``."""
+    grp = group_of(links)
+    return action_and_force(links, beta)[0] + grp.kinetic_energy(p)
+
+
+def _leapfrog(
+    links: Tensor, p: Tensor, beta: float | Tensor, eps: float | Tensor, n_steps: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Leapfrog returning ``(links, p, S_end, S_start)``; the actions come free with the forces."""
+    grp: GaugeGroup = group_of(links)
+    e = _chain(eps, p)
+    b = _chain(beta, p)
+    # Forces at β = 1 scaled by β: the action per unit β also gives the plaquette when β = 0.
+    s_unit, f = action_and_force(links, 1.0)
+    s_start = s_unit
+    p = p - (0.5 * e) * (b * f)
+    for i in range(n_steps):
+        links = grp.exp_update(links, p, e)
+        s_unit, f = action_and_force(links, 1.0)
+        kick = e if i < n_steps - 1 else 0.5 * e
+        p = p - kick * (b * f)
+    return links, p, s_unit, s_start
+
+
+def leapfrog(
+    links: Tensor, p: Tensor, beta: float | Tensor, eps: float | Tensor, n_steps: int
+) -> tuple[Tensor, Tensor]:
+    """Integrate ``n_steps`` leapfrog steps of size ``eps``; returns ``(links, p)``.
+
+    Shapes: links ``[B, D, *L]`` / ``[B, D, *L, N, N]``, momenta as ``GaugeGroup.momentum_shape``.
+    ``n_steps = 0`` returns the inputs unchanged.
+    """
+    if n_steps == 0:
+        return links, p
+    out = _leapfrog(links, p, beta, eps, n_steps)
+    return out[0], out[1]
+
+
+def compile_leapfrog(**compile_kwargs: object) -> LeapfrogFn:
+    """``torch.compile`` of the integrator ``hmc_step`` uses (``integrator=`` argument).
+
+    Falls back to eager with a warning if compilation fails at the first call.  Real dtypes
+    (U1) compile to fused kernels; complex dtypes (SU(N)) compile but inductor emits no fused
+    code for complex operators (see ../shared/reference/dependencies.md).
+    """
+    import warnings
+
+    compiled = torch.compile(_leapfrog, **compile_kwargs)  # type: ignore[arg-type]
+    state = {"fn": compiled}
+
+    def run(
+        links: Tensor, p: Tensor, beta: float | Tensor, eps: float | Tensor, n_steps: int
+    ) -> tuple[Tensor, ...]:
+        try:
+            return state["fn"](links, p, beta, eps, n_steps)
+        except Exception as exc:  # compilation problems surface at the first call
+            if state["fn"] is _leapfrog:
+                raise
+            warnings.warn(
+                f"torch.compile of the leapfrog failed ({type(exc).__name__}: {exc}); "
+                "running eager",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            state["fn"] = _leapfrog
+            return _leapfrog(links, p, beta, eps, n_steps)
+
+    return run
+
+
+def hmc_step(
+    links: Tensor,
+    beta: float | Tensor,
+    eps: float | Tensor,
+    n_steps: int,
+    generator: torch.Generator | None = None,
+    *,
+    measure_charge: bool = True,
+    integrator: LeapfrogFn | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """One HMC trajectory per chain with a per-chain Metropolis accept/reject.
+
+    Returns ``(links, metrics)``; every metric is a ``[B]`` tensor:
+
+    * ``accept_prob`` ``min(1, e^{-ΔH})``; ``accepted`` 0/1; ``dH`` ``H_end - H_start``
+      (``exp_minus_dH`` for the Creutz equality ``⟨e^{-ΔH}⟩ = 1``);
+    * ``action`` and ``plaquette`` (mean ``Re tr U_P / N``) of the new configuration;
+    * ``charge`` (U1 integer charge; SU(N) 4D clover charge, unsmoothed) and, for U1,
+      ``sin_charge``, if ``measure_charge``.
+
+    A non-finite ``ΔH`` is rejected.  ``integrator`` defaults to the eager leapfrog; pass
+    ``compile_leapfrog()`` to use the compiled one.
+    """
+    grp = group_of(links)
+    p0 = grp.random_momenta(links, generator)
+    fn = integrator if integrator is not None else _leapfrog
+    new, p1, s1_unit, s0_unit = fn(links, p0, beta, eps, n_steps)
+    h0 = beta * s0_unit + grp.kinetic_energy(p0)
+    h1 = beta * s1_unit + grp.kinetic_energy(p1)
+    dh = h1 - h0
+    u = torch.rand(dh.shape, dtype=dh.dtype, device=dh.device, generator=generator)
+    dh_safe = torch.where(torch.isfinite(dh), dh, torch.full_like(dh, math.inf))
+    exp_mdh = torch.exp(-dh_safe)
+    accepted = u < exp_mdh
+    mask = accepted.reshape((-1,) + (1,) * (links.dim() - 1))
+    out = torch.where(mask, new, links)
+    s_unit = torch.where(accepted, s1_unit, s0_unit)
+    metrics = {
+        "accept_prob": torch.clamp(exp_mdh, max=1.0),
+        "accepted": accepted.to(dh.dtype),
+        "dH": dh,
+        "exp_minus_dH": exp_mdh,
+        "action": beta * s_unit,
+        "plaquette": 1.0 - s_unit / n_plaquettes(links),
+    }
+    if measure_charge:
+        if not links.is_complex():
+            metrics["charge"] = topological_charge(out)
+            metrics["sin_charge"] = sin_charge(out)
+        elif links.shape[1] == 4:
+            metrics["charge"] = topological_charge(out)
+    return out, metrics
+
+
+def steps_for_length(eps: float, traj_length: float) -> int:
+    """Number of leapfrog steps ``n = ceil(τ / ε)`` (at least 1) for trajectory length ``τ``."""
+    return max(1, math.ceil(traj_length / eps - 1e-9))
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Outcome of ``tune_step_size``: use ``eps`` and ``n_steps`` (``eps · n_steps = τ``)."""
+
+    eps: float
+    n_steps: int
+    acceptance: float  #: mean acceptance probability over the final check trajectories
+    links: Tensor  #: the configurations after tuning (tuning doubles as thermalisation)
+    trace: tuple[tuple[float, float], ...]  #: (ε, mean acceptance) per tuning trajectory
+
+
+def tune_step_size(
+    links: Tensor,
+    beta: float | Tensor,
+    *,
+    target: float = 0.75,
+    traj_length: float | None = 1.0,
+    n_steps: int | None = None,
+    eps0: float = 0.1,
+    n_iter: int = 40,
+    n_check: int = 10,
+    generator: torch.Generator | None = None,
+    integrator: LeapfrogFn | None = None,
+) -> TuneResult:
+    """Tune the HMC step size to a target mean acceptance probability (a fair baseline).
+
+    Dual averaging on ``log ε`` (Hoffman & Gelman 2014, Alg. 5: γ = 0.05, t₀ = 10, κ = 0.75,
+    shrinkage point ``log 10 ε₀``) driven by the batch mean of ``min(1, e^{-ΔH})``.
+
+    * ``traj_length=τ`` (default 1): the trajectory length is fixed; every trial uses
+      ``n = ceil(τ/ε)`` steps of size ``τ/n``, and the result satisfies ``eps · n_steps = τ``.
+    * ``traj_length=None`` with ``n_steps=n``: ``n`` is fixed and ``ε`` is tuned freely.
+
+    The chains are evolved by the tuning trajectories (thermalisation), then ``n_check``
+    trajectories at the final step size measure ``acceptance``.
+    """
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"target acceptance must lie in (0, 1), got {target}")
+    if traj_length is None and n_steps is None:
+        raise ValueError("give traj_length (fixed trajectory length) or n_steps (fixed steps)")
+
+    def schedule(eps: float) -> tuple[float, int]:
+        if traj_length is None:
+            assert n_steps is not None
+            return eps, n_steps
+        n = steps_for_length(eps, traj_length)
+        return traj_length / n, n
+
+    gamma, t0, kappa = 0.05, 10.0, 0.75
+    mu = math.log(10.0 * eps0)
+    h_bar, log_eps_bar, log_eps = 0.0, math.log(eps0), math.log(eps0)
+    trace: list[tuple[float, float]] = []
+    for m in range(1, n_iter + 1):
+        eps, n = schedule(math.exp(log_eps))
+        links, met = hmc_step(
+            links, beta, eps, n, generator, measure_charge=False, integrator=integrator
+        )
+        acc = float(met["accept_prob"].mean())
+        trace.append((eps, acc))
+        w = 1.0 / (m + t0)
+        h_bar = (1.0 - w) * h_bar + w * (target - acc)
+        log_eps = mu - math.sqrt(m) / gamma * h_bar
+        log_eps = min(log_eps, math.log(1e3))
+        eta = m**-kappa
+        log_eps_bar = eta * log_eps + (1.0 - eta) * log_eps_bar
+    eps, n = schedule(math.exp(log_eps_bar))
+    accs = []
+    for _ in range(n_check):
+        links, met = hmc_step(
+            links, beta, eps, n, generator, measure_charge=False, integrator=integrator
+        )
+        accs.append(float(met["accept_prob"].mean()))
+    acceptance = sum(accs) / len(accs) if accs else float("nan")
+    return TuneResult(eps=eps, n_steps=n, acceptance=acceptance, links=links, trace=tuple(trace))
