@@ -37,7 +37,11 @@ MIN_WALLTIME_MIN = 5
 """Every ALCF queue rejects walltimes under five minutes."""
 
 PROXY = "http://proxy.alcf.anl.gov:3128"
-NO_PROXY = "admin,polaris-adminvm-01,localhost,*.cm.polaris.alcf.anl.gov,polaris-*,*.polaris.alcf.anl.gov,*.alcf.anl.gov"
+NO_PROXY = (
+    "admin,polaris-adminvm-01,localhost,*.cm.polaris.alcf.anl.gov,polaris-*,"
+    "*.polaris.alcf.anl.gov,*.alcf.anl.gov"
+)
+"""The suggested no_proxy (UG:polaris/running-jobs, UG:aurora/getting-started-on-aurora)."""
 
 
 @dataclass(frozen=True)
@@ -382,6 +386,7 @@ _AURORA_ENV = (
     ("ftp_proxy", PROXY),
     ("HTTP_PROXY", PROXY),
     ("HTTPS_PROXY", PROXY),
+    ("no_proxy", NO_PROXY),
     ("TMPDIR", "/tmp"),
 )
 
