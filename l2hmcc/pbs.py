@@ -19,9 +19,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from l2hmcc import render, systems
+from l2hmcc import ir, render, systems
 from l2hmcc.systems import System
 
 JOB_SCRIPT = "job.pbs"
@@ -257,16 +257,21 @@ def _plan_cluster(
     ranks_per_node: int,
     header: str,
 ) -> PbsPlan:
-    if req.account is None or req.walltime_min is None or not req.filesystems:
-        raise PlanError(f"{system.name} jobs need job.account, job.walltime and job.filesystems")
-    queue_name = req.queue or "debug"
-    queue = system.queues.get(queue_name)
-    if queue is None:
-        raise PlanError(f"unknown queue {queue_name!r} on {system.name}")
-    for fs in req.filesystems:
+    if req.account is None or req.walltime_min is None:
+        raise PlanError(f"{system.name} jobs need job.account and job.walltime")
+    if req.queue is None:
+        queue = system.default_queue(req.nodes, req.walltime_min)
+        if queue is None:
+            raise PlanError(f"no queue on {system.name} takes {req.nodes} nodes")
+    else:
+        queue = system.queues.get(req.queue)
+        if queue is None:
+            raise PlanError(f"unknown queue {req.queue!r} on {system.name}")
+    filesystems = req.filesystems or system.default_filesystems
+    for fs in filesystems:
         if fs not in system.filesystems and fs not in system.deprecated_filesystems:
             raise PlanError(f"unknown filesystem {fs!r} on {system.name}")
-    if ranks_per_node > system.node.max_ranks_per_node:
+    if ranks_per_node > system.node.devices_per_node:
         raise PlanError(f"{ranks_per_node} ranks per node exceed {system.name}'s node")
     account = req.account
     if not ACCOUNT_RE.match(account):
@@ -294,7 +299,7 @@ def _plan_cluster(
         ("-l", _directive_value("select", f"select={select}")),
         ("-l", "place=scatter"),
         ("-l", f"walltime={format_walltime(req.walltime_min)}"),
-        ("-l", _directive_value("filesystems", "filesystems=" + ":".join(req.filesystems))),
+        ("-l", _directive_value("filesystems", "filesystems=" + ":".join(filesystems))),
         ("-N", _directive_value("job name", job_name)),
         ("-j", "oe"),
         ("-k", "doe"),
@@ -391,12 +396,37 @@ def _launch(
 # From the IR
 
 
-def request_from_spec(spec: Any) -> JobRequest:
+def cluster_launcher(spec: ir.Spec) -> str:
+    """``mpiexec`` or ``deepspeed``: how a cluster job starts its ranks (``auto`` → mpiexec).
+    Other launchers (torchrun, horovodrun) are for local runs; the checks refuse them here."""
+    launcher = getattr(spec.distributed, "launcher", "auto")
+    return "mpiexec" if launcher == "auto" else str(launcher)
+
+
+def request_from_spec(spec: ir.Spec) -> JobRequest:
     """Flatten the IR's ``job`` and ``distributed`` blocks into a `JobRequest`."""
-    raise NotImplementedError  # filled in when the IR lands
+    job = spec.job
+    launcher = cluster_launcher(spec)
+    if launcher not in ("mpiexec", "deepspeed"):
+        raise PlanError(f"launcher {launcher!r} cannot start ranks in a PBS job")
+    return JobRequest(
+        system=job.system,
+        experiment=spec.experiment.name,
+        account=job.account,
+        queue=job.queue,
+        nodes=job.nodes,
+        walltime_min=job.walltime_min,
+        filesystems=tuple(job.filesystems),
+        ranks_per_node=job.ranks_per_node,
+        modules=tuple(job.modules),
+        env=tuple(job.env.items()),
+        preemptable=job.preemptable,
+        name=job.name,
+        launcher="deepspeed" if launcher == "deepspeed" else "mpiexec",
+    )
 
 
-def plan(spec: Any, *, target: str, spec_name: str, spec_sha256: str) -> PbsPlan:
+def plan(spec: ir.Spec, *, target: str, spec_name: str, spec_sha256: str) -> PbsPlan:
     """IR → `PbsPlan` (pure: no I/O)."""
     return plan_request(
         request_from_spec(spec), target=target, spec_name=spec_name, spec_sha256=spec_sha256
@@ -409,7 +439,7 @@ def render_plan(p: PbsPlan) -> str:
     return render.render(template, plan=p, job_script=JOB_SCRIPT, local_launcher=LOCAL_LAUNCHER)
 
 
-def render_pbs(spec: Any, *, target: str, spec_name: str, spec_sha256: str) -> str:
+def render_pbs(spec: ir.Spec, *, target: str, spec_name: str, spec_sha256: str) -> str:
     """The text of ``job.pbs`` for ``spec`` compiled for ``target``."""
     return render_plan(plan(spec, target=target, spec_name=spec_name, spec_sha256=spec_sha256))
 

@@ -155,9 +155,10 @@ class NodeShape:
 
     accelerator: str
     devices_per_node: int
-    """GPUs (Polaris) or GPU tiles in FLAT mode (Aurora): the default ranks per node."""
-    max_ranks_per_node: int
-    """The most ranks a node can take (Aurora: 4 CCSs per tile → 48)."""
+    """GPUs (Polaris) or GPU tiles in FLAT mode (Aurora): the default and the most ranks per
+    node l2hmcc places (one rank per device). More would need MPS (Polaris) or several compute
+    command streamers per tile (Aurora, ``ZEX_NUMBER_OF_CCS``, up to 48 ranks), which the
+    generated jobs do not set up."""
     sockets: int
     cores_per_socket: int
     threads_per_core: int
@@ -209,6 +210,8 @@ class System:
     node: NodeShape
     queues: dict[str, Queue] = field(default_factory=dict)
     filesystems: frozenset[str] = frozenset()
+    default_filesystems: tuple[str, ...] = ()
+    """Requested when the spec names none: home and the project filesystem."""
     deprecated_filesystems: dict[str, str] = field(default_factory=dict)
     """Filesystem name → why it should not be used (a warning, the job may still be rejected)."""
     select_system: str | None = None
@@ -245,6 +248,24 @@ class System:
 
     def stack_named(self, module: str) -> ModuleStack | None:
         return next((s for s in self.stacks if module in s.modules), None)
+
+    def fitting_queues(self, nodes: int, walltime_min: int) -> list[tuple[Queue, ExecQueue]]:
+        """Every queue whose execution limits take ``nodes`` for ``walltime_min``, in table
+        order (the debug queues first)."""
+        out = []
+        for queue in self.queues.values():
+            ex = queue.route(nodes, walltime_min)
+            if ex is not None:
+                out.append((queue, ex))
+        return out
+
+    def default_queue(self, nodes: int, walltime_min: int) -> Queue | None:
+        """The queue a job that names none goes to: the first that fits and is open to every
+        project without side effects (not by request, not preemptable)."""
+        for queue, _ in self.fitting_queues(nodes, walltime_min):
+            if not queue.by_request and not queue.rerunnable:
+                return queue
+        return None
 
 
 def module_family(module: str) -> str:
@@ -296,7 +317,7 @@ POLARIS = System(
     name="polaris",
     scheduler="pbs",
     description="Polaris (NVIDIA A100, PBS Pro)",
-    node=NodeShape("NVIDIA A100-40GB", 4, 4, sockets=1, cores_per_socket=32, threads_per_core=2),
+    node=NodeShape("NVIDIA A100-40GB", 4, sockets=1, cores_per_socket=32, threads_per_core=2),
     queues={
         "debug": _queue("debug", (1, 2), 1),
         "debug-scaling": _queue("debug-scaling", (1, 10), 1),
@@ -317,6 +338,7 @@ POLARIS = System(
         "capacity": _queue("capacity", (1, 4), 168, note="2 queued, 1 running per user"),
     },
     filesystems=frozenset({"home", "eagle"}),
+    default_filesystems=("home", "eagle"),
     deprecated_filesystems={
         "grand": "Grand was retired (removed from the Polaris docs in Sep 2024); valid: home, eagle",
     },
@@ -365,7 +387,6 @@ POLARIS_LD_LIBRARY_PATH = (
 _AURORA_NODE = NodeShape(
     "Intel Data Center GPU Max 1550 (tile)",
     12,
-    48,
     sockets=2,
     cores_per_socket=52,
     threads_per_core=2,
@@ -412,6 +433,7 @@ AURORA = System(
         "visualization": _queue("visualization", (1, 32), 8, by_request=True),
     },
     filesystems=frozenset({"home", "flare", "daos_user_fs", "daos_perf_fs"}),
+    default_filesystems=("home", "flare"),
     deprecated_filesystems={
         "daos_user": "renamed `daos_user_fs`",
         "daos_perf": "renamed `daos_perf_fs`",
@@ -460,6 +482,7 @@ SUNSPOT = System(
         ),
     },
     filesystems=frozenset({"home", "tegu"}),
+    default_filesystems=("home", "tegu"),
     deprecated_filesystems={
         "gila": "Sunspot's old Lustre filesystem (2023–24 scripts); now `tegu`",
     },
@@ -489,7 +512,7 @@ LOCAL = System(
     name="local",
     scheduler="local",
     description="this machine (the job directory's run-local.sh)",
-    node=NodeShape("cpu", 1, 64, sockets=1, cores_per_socket=1, threads_per_core=1),
+    node=NodeShape("cpu", 1, sockets=1, cores_per_socket=1, threads_per_core=1),
     stacks=(
         ModuleStack(
             modules=("(the current Python environment)",),

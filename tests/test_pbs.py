@@ -151,9 +151,10 @@ VARIANTS: list[tuple[JobRequest, str]] = [
         ),
         "pytorch-ddp",
     ),
-    # older stack pinned by the spec; CCS oversubscription
+    # older stack pinned by the spec; fewer ranks than devices; queue chosen by the planner
     (replace(REQUESTS["polaris"], modules=("conda/2024-04-29",)), "pytorch-horovod"),
-    (replace(REQUESTS["aurora"], ranks_per_node=48), "pytorch-ddp"),
+    (replace(REQUESTS["aurora"], ranks_per_node=6), "pytorch-ddp"),
+    (replace(REQUESTS["aurora"], queue=None, nodes=8, walltime_min=120), "pytorch-ddp"),
 ]
 
 
@@ -198,7 +199,7 @@ def test_directive_block_is_only_directives_and_matches_the_request(
     d = parse_directives(block)
     system = systems.SYSTEMS[req.system]
     assert d["-A"] == [req.account]
-    assert d["-q"] == [req.queue]
+    assert d["-q"] == [req.queue or "capacity"]
     assert d["-j"] == ["oe"] and d["-k"] == ["doe"]
     resources = dict(v.split("=", 1) for v in d["-l"])
     expected_select = f"{req.nodes}:system=polaris" if req.system == "polaris" else str(req.nodes)
@@ -213,7 +214,9 @@ def test_directive_block_is_only_directives_and_matches_the_request(
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,14}", name)
     if req.name is not None:
         assert name == req.name
-    queue = system.queues[req.queue or ""]
+    if req.queue is None:
+        assert d["-q"] == ["capacity"]  # the first open queue that takes 8 nodes for 2h
+    queue = system.queues[d["-q"][0]]
     assert ("-r" in d) == (queue.rerunnable or req.preemptable)
     if "-r" in d:
         assert d["-r"] == ["y"]
