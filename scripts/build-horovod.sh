@@ -12,11 +12,22 @@ set -euo pipefail
 PY=${PYTHON:-python3}
 CACHE=${L2HMCC_CACHE:-$HOME/.cache/l2hmcc}/wheels
 mkdir -p "$CACHE"
-key=$("$PY" -c 'import sys, importlib.metadata as m
-def v(p):
-    try: return m.version(p)
-    except m.PackageNotFoundError: return "none"
-print(f"py{sys.version_info[0]}{sys.version_info[1]}-torch{v(\"torch\")}-tf{v(\"tensorflow-cpu\") if v(\"tensorflow-cpu\") != \"none\" else v(\"tensorflow\")}")')
+key=$("$PY" - <<'PYEOF'
+import sys
+import importlib.metadata as md
+
+def version(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "none"
+
+tf = version("tensorflow-cpu")
+if tf == "none":
+    tf = version("tensorflow")
+print(f"py{sys.version_info[0]}{sys.version_info[1]}-torch{version('torch')}-tf{tf}")
+PYEOF
+)
 wheel_dir="$CACHE/horovod-0.28.1-$key"
 if ! ls "$wheel_dir"/horovod-*.whl >/dev/null 2>&1; then
     work=$(mktemp -d)
