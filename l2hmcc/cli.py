@@ -1,0 +1,279 @@
+"""The ``l2hmcc`` command line: a thin layer over `l2hmcc.driver`.
+
+Exit codes: 0 success (warnings allowed), 1 the input has errors (diagnostics printed),
+2 usage errors (unknown command, option or target), 3 an internal error (a bug: please
+report it). Diagnostics go to stderr, rustc-style, in colour only on a terminal without
+``NO_COLOR``; ``--format json`` prints them to stdout as a JSON array instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from l2hmcc import __version__, driver
+from l2hmcc.diagnostics import CODES, explain, render_json, render_text, summary
+
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _target_names() -> list[str]:
+    from l2hmcc import targets
+
+    return list(targets.TARGETS)
+
+
+def _add_common(p: argparse.ArgumentParser, *, overrides: bool = True) -> None:
+    p.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour diagnostics (auto: on a terminal, unless NO_COLOR is set)",
+    )
+    if overrides:
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a spec value, e.g. --set train.steps=100 (repeatable)",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="l2hmcc",
+        description="Compile .l2h lattice-gauge-theory experiment specs to L2HMC training jobs.",
+    )
+    parser.add_argument("--version", action="version", version=f"l2hmcc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("check", help="check specs and report every problem")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--target", help="also run the checks that depend on this target")
+    _add_common(p)
+
+    p = sub.add_parser("compile", help="compile a spec into a job directory")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--target", "-t", required=True, help="see `l2hmcc targets`")
+    p.add_argument("-o", "--out", help="job directory (default: jobs/<experiment>-<target>)")
+    p.add_argument("--force", action="store_true", help="replace an existing job directory")
+    _add_common(p)
+
+    p = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--check", action="store_true", help="only report files that would change")
+    p.add_argument("--diff", action="store_true", help="print the changes as a diff")
+    _add_common(p, overrides=False)
+
+    p = sub.add_parser("explain", help="explain a diagnostic code (all codes without one)")
+    p.add_argument("code", nargs="?", metavar="CODE")
+
+    sub.add_parser("targets", help="list the compilation targets")
+
+    p = sub.add_parser("ir", help="print the resolved IR of a spec as JSON")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--target", help="resolve the backend for this target")
+    _add_common(p)
+    return parser
+
+
+def _use_color(choice: str, stream: TextIO) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _report(outcomes: Sequence[driver.Outcome], args: argparse.Namespace) -> None:
+    diagnostics = [d for o in outcomes for d in o.diagnostics]
+    if args.format == "json":
+        print(render_json(diagnostics))
+        return
+    sources = {name: src for o in outcomes for name, src in o.sources.items()}
+    if diagnostics:
+        sys.stderr.write(
+            render_text(diagnostics, sources, color=_use_color(args.color, sys.stderr))
+        )
+    for o in outcomes:
+        if not o.ok:
+            sys.stderr.write(f"error: `{o.path}`: {summary(o.diagnostics)}\n")
+
+
+def _check_target(name: str | None) -> None:
+    if name is None:
+        return
+    names = _target_names()
+    if name not in names:
+        guess = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean `{guess[0]}`?" if guess else f"; choose from {', '.join(names)}"
+        sys.stderr.write(f"error: unknown target `{name}`{hint}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    _check_target(args.target)
+    outcomes = [driver.check(s, tuple(args.overrides), args.target) for s in args.specs]
+    _report(outcomes, args)
+    if args.format == "text":
+        for o in outcomes:
+            if o.ok:
+                print(f"ok: {o.path}")
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_DIAGNOSTICS
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    _check_target(args.target)
+    o = driver.compile(
+        args.spec, args.target, args.out, force=args.force, overrides=tuple(args.overrides)
+    )
+    _report([o], args)
+    if o.ok and o.out_dir is not None:
+        if args.format == "text":
+            print(f"wrote {o.out_dir}")
+        return EXIT_OK
+    return EXIT_DIAGNOSTICS
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    outcomes = [driver.format_file(s) for s in args.specs]
+    _report(outcomes, args)
+    changed = 0
+    for o in outcomes:
+        if o.formatted is None:
+            continue
+        original = o.sources[o.path].text
+        if o.formatted == original:
+            continue
+        changed += 1
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    original.splitlines(keepends=True),
+                    o.formatted.splitlines(keepends=True),
+                    fromfile=o.path,
+                    tofile=o.path,
+                )
+            )
+        if args.check:
+            print(f"would reformat {o.path}")
+        else:
+            _write_atomic(Path(o.path), o.formatted)
+            print(f"reformatted {o.path}")
+    if not all(o.ok for o in outcomes):
+        return EXIT_DIAGNOSTICS
+    return EXIT_DIAGNOSTICS if args.check and changed else EXIT_OK
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.l2hmcc-fmt")
+    tmp.write_text(text, encoding="utf-8")
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+    os.replace(tmp, path)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    if args.code is None:
+        for code, info in CODES.items():
+            print(f"{code}  {info.title}")
+        return EXIT_OK
+    text = explain(args.code)
+    if text is None:
+        guess = difflib.get_close_matches(args.code.upper(), list(CODES), n=1)
+        hint = f"; did you mean `{guess[0]}`?" if guess else ""
+        sys.stderr.write(f"error: unknown code `{args.code}`{hint} (`l2hmcc explain` lists all)\n")
+        return EXIT_USAGE
+    print(text, end="")
+    return EXIT_OK
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from l2hmcc import targets
+
+    rows = [
+        (
+            t.name,
+            t.framework,
+            t.backend,
+            "ready" if targets.is_implemented(t) else "manifest only",
+            t.description,
+        )
+        for t in targets.TARGETS.values()
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4])
+    return EXIT_OK
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    _check_target(args.target)
+    o = driver.check(args.spec, tuple(args.overrides), args.target)
+    if o.spec is None or not o.ok:
+        _report([o], args)
+        return EXIT_DIAGNOSTICS
+    if o.diagnostics and args.format == "text":
+        _report([o], args)  # warnings
+    print(json.dumps(o.spec.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "compile": cmd_compile,
+    "fmt": cmd_fmt,
+    "explain": cmd_explain,
+    "targets": cmd_targets,
+    "ir": cmd_ir,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into e.g. `head`: stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except SystemExit:
+        raise
+    except Exception as e:  # a bug in l2hmcc, not in the spec
+        if os.environ.get("L2HMCC_TRACEBACK"):
+            raise
+        sys.stderr.write(
+            f"error: internal error in l2hmcc {__version__}: {type(e).__name__}: {e}\n"
+            "  please report it with the spec; set L2HMCC_TRACEBACK=1 for the traceback\n"
+        )
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    """Console-script entry point."""
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    run()

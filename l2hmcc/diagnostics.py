@@ -1,0 +1,555 @@
+"""Diagnostics are data: a code, a severity, a message, labelled spans and a help line.
+
+Every stage reports problems as `Diagnostic` values instead of raising; the driver collects
+them, sorts and de-duplicates them (`finalize`), and the CLI renders them rustc-style
+(`render_text`) or as JSON (`render_json`). Every code lives in `CODES` with a one-line title
+and the long explanation that ``l2hmcc explain CODE`` prints.
+
+Code ranges: E0xx syntax and input files, E1xx keys/types/ranges, E2xx cross-field physics
+and training rules, E3xx target and system, Wxxx warnings.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from l2hmcc.source import Source, Span
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Label:
+    """A span with a short message shown next to its carets."""
+
+    span: Span
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a spec. ``primary`` is where it is; ``secondary`` labels point at
+    related places (the first definition of a duplicate, the other side of a contradiction)."""
+
+    code: str
+    severity: Severity
+    message: str
+    primary: Label
+    secondary: tuple[Label, ...] = ()
+    help: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        s = self.primary.span
+        return (s.file, s.start, s.end, self.code, self.message)
+
+
+def error(
+    code: str,
+    message: str,
+    span: Span,
+    label: str = "",
+    *,
+    secondary: Iterable[Label] = (),
+    help: str | None = None,
+) -> Diagnostic:
+    """An error diagnostic; the severity of a ``W`` code is a warning."""
+    severity = Severity.WARNING if code.startswith("W") else Severity.ERROR
+    return Diagnostic(code, severity, message, Label(span, label), tuple(secondary), help)
+
+
+def finalize(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Sort by position, then code, and drop exact duplicates (two passes finding the same
+    fact at the same place say it once)."""
+    seen: set[tuple[str, Span, str]] = set()
+    out = []
+    for d in sorted(diagnostics, key=Diagnostic.sort_key):
+        key = (d.code, d.primary.span, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.is_error for d in diagnostics)
+
+
+# ---------------------------------------------------------------------------------------------
+# The code registry. Titles are one line; explanations are what `l2hmcc explain` prints.
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    title: str
+    explanation: str
+
+
+CODES: dict[str, CodeInfo] = {
+    # E0xx: the file and its syntax --------------------------------------------------------
+    "E001": CodeInfo(
+        "syntax error",
+        """The parser met a character or token it did not expect here. A spec is a list of
+blocks; a block is a name, an optional label and braces holding `key = value` attributes or
+nested blocks:
+
+    lattice { group = U1  shape = [16, 16]  beta = 4.0 }
+    distributed deepspeed { zero_stage = 1 }
+
+Values are numbers (`8`, `0.1`, `1e-3`), strings (`"text"`), identifiers (`merged`), `true`
+or `false`, durations (`1h30m`, `01:30:00`), lists (`[16, 16]`) and calls
+(`linear(4.0, 6.0)`). `#` starts a comment that runs to the end of the line.""",
+    ),
+    "E002": CodeInfo(
+        "missing `=` between a key and its value",
+        """Every attribute is written `key = value`:
+
+    dynamics { leapfrog = 8 }     # not: dynamics { leapfrog 8 }
+
+A name followed by `{` opens a nested block instead (`conv { ... }`, `env { ... }`).""",
+    ),
+    "E003": CodeInfo(
+        "unclosed `{`",
+        """The file ended while a block was still open. Every `{` needs its `}`:
+
+    train {
+        steps = 2000
+    }                             # <- this one was missing""",
+    ),
+    "E004": CodeInfo(
+        "unclosed `[` or `(`",
+        """A list or call was not closed before the block ended:
+
+    shape = [16, 16]              # not: shape = [16, 16
+    beta = linear(4.0, 6.0)       # not: beta = linear(4.0, 6.0""",
+    ),
+    "E005": CodeInfo(
+        "unterminated string",
+        """A string starts with `"` and must end with `"` on the same line. Write a quote
+inside a string as `\\"` and a backslash as `\\\\`.""",
+    ),
+    "E006": CodeInfo(
+        "unexpected `}`",
+        """A closing brace has no block to close. Check for an extra `}` or a block whose
+opening line is missing.""",
+    ),
+    "E007": CodeInfo(
+        "missing value after `=`",
+        """An attribute needs a value after `=`:
+
+    lattice { beta = 4.0 }        # not: lattice { beta = }""",
+    ),
+    "E008": CodeInfo(
+        "separator between attributes",
+        """Attributes are separated by spaces or newlines only, not by `,` or `;`:
+
+    lattice { group = U1  shape = [16, 16] }
+
+Commas separate the items of a list (`[16, 16]`) and the arguments of a call.""",
+    ),
+    "E009": CodeInfo(
+        "attribute outside a block",
+        """Every `key = value` belongs to a block. Put it inside the block it configures:
+
+    train { steps = 2000 }        # not: steps = 2000 at the top level""",
+    ),
+    "E010": CodeInfo(
+        "cannot read the spec file",
+        """The file does not exist, is a directory, or cannot be opened (permissions).""",
+    ),
+    "E011": CodeInfo(
+        "not a text file",
+        """A spec is UTF-8 text. The file contains NUL bytes or bytes that are not UTF-8.""",
+    ),
+    "E012": CodeInfo(
+        "empty spec",
+        """The file has no content. The smallest useful spec is one `lattice` block:
+
+    lattice { group = U1  shape = [8, 8]  beta = 2.0 }""",
+    ),
+    "E013": CodeInfo(
+        "spec file too large",
+        """Specs are a few KiB; l2hmcc refuses files over 1 MiB, which are almost
+certainly not specs.""",
+    ),
+    "E014": CodeInfo(
+        "nesting too deep",
+        """Lists, calls and blocks nest at most 32 levels deep. No field of a spec needs more
+than two (a list inside a call: `eras([4.0, 5.0])`).""",
+    ),
+    # E1xx: keys, types, ranges --------------------------------------------------------------
+    "E101": CodeInfo(
+        "unknown block",
+        """The top-level blocks are `experiment`, `lattice`, `dynamics`, `network`, `loss`,
+`train`, `evaluate`, `hmc`, `distributed` and `job` (see docs/language.md). `network` holds a
+nested `conv` block and `job` holds a nested `env` block.""",
+    ),
+    "E102": CodeInfo(
+        "unknown key",
+        """The block has no attribute of that name. `l2hmcc` suggests the closest known key;
+the full list per block is in docs/language.md.""",
+    ),
+    "E103": CodeInfo(
+        "wrong type",
+        """The value has the wrong type for the key, e.g. a string where a number is
+expected (`leapfrog = "8"`), a float where an integer is expected (`steps = 1.5`) or a
+list where a single value is expected. The message says what was expected and what was
+found.""",
+    ),
+    "E104": CodeInfo(
+        "value out of range",
+        """The value has the right type but lies outside the allowed range, e.g.
+`leapfrog = 0` (at least one layer), `dropout = 1.5` (a probability below 1), a negative
+learning rate or loss weight, or a lattice with fewer than two dimensions.""",
+    ),
+    "E105": CodeInfo(
+        "unknown choice",
+        """The key takes one of a fixed set of identifiers (for example `group` is `U1`,
+`SU2` or `SU3`; `directions` is `merged` or `random`). The message lists them and suggests
+the closest.""",
+    ),
+    "E106": CodeInfo(
+        "duplicate block",
+        """Each block appears at most once per spec; merge the two blocks into one.""",
+    ),
+    "E107": CodeInfo(
+        "duplicate key",
+        """Each key appears at most once per block; the second would silently win, so it is
+an error. Remove one of them.""",
+    ),
+    "E108": CodeInfo(
+        "missing block",
+        """The spec lacks a required block. Only `lattice` is required; every other block
+has defaults (see docs/language.md).""",
+    ),
+    "E109": CodeInfo(
+        "missing key",
+        """The block lacks a required key, e.g. `lattice` needs `group`, `shape` and
+`beta`.""",
+    ),
+    "E110": CodeInfo(
+        "wrong block label",
+        """Only three blocks take a label after their name: `experiment NAME`,
+`distributed BACKEND` (`none`, `ddp`, `horovod`, `deepspeed`) and `job SYSTEM` (`local`,
+`polaris`, `aurora`, `sunspot`). The others take none, and `distributed`/`job` need one.""",
+    ),
+    "E111": CodeInfo(
+        "wrong call",
+        """Calls are a fixed set of constructors, each with a fixed number of arguments:
+
+    beta = linear(4.0, 6.0)            # from 4.0 at the first step to 6.0 at the last
+    beta = geometric(4.0, 6.0)         # the same, geometrically
+    beta = eras([4.0, 5.0, 6.0])       # stepped: equal shares of the training steps
+    step_size = auto(0.8)              # HMC step size tuned to 80% acceptance
+    lr = sweep(1e-3, 3e-4)             # a parameter scan (any key)""",
+    ),
+    "E112": CodeInfo(
+        "misplaced sweep",
+        """`sweep(a, b, ...)` stands for the whole value of one attribute and needs at least
+one value; it cannot sit inside a list or another call, or contain another sweep.""",
+    ),
+    "E113": CodeInfo(
+        "bad duration",
+        """Durations are written `1h30m`, `90m`, `2h`, `45m30s` or `HH:MM:SS`/`HH:MM`
+(`01:30:00`). Minutes and seconds in the clock form are below 60, and a walltime is a whole
+number of minutes.""",
+    ),
+    "E114": CodeInfo(
+        "bad override",
+        """A `--set` override is `block.key=value` (or `block.nested.key=value`), where the
+value is written as in a spec: `--set train.steps=100`, `--set lattice.shape=[8,8]`,
+`--set 'job.account="proj"'`.""",
+    ),
+    # E2xx: cross-field rules ----------------------------------------------------------------
+    "E201": CodeInfo(
+        "topological charge needs another lattice dimension",
+        """The charge loss (`loss.charge > 0`) uses the topological charge. For U(1) it is
+defined on 2D lattices (Q = (1/2π) Σ wrap(θ_P) over the 01 plane); for SU(N) it is the clover
+charge Q = (1/32π²) Σ ε_μνρσ tr F_μν F_ρσ, which needs exactly 4 dimensions. Use a 2D
+lattice for U1 or a 4D one for SU2/SU3, or set `loss.charge = 0`.""",
+    ),
+    "E202": CodeInfo(
+        "odd lattice extent with a checkerboard mask",
+        """The checkerboard mask splits the sites by parity (x_0 + x_1 + ... even or odd).
+On a periodic lattice that is a proper two-colouring only if every extent is even; with an
+odd extent, neighbours across the boundary get the same colour and the generalized leapfrog
+would update a link from a network that saw it. Use even extents or `mask = random`.""",
+    ),
+    "E203": CodeInfo(
+        "half precision for the lattice",
+        """`train.precision` is the precision of the gauge links, actions and the accept/reject
+step: fp32 (U1: float32 angles; SU(N): complex64) or fp64 (float64 / complex128).
+Half precision (fp16, bf16) would break reversibility and the Metropolis test; it is
+allowed for the networks only, through `train.network_precision` (autocast on a GPU).""",
+    ),
+    "E204": CodeInfo(
+        "x update does not fit the gauge group",
+        """`dynamics.x_update` chooses how links are updated. `compact` (the map
+2 atan(e^{εs} tan(x/2)) on angles) and `affine` (x e^{εs}) act on U(1) angles only. SU(N)
+links are updated by left multiplication with exp(ε(P e^{εq} + t)), which is `group` (the
+default for SU2/SU3).""",
+    ),
+    "E205": CodeInfo(
+        "embedding does not fit the gauge group",
+        """`network.embedding = raw` feeds U(1) angles to the networks as they are. SU(N)
+links are complex matrices; use `trig` (real and imaginary parts; cos/sin for U(1)).""",
+    ),
+    "E206": CodeInfo(
+        "several ranks without a distributed backend",
+        """The job asks for more than one rank (`job.nodes` × `job.ranks_per_node` > 1) but
+the spec has no distributed backend, so every rank would train its own copy. Add
+`distributed ddp {}` (or `horovod`, `deepspeed`), or run one rank.""",
+    ),
+    "E207": CodeInfo(
+        "batch norm with a single chain",
+        """Batch normalisation estimates statistics over the chains of one rank; with one chain
+per rank (`train.chains = 1`) the variance is zero. Use more chains or
+`network.batch_norm = false`.""",
+    ),
+    "E208": CodeInfo(
+        "conv lists of different lengths",
+        """`network.conv` describes one layer per entry: `filters`, `kernel` and `pool` must
+have the same length (pool 1 means no pooling after that layer).""",
+    ),
+    "E209": CodeInfo(
+        "conv stack on an unsupported lattice",
+        """The conv stack uses periodic 2D or 3D convolutions over the lattice; there are no
+4D convolution layers in PyTorch or TensorFlow. Remove the `conv` block for 4D lattices.""",
+    ),
+    "E210": CodeInfo(
+        "pooling does not divide the lattice",
+        """The product of the `pool` factors must divide every lattice extent, or pooling
+would drop sites.""",
+    ),
+    "E211": CodeInfo(
+        "all loss weights are zero",
+        """With `plaquette`, `charge` and `rmse` all zero the loss is identically zero and
+training does nothing. Give at least one a positive weight (0.1 is a good start).""",
+    ),
+    "E212": CodeInfo(
+        "conflicting step counts",
+        """Training length is either `steps = N` or `eras = E` with `steps_per_era = M`
+(N = E·M). Give one form, or make them agree.""",
+    ),
+    # E3xx: targets and systems ----------------------------------------------------------------
+    "E301": CodeInfo(
+        "backend not available for the target's framework",
+        """The framework comes from `--target`: `pytorch*` targets use PyTorch, `tensorflow*`
+targets TensorFlow. DDP and DeepSpeed exist for PyTorch only; TensorFlow distributes with
+Horovod (`--target tensorflow-horovod`).""",
+    ),
+    "E302": CodeInfo(
+        "spec and target disagree on the backend",
+        """The spec's `distributed` block names one backend and `--target` another (e.g.
+`distributed deepspeed` with `--target pytorch-ddp`). Pick the target that matches the spec
+(`l2hmcc targets` lists them), or drop the `distributed` block to let the target decide.""",
+    ),
+    "E303": CodeInfo(
+        "sweeps are not expanded yet",
+        """The spec contains `sweep(...)` values. `l2hmcc check` types them, but `compile`
+needs one value per key; sweep expansion into one job per point comes in a later release.
+Pick one value, or override it: `--set lattice.beta=4.0`.""",
+    ),
+    "E304": CodeInfo(
+        "output directory exists",
+        """`compile` never overwrites an existing job directory unless `--force` is given;
+with `--force` it replaces the directory atomically, and only if it is empty or was written
+by l2hmcc (it holds a manifest.json).""",
+    ),
+    "E305": CodeInfo(
+        "cannot write the job directory",
+        """Writing the job failed (permissions, disk full, a file in the way). Nothing was
+left half-written: the job is built in a temporary directory and renamed into place.""",
+    ),
+    # E320-E349 are reserved for the cluster checks in l2hmcc/checks/system.py (issue 5).
+    # Warnings -----------------------------------------------------------------------------------
+    "W001": CodeInfo(
+        "SU(N) links in single precision",
+        """SU(N) links default to fp64 (complex128): over many leapfrog steps, products of
+complex64 matrices drift off the group (unitarity, det 1) and ΔH loses digits the
+Metropolis test needs. fp32 (complex64) is allowed when asked for; this warns that it was.""",
+    ),
+    "W002": CodeInfo(
+        "distributed backend with a single rank",
+        """The spec asks for a distributed backend but the job runs one rank
+(`job.nodes = 1` and `job.ranks_per_node = 1`). It works, with the backend's start-up cost
+and nothing to gain.""",
+    ),
+    "W003": CodeInfo(
+        "interval longer than training",
+        """`train.log_every` or `train.checkpoint_every` is larger than the number of training
+steps, so nothing would be logged or checkpointed during training.""",
+    ),
+}
+
+
+def explain(code: str) -> str | None:
+    """The long text for ``code`` (case-insensitive), or None if there is no such code."""
+    info = CODES.get(code.strip().upper())
+    if info is None:
+        return None
+    return f"{code.strip().upper()}: {info.title}\n\n{info.explanation}\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _expand_tabs(text: str) -> str:
+    return text.replace("\t", "    ")
+
+
+def _display_col(line: str, col: int) -> int:
+    """0-based display column of a 1-based character column (tabs shown as four spaces)."""
+    return len(_expand_tabs(line[: col - 1]))
+
+
+@dataclass
+class _Out:
+    """Collects (text, style) segments; styles are rich style names, ignored in plain text."""
+
+    segments: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, text: str, style: str = "") -> None:
+        self.segments.append((text, style))
+
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.NOTE: "bold cyan"}
+
+
+#: Source lines longer than this are shown as a window around the labels.
+_MAX_LINE = 120
+
+
+def _window(text: str, labels: list[tuple[Label, bool]]) -> tuple[str, int]:
+    """The part of a long line worth showing, and how many characters were cut on the left
+    (so that label columns can be shifted). Short lines come back whole."""
+    if len(text) <= _MAX_LINE:
+        return text, 0
+    first = min(lab.span.col for lab, _ in labels) - 1
+    left = max(0, first - 40)
+    cut = text[left : left + _MAX_LINE]
+    prefix = "..." if left else ""
+    suffix = "..." if left + _MAX_LINE < len(text) else ""
+    return prefix + cut + suffix, left - len(prefix)
+
+
+def _render_one(d: Diagnostic, sources: Mapping[str, Source], out: _Out) -> None:
+    sev = _STYLE[d.severity]
+    out.add(f"{d.severity.value}[{d.code}]", sev)
+    out.add(f": {d.message}\n", "bold")
+    labels = [(d.primary, True), *((lab, False) for lab in d.secondary)]
+    # Group labels per file; the primary's file first.
+    files: list[str] = []
+    for lab, _ in labels:
+        if lab.span.file not in files:
+            files.append(lab.span.file)
+    shown_lines = [
+        lab.span.line for lab, _ in labels if lab.span.file in sources and lab.span.line > 0
+    ]
+    width = len(str(max(shown_lines, default=1)))
+    pad = " " * width
+    for i, file in enumerate(files):
+        first = next(lab for lab, _ in labels if lab.span.file == file)
+        arrow = "-->" if i == 0 else ":::"
+        out.add(f"{pad}{arrow} ", "bold blue")
+        out.add(f"{first.span}\n")
+        src = sources.get(file)
+        if src is None:
+            continue
+        out.add(f"{pad} |\n", "bold blue")
+        by_line: dict[int, list[tuple[Label, bool]]] = {}
+        for lab, primary in labels:
+            if lab.span.file == file:
+                by_line.setdefault(lab.span.line, []).append((lab, primary))
+        for line_no in sorted(by_line):
+            text, shift = _window(src.line_text(line_no), by_line[line_no])
+            out.add(f"{line_no:>{width}} | ", "bold blue")
+            out.add(_expand_tabs(text) + "\n")
+            for lab, primary in sorted(by_line[line_no], key=lambda lp: lp[0].span.col):
+                s = lab.span
+                start = _display_col(text, s.col - shift)
+                end_col = s.end_col - shift if s.end_line == s.line else len(text) + 1
+                end_col = min(end_col, len(text) + 1)
+                end = max(start + 1, _display_col(text, end_col))
+                mark = ("^" if primary else "-") * (end - start)
+                out.add(f"{pad} | ", "bold blue")
+                style = sev if primary else "bold blue"
+                out.add(
+                    " " * start + mark + (f" {lab.message}" if lab.message else "") + "\n", style
+                )
+    if d.help:
+        out.add(f"{pad} = ", "bold blue")
+        out.add("help", "bold")
+        out.add(f": {d.help}\n")
+    out.add("\n")
+
+
+def summary(diagnostics: list[Diagnostic]) -> str:
+    n_err = sum(d.severity is Severity.ERROR for d in diagnostics)
+    n_warn = sum(d.severity is Severity.WARNING for d in diagnostics)
+    parts = []
+    if n_err:
+        parts.append(f"{n_err} error{'s' * (n_err != 1)}")
+    if n_warn:
+        parts.append(f"{n_warn} warning{'s' * (n_warn != 1)}")
+    return " and ".join(parts)
+
+
+def render_text(
+    diagnostics: Iterable[Diagnostic], sources: Mapping[str, Source], *, color: bool = False
+) -> str:
+    """rustc-style text. With ``color`` the result carries ANSI escapes (rendered by rich,
+    imported only then)."""
+    out = _Out()
+    for d in diagnostics:
+        _render_one(d, sources, out)
+    if not color:
+        return "".join(text for text, _ in out.segments)
+    from rich.console import Console  # lazily: plain output must not pay for rich
+    from rich.text import Text
+
+    console = Console(force_terminal=True, color_system="standard", width=10_000, highlight=False)
+    text = Text()
+    for chunk, style in out.segments:
+        text.append(chunk, style=style or None)
+    with console.capture() as cap:
+        console.print(text, end="", soft_wrap=True)
+    return cap.get()
+
+
+def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
+    def label(lab: Label) -> dict[str, Any]:
+        s = lab.span
+        return {
+            "file": s.file,
+            "line": s.line,
+            "col": s.col,
+            "end_line": s.end_line,
+            "end_col": s.end_col,
+            "message": lab.message,
+        }
+
+    return {
+        "code": d.code,
+        "severity": d.severity.value,
+        "message": d.message,
+        "primary": label(d.primary),
+        "secondary": [label(lab) for lab in d.secondary],
+        "help": d.help,
+    }
+
+
+def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    return json.dumps([diagnostic_to_json(d) for d in diagnostics], indent=2, ensure_ascii=False)

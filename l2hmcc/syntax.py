@@ -1,0 +1,563 @@
+"""Parse `.l2h` text into a syntax tree of frozen dataclasses, each node with its `Span`.
+
+The tree mirrors what the user wrote, nothing more: blocks, attributes and values, in order.
+Spans are excluded from equality (``field(compare=False)``), so two trees compare equal when
+they say the same thing however it was laid out, which is what the formatter round-trip
+tests need. Comments are collected beside the tree (for ``fmt``), not inside it.
+
+The Lark LALR parser is built once per grammar version and cached on disk (Lark's ``cache=``
+option), so a whole ``l2hmcc check`` process stays well under a quarter of a second. Parse
+errors become friendly diagnostics via `UnexpectedInput.match_examples` and a table of known
+mistakes (`_EXAMPLES`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from l2hmcc import __version__
+from l2hmcc.diagnostics import Diagnostic, Label, error
+from l2hmcc.source import Source, Span
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
+
+#: Lists, calls and blocks nest at most this deep (no field needs more than two).
+MAX_DEPTH = 32
+
+
+# ---------------------------------------------------------------------------------------------
+# The syntax tree
+
+
+@dataclass(frozen=True)
+class Name:
+    """A key, block name or label as written."""
+
+    span: Span = field(compare=False, repr=False)
+    text: str
+
+
+@dataclass(frozen=True)
+class Number:
+    """``8``, ``-1``, ``0.1``, ``1e-3``: ``text`` as written, ``value`` parsed (int if it has
+    no ``.`` and no exponent)."""
+
+    span: Span = field(compare=False, repr=False)
+    text: str
+    value: int | float
+
+
+@dataclass(frozen=True)
+class String:
+    """``"text"``: ``text`` is the literal with its quotes and escapes, ``value`` the string."""
+
+    span: Span = field(compare=False, repr=False)
+    text: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Bool:
+    span: Span = field(compare=False, repr=False)
+    value: bool
+
+
+@dataclass(frozen=True)
+class Ident:
+    """An identifier value such as ``merged`` or ``U1``."""
+
+    span: Span = field(compare=False, repr=False)
+    name: str
+
+
+@dataclass(frozen=True)
+class Duration:
+    """``1h30m`` or ``01:30:00`` as written; `lower` turns it into minutes."""
+
+    span: Span = field(compare=False, repr=False)
+    text: str
+
+
+@dataclass(frozen=True)
+class ListValue:
+    span: Span = field(compare=False, repr=False)
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    """``linear(4.0, 6.0)``: a constructor name and positional arguments."""
+
+    span: Span = field(compare=False, repr=False)
+    name: Name
+    args: tuple[Value, ...]
+
+
+Value = Number | String | Bool | Ident | Duration | ListValue | Call
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """``key = value``."""
+
+    span: Span = field(compare=False, repr=False)
+    key: Name
+    value: Value
+
+
+@dataclass(frozen=True)
+class Block:
+    """``kind [label] { items }``; ``span`` runs from the kind to the closing brace."""
+
+    span: Span = field(compare=False, repr=False)
+    kind: Name
+    label: Name | None
+    items: tuple[Item, ...]
+
+    @property
+    def header(self) -> Span:
+        """The span of ``kind [label]``: where messages about the block as a whole point."""
+        last = self.label or self.kind
+        s, e = self.kind.span, last.span
+        return Span(s.file, s.line, s.col, e.end_line, e.end_col, s.start, e.end)
+
+
+Item = Block | Attribute
+
+
+@dataclass(frozen=True)
+class Comment:
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """A whole spec: its top-level items in order, and its comments (for the formatter)."""
+
+    span: Span = field(compare=False, repr=False)
+    items: tuple[Item, ...]
+    comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    tree: SpecFile | None
+    diagnostics: list[Diagnostic]
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser (built once, cached on disk)
+
+
+class _CommentCollector:
+    """Lark lexer callback for the ignored COMMENT terminal."""
+
+    def __init__(self) -> None:
+        self.tokens: list[Token] = []
+
+    def __call__(self, token: Token) -> Token:
+        self.tokens.append(token)
+        return token
+
+
+_COMMENTS = _CommentCollector()
+_PARSER: Lark | None = None
+
+
+def grammar_text() -> str:
+    """The grammar as shipped inside the package (``l2hmcc.grammar/l2h.lark``)."""
+    return resources.files("l2hmcc.grammar").joinpath("l2h.lark").read_text(encoding="utf-8")
+
+
+def cache_dir() -> Path:
+    """Where the built parser is cached: ``$L2HMCC_CACHE``, else ``$XDG_CACHE_HOME/l2hmcc``,
+    else ``~/.cache/l2hmcc``."""
+    env = os.environ.get("L2HMCC_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "l2hmcc"
+
+
+def _cache_file(grammar: str) -> str | bool:
+    import lark
+
+    key = hashlib.sha256(f"{grammar}\0{lark.__version__}\0{__version__}".encode()).hexdigest()
+    directory = cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False  # no writable cache: build the parser every time (slower, still correct)
+    if not os.access(directory, os.W_OK):
+        return False
+    return str(directory / f"l2h-parser-{key[:20]}.lark")
+
+
+def parser() -> Lark:
+    """The LALR parser for the grammar, with positions propagated to every tree node."""
+    global _PARSER
+    if _PARSER is None:
+        from lark import Lark
+
+        text = grammar_text()
+        _PARSER = Lark(
+            text,
+            parser="lalr",
+            start=["start", "value_only"],
+            propagate_positions=True,
+            maybe_placeholders=True,
+            lexer_callbacks={"COMMENT": _COMMENTS},
+            cache=_cache_file(text),
+        )
+    return _PARSER
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+class _TooDeep(Exception):
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+
+def parse(source: Source) -> ParseResult:
+    """Parse a whole spec. Never raises for bad input: errors come back as diagnostics."""
+    from lark.exceptions import UnexpectedInput
+
+    p = parser()
+    _COMMENTS.tokens = []
+    try:
+        tree = p.parse(source.text, start="start")
+    except UnexpectedInput as e:
+        return ParseResult(None, [_syntax_error(source, e)])
+    except RecursionError:
+        return ParseResult(None, [_too_deep(source.start_span)])
+    comments = tuple(
+        Comment(source.span(t.start_pos or 0, t.end_pos or 0), str(t)) for t in _COMMENTS.tokens
+    )
+    try:
+        items = tuple(_Builder(source).item(c, 0) for c in tree.children)
+    except _TooDeep as e:
+        return ParseResult(None, [_too_deep(e.span)])
+    except RecursionError:
+        return ParseResult(None, [_too_deep(source.start_span)])
+    return ParseResult(SpecFile(source.span(0, len(source.text)), items, comments), [])
+
+
+def parse_value(source: Source) -> tuple[Value | None, list[Diagnostic]]:
+    """Parse a lone value (the right-hand side of a ``--set`` override)."""
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        tree = parser().parse(source.text, start="value_only")
+        return _Builder(source).value(tree.children[0], 0), []
+    except UnexpectedInput as e:
+        return None, [_syntax_error(source, e)]
+    except (_TooDeep, RecursionError):
+        return None, [_too_deep(source.start_span)]
+
+
+def _too_deep(span: Span) -> Diagnostic:
+    return error("E014", f"nesting deeper than {MAX_DEPTH} levels", span, "too deep here")
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def _unescape(literal: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), literal[1:-1])
+
+
+class _Builder:
+    """Lark tree → syntax tree. Recursion is bounded by `MAX_DEPTH`."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def span_of(self, node: Any) -> Span:  # a lark Tree or Token
+        from lark import Token
+
+        if isinstance(node, Token):
+            return self.source.span(node.start_pos or 0, node.end_pos or 0)
+        meta = node.meta
+        if getattr(meta, "empty", True):
+            return self.source.start_span
+        return self.source.span(meta.start_pos, meta.end_pos)
+
+    def name(self, tok: Any) -> Name:
+        return Name(self.span_of(tok), str(tok))
+
+    def item(self, node: Any, depth: int) -> Item:
+        if depth > MAX_DEPTH:
+            raise _TooDeep(self.span_of(node))
+        if node.data == "attribute":
+            key, value = node.children
+            return Attribute(self.span_of(node), self.name(key), self.value(value, depth + 1))
+        kind, label, *items = node.children
+        return Block(
+            self.span_of(node),
+            self.name(kind),
+            self.name(label) if label is not None else None,
+            tuple(self.item(i, depth + 1) for i in items),
+        )
+
+    def value(self, node: Any, depth: int) -> Value:
+        span = self.span_of(node)
+        if depth > MAX_DEPTH:
+            raise _TooDeep(span)
+        from lark import Token
+
+        if isinstance(node, Token):  # pragma: no cover - every value rule wraps its token
+            raise TypeError(f"unexpected token {node!r}")
+        kind = node.data
+        children = [c for c in node.children if c is not None]
+        if kind == "number":
+            text = str(children[0])
+            num: int | float = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+            return Number(span, text, num)
+        if kind == "string":
+            text = str(children[0])
+            return String(span, text, _unescape(text))
+        if kind in ("true", "false"):
+            return Bool(span, kind == "true")
+        if kind == "duration":
+            return Duration(span, str(children[0]))
+        if kind == "ident":
+            return Ident(span, str(children[0]))
+        if kind == "list":
+            return ListValue(span, tuple(self.value(c, depth + 1) for c in children))
+        if kind == "call":
+            name, *args = children
+            return Call(span, self.name(name), tuple(self.value(a, depth + 1) for a in args))
+        raise TypeError(f"unknown value rule {kind!r}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# Friendly syntax errors
+
+#: Known mistakes, by the code they get. `match_examples` finds the entry whose parser state
+#: matches the failing one.
+_EXAMPLES: dict[str, list[str]] = {
+    "E002": [
+        "a { b 1 }",
+        "a { b 1.5 }",
+        'a { b "x" }',
+        "a { b [1] }",
+        "a { b true }",
+        "a { b 1h }",
+        "a { b c d }",
+        "a { b c 1 }",
+        "a { b c }",
+        "a b c",
+        "a 1",
+    ],
+    "E003": [
+        "a {",
+        "a { b = 1",
+        "a { b { c = 1 }",
+        "a { b = c",
+        "a b {",
+    ],
+    "E004": [
+        "a { b = [1, 2 }",
+        "a { b = [1 c = 2 }",
+        "a { b = [1, 2",
+        "a { b = [",
+        "a { b = f(1, 2 }",
+        "a { b = f(1 c = 2 }",
+        "a { b = f(",
+        "a { b = f(1",
+    ],
+    "E006": ["}", "a { } }", "a { b = 1 } }"],
+    "E007": [
+        "a { b = }",
+        "a { b = c = 1 }",
+        "a { b = 1 c = = 2 }",
+        "a { b = ",
+    ],
+    "E008": ["a { b = 1, c = 2 }", "a { b = c, d = 2 }", 'a { b = "x", d = 2 }'],
+}
+
+_TOKEN_NAMES = {
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "EQUAL": "`=`",
+    "COMMA": "`,`",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "DURATION": "a duration",
+    "CLOCK": "a duration",
+    "TRUE": "`true`",
+    "FALSE": "`false`",
+    "$END": "the end of the file",
+}
+
+
+def _describe(token_type: str) -> str:
+    return _TOKEN_NAMES.get(token_type, f"`{token_type}`")
+
+
+def _unclosed(text: str, upto: int, pairs: dict[str, str]) -> list[int]:
+    """Offsets of the brackets in ``text[:upto]`` still open at ``upto`` (strings and
+    comments skipped)."""
+    stack: list[int] = []
+    closers = {v: k for k, v in pairs.items()}
+    i = 0
+    while i < upto:
+        ch = text[i]
+        if ch == "#":
+            nl = text.find("\n", i)
+            i = upto if nl < 0 else nl
+        elif ch == '"':
+            m = re.compile(r'"([^"\\\n]|\\.)*"?').match(text, i)
+            i = m.end() if m else i + 1
+            continue
+        elif ch in pairs:
+            stack.append(i)
+        elif ch in closers and stack and text[stack[-1]] == closers[ch]:
+            stack.pop()
+        i += 1
+    return stack
+
+
+def _syntax_error(source: Source, e: Exception) -> Diagnostic:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+
+    text = source.text
+    if isinstance(e, UnexpectedCharacters):
+        pos = e.pos_in_stream or 0
+        ch = text[pos]
+        if ch == '"':
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            return error(
+                "E005",
+                "unterminated string",
+                source.span(pos, end),
+                'this string has no closing `"`',
+                help='close the string on the same line: "..."',
+            )
+        if ch == ";":
+            return error(
+                "E008",
+                "`;` between attributes",
+                source.span(pos, pos + 1),
+                "remove this",
+                help="separate attributes with spaces or newlines",
+            )
+        shown = ch if ch.isprintable() and not ch.isspace() else repr(ch)
+        return error(
+            "E001",
+            f"unexpected character `{shown}`",
+            source.span(pos, pos + 1),
+            "not valid here",
+            help="names, numbers, strings, `{ } [ ] ( ) = ,` and `#` comments make up a spec",
+        )
+    assert isinstance(e, UnexpectedInput)
+    token = getattr(e, "token", None)
+    ttype = getattr(token, "type", "$END")
+    at_end = ttype == "$END"
+    if at_end:
+        span = source.span(len(text), len(text))
+    else:
+        assert token is not None
+        span = source.span(token.start_pos or 0, token.end_pos or 0)
+    code = _match(e)
+    # An example matches a parser state, whatever the token; these codes are about one token.
+    if (code == "E006" and ttype != "RBRACE") or (code == "E008" and ttype != "COMMA"):
+        code = None
+    found = "the end of the file" if at_end else f"`{token}`"
+    open_braces = _unclosed(text, len(text) if at_end else span.start, {"{": "}"})
+    open_brackets = _unclosed(text, len(text) if at_end else span.start, {"[": "]", "(": ")"})
+    if at_end and open_brackets and code != "E003":
+        code = "E004"
+    if at_end and not open_brackets and open_braces:
+        code = "E003"
+    if code == "E002":
+        return error(
+            "E002",
+            f"expected `=` after the key, found {found}",
+            span,
+            "expected `=` before this",
+            help="attributes are written `key = value`; `name {` opens a nested block",
+        )
+    if code == "E003":
+        opened = [Label(source.span(o, o + 1), "this `{` is never closed") for o in open_braces]
+        return error(
+            "E003",
+            "unclosed `{`: the file ends inside a block",
+            span if at_end else opened[-1].span if opened else span,
+            "the file ends here" if at_end else "",
+            secondary=opened[-1:] if at_end else (),
+            help="add the missing `}`",
+        )
+    if code == "E004":
+        opened = [Label(source.span(o, o + 1), "opened here") for o in open_brackets]
+        closer = "]" if open_brackets and text[open_brackets[-1]] == "[" else ")"
+        return error(
+            "E004",
+            f"expected `{closer}` to close the {'list' if closer == ']' else 'call'}, found {found}",
+            span,
+            f"expected `,` or `{closer}`",
+            secondary=opened[-1:],
+            help=f"add the missing `{closer}`",
+        )
+    if code == "E006":
+        return error(
+            "E006", "unexpected `}`: no block is open here", span, "nothing to close", help=None
+        )
+    if code == "E007":
+        return error(
+            "E007",
+            f"expected a value after `=`, found {found}",
+            span,
+            "expected a value",
+            help="values are numbers, strings, names, `true`/`false`, durations, lists or calls",
+        )
+    if code == "E008":
+        return error(
+            "E008",
+            "`,` between attributes",
+            span,
+            "remove this",
+            help="separate attributes with spaces or newlines; commas separate list items",
+        )
+    expected = sorted(
+        {_describe(t) for t in getattr(e, "expected", set()) or set() if not t.startswith("_")}
+    )
+    return error(
+        "E001",
+        f"unexpected {found}",
+        span,
+        "not expected here",
+        help=f"expected {', '.join(expected)}" if expected else None,
+    )
+
+
+def _match(e: Exception) -> str | None:
+    from lark.exceptions import UnexpectedInput
+
+    assert isinstance(e, UnexpectedInput)
+    p = parser()
+    parse_fn: Callable[[str], Tree[Any]] = lambda s: p.parse(s, start="start")  # noqa: E731
+    saved = _COMMENTS.tokens
+    try:
+        label = e.match_examples(parse_fn, _EXAMPLES, use_accepts=True)
+    finally:
+        _COMMENTS.tokens = saved
+    return label if isinstance(label, str) else None
