@@ -1,0 +1,470 @@
+"""The generalized leapfrog of L2HMC (Levy et al. 2018; Foreman, Jin, Osborn 2021) for lattice
+gauge fields: exact inverse layers, log-Jacobians, the merged-direction involution and the
+per-chain Metropolis–Hastings test.
+
+State ``ξ = (x, v)``: links ``x`` (U1 angles ``[B, D, *L]``, SU(N) matrices ``[B, D, *L, N, N]``)
+and momenta ``v`` (algebra components, ``[B, D, *L]`` / ``[B, D, *L, N²−1]``); ``H = S + ½Σv²``.
+Layer ``k`` (step size ``ε = ε_k > 0``, v-network ``V_k``, x-networks ``X_k``, mask ``m_k``
+marking the links held fixed in its first x update; ``m̄ = 1 − m``):
+
+1. v half step, ``(s, t, q) = V_k(x, F)`` with ``F = ∂S/∂ω(x)``:
+   ``v ← v ⊙ e^{εs/2} − (ε/2)(F ⊙ e^{εq} + t)``,  ``log|J| += Σ εs/2``;
+2. x update of the links ``m̄``, ``(s, t, q) = X_k(m ⊙ x, v)``:
+   U1 ``x ← g_s(x) + ε(v ⊙ e^{εq} + t)`` on ``m̄`` with
+   * ``compact``: ``g_s(x) = 2 atan(e^{εs} tan(x/2))``, evaluated as
+     ``x + 2 atan(μ sin x / (2 + μ(1 − cos x)))`` with ``μ = expm1(εs)`` (the same function of the
+     angle, smooth and 2π-periodic-equivariant, and exactly ``x`` when ``s = 0``);
+     ``log g_s' = εs − log1p(expm1(2εs)(1 − cos x)/2)`` ``= log[e^{εs}/(cos²(x/2) + e^{2εs} sin²(x/2))]``;
+   * ``affine``: ``g_s(x) = x e^{εs}``, ``log g_s' = εs``;
+   SU(N): ``U ← exp(ε(v ⊙ e^{εq} + t)) U`` on ``m̄`` (left multiplication by an element that does
+   not depend on the updated links: Haar measure preserving, ``log|J| = 0``; no ``s``);
+3. the same with ``m`` and ``m̄`` swapped (second x-network when ``split_x``);
+4. v half step as 1 at the new ``x``.
+
+Networks never see the coordinates they update, so each sub-step has a triangular Jacobian and
+an exact inverse; ``backward`` layers undo the four sub-steps in reverse order and accumulate
+``−log|J|``. ``F^N`` applies layers ``0…N−1``, ``B^N = (F^N)⁻¹`` layers ``N−1…0`` backwards.
+The proposal is an involution: ``merged``: ``M = B^N ∘ flip ∘ F^N`` (``M∘M = id``); ``random``: a
+direction ``d`` per chain, ``F^N`` or ``B^N`` (and ``d`` flipped; it is redrawn every trajectory).
+Accept per chain with ``A = min(1, exp(H(ξ) − H(ξ') + Σ log|J|))``.
+
+Masks: ``checkerboard`` (site parity ``Σ_i n_i mod 2``, the same for every direction; layer k
+holds parity ``k mod 2`` fixed first) or ``random`` (a fixed random half of the links per layer,
+from ``mask_seed``).  Step sizes ``ε_k = exp(a_k)`` (learnable ``a_k`` unless
+``learnable_step_size`` is false).
+
+The ``affine`` U1 update is the seed's: ``x e^{εs}`` is a bijection of the real line but not of
+the circle (``x`` and ``x + 2π`` scale differently), so angles are not wrapped inside the
+proposal (wrapped at its end) and the resulting chain is exact only as a chain of real
+coordinates; ``compact`` is the exact choice for angles and the default.
+
+Nothing here draws random numbers inside ``propose``: momenta, directions and the uniform of the
+accept test are drawn by ``step`` and passed in, so ``propose`` is one ``torch.compile`` graph.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .groups import GaugeGroup, real_dtype
+from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
+from .networks import LeapfrogNet, NetworkConfig, VNet, XNet
+
+__all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability"]
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    """Generalized-leapfrog settings (field names follow the ``dynamics`` block of a spec)."""
+
+    leapfrog: int = 4
+    step_size: float = 0.1
+    learnable_step_size: bool = True
+    directions: Literal["merged", "random"] = "merged"
+    mask: Literal["checkerboard", "random"] = "checkerboard"
+    x_update: Literal["compact", "affine"] = "compact"
+    networks: Literal["separate", "shared"] = "separate"
+    split_x: bool = True
+    mask_seed: int = 0
+
+    def __post_init__(self) -> None:
+        choices = {
+            "directions": ("merged", "random"),
+            "mask": ("checkerboard", "random"),
+            "x_update": ("compact", "affine"),
+            "networks": ("separate", "shared"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"dynamics.{name}: expected one of {allowed}, got {getattr(self, name)!r}"
+                )
+        if self.leapfrog < 1:
+            raise ValueError(f"dynamics.leapfrog: expected >= 1 layers, got {self.leapfrog}")
+        if not self.step_size > 0:
+            raise ValueError(f"dynamics.step_size: expected > 0, got {self.step_size}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DynamicsConfig:
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"dynamics: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+class Proposal(NamedTuple):
+    """Result of ``Dynamics.propose``: the proposed state and the energies of the MH test.
+
+    ``x``/``v`` the proposed links and momenta; ``logdet`` ``Σ log|J|`` ``[B]``; ``h_init`` and
+    ``h_prop`` ``H(ξ)`` and ``H(ξ')`` ``[B]``; ``action_prop`` ``S(x')`` ``[B]``.
+    """
+
+    x: Tensor
+    v: Tensor
+    logdet: Tensor
+    h_init: Tensor
+    h_prop: Tensor
+    action_prop: Tensor
+
+    @property
+    def acceptance(self) -> Tensor:
+        """``A = min(1, exp(H(ξ) − H(ξ') + Σ log|J|))`` per chain (differentiable)."""
+        return acceptance_probability(self.h_init, self.h_prop, self.logdet)
+
+
+def acceptance_probability(h_init: Tensor, h_prop: Tensor, logdet: Tensor) -> Tensor:
+    """``min(1, exp(H(ξ) − H(ξ') + log|J|))``; a non-finite exponent gives 0 (reject)."""
+    log_a = h_init - h_prop + logdet
+    log_a = torch.where(torch.isfinite(log_a), log_a, torch.full_like(log_a, -math.inf))
+    return torch.exp(torch.clamp(log_a, max=0.0))
+
+
+def _sum_links(t: Tensor) -> Tensor:
+    return t.flatten(1).sum(1)
+
+
+def compact_shift(x: Tensor, eps_s: Tensor) -> Tensor:
+    """``g(x) − x`` for ``g(x) = 2 atan(e^{εs} tan(x/2))``: ``2 atan(μ sin x / (2 + μ(1 − cos x)))``
+    with ``μ = expm1(εs)``.  The denominator is ``> 0`` for every ``x`` (``μ > −1``)."""
+    mu = torch.expm1(eps_s)
+    return 2.0 * torch.atan(mu * torch.sin(x) / (2.0 + mu * (1.0 - torch.cos(x))))
+
+
+def compact_logdet(x: Tensor, eps_s: Tensor) -> Tensor:
+    """``log g'(x) = εs − log1p(expm1(2εs)(1 − cos x)/2)`` elementwise."""
+    return eps_s - torch.log1p(torch.expm1(2.0 * eps_s) * (0.5 * (1.0 - torch.cos(x))))
+
+
+class Dynamics(nn.Module):
+    """Generalized leapfrog (see the module docstring) for one gauge group and lattice.
+
+    ``group``: a ``GaugeGroup``; ``lattice_shape``: ``L``; ``network``: the architecture of every
+    x/v network, or ``None`` for no networks (``s = t = q = 0``: a leapfrog with per-layer step
+    sizes). ``dtype`` is the real precision (``torch.float32``/``torch.float64``; SU(N) links are
+    then complex64/complex128). ``network_precision`` ``"bf16"``/``"fp16"`` runs the networks under
+    CUDA autocast (ignored on CPU); their outputs are cast back to ``dtype``.
+    """
+
+    def __init__(
+        self,
+        group: GaugeGroup,
+        lattice_shape: Sequence[int],
+        config: DynamicsConfig,
+        network: NetworkConfig | None = None,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+        network_precision: Literal["fp32", "fp64", "bf16", "fp16"] | None = None,
+    ) -> None:
+        super().__init__()
+        self.group = group
+        self.config = config
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.n_dim = len(self.lattice_shape)
+        self.dtype = real_dtype(dtype)
+        self.abelian = bool(group.is_abelian)
+        if config.x_update == "affine" and not self.abelian:
+            raise ValueError(
+                "dynamics.x_update: 'affine' applies to U1 only (SU(N) uses the group update)"
+            )
+        self.compact = config.x_update == "compact"
+        n = config.leapfrog
+        factory: dict[str, Any] = {"dtype": self.dtype, "device": device}
+
+        init = torch.full((n,), math.log(config.step_size), **factory)
+        if config.learnable_step_size:
+            self.log_step_size = nn.Parameter(init)
+        else:
+            self.register_buffer("log_step_size", init)
+        self.register_buffer("masks", self._build_masks(device))
+
+        self.vnets = nn.ModuleList()
+        self.xnets = nn.ModuleList()
+        if network is not None:
+            n_nets = n if config.networks == "separate" else 1
+            n_x = 2 if config.split_x else 1
+            net_kw = {"dtype": self.dtype, "device": device}
+            for _ in range(n_nets):
+                self.vnets.append(VNet(group, self.lattice_shape, network, **net_kw))
+                self.xnets.append(
+                    nn.ModuleList(
+                        XNet(group, self.lattice_shape, network, **net_kw) for _ in range(n_x)
+                    )
+                )
+        self.autocast_dtype: torch.dtype | None = None
+        if network_precision in ("bf16", "fp16"):
+            self.autocast_dtype = torch.bfloat16 if network_precision == "bf16" else torch.float16
+        self.has_charge = self.abelian or self.n_dim == 4
+
+    # -- construction ------------------------------------------------------------------------
+    def _build_masks(self, device: torch.device | str | None) -> Tensor:
+        """``[N, D, *L]`` bool: true = held fixed in the first x update of the layer."""
+        n, shape = self.config.leapfrog, (self.n_dim, *self.lattice_shape)
+        if self.config.mask == "checkerboard":
+            grids = torch.meshgrid(*(torch.arange(s) for s in self.lattice_shape), indexing="ij")
+            parity = (sum(grids) % 2).bool().expand(shape)  # type: ignore[union-attr]
+            masks = torch.stack([parity if k % 2 else ~parity for k in range(n)])
+        else:
+            gen = torch.Generator().manual_seed(self.config.mask_seed)
+            size = math.prod(shape)
+            masks = torch.zeros(n, size, dtype=torch.bool)
+            for k in range(n):
+                masks[k, torch.randperm(size, generator=gen)[: size // 2]] = True
+            masks = masks.reshape(n, *shape)
+        return masks.to(device)
+
+    # -- pieces ------------------------------------------------------------------------------
+    def step_sizes(self) -> Tensor:
+        """``ε_k`` for every layer ``[N]``."""
+        return torch.exp(self.log_step_size)
+
+    def _vnet(self, k: int) -> LeapfrogNet | None:
+        if not len(self.vnets):
+            return None
+        return self.vnets[k if self.config.networks == "separate" else 0]  # type: ignore[return-value]
+
+    def _xnet(self, k: int, half: int) -> LeapfrogNet | None:
+        if not len(self.xnets):
+            return None
+        nets = self.xnets[k if self.config.networks == "separate" else 0]
+        return nets[half if self.config.split_x else 0]  # type: ignore[index,no-any-return]
+
+    def _run(
+        self, net: LeapfrogNet | None, links: Tensor, other: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        if net is None:
+            return None, None, None
+        if self.autocast_dtype is None or links.device.type != "cuda":
+            return net(links, other, mask)
+        with torch.autocast("cuda", dtype=self.autocast_dtype):
+            out = net(links, other, mask)
+        return tuple(None if o is None else o.to(self.dtype) for o in out)  # type: ignore[return-value]
+
+    def _v_step(
+        self, k: int, eps: Tensor, x: Tensor, v: Tensor, f: Tensor, logdet: Tensor, inverse: bool
+    ) -> tuple[Tensor, Tensor]:
+        s, t, q = self._run(self._vnet(k), x, f)
+        kick = f if q is None else f * torch.exp(eps * q)
+        if t is not None:
+            kick = kick + t
+        half = 0.5 * eps
+        if not inverse:
+            if s is not None:
+                v = v * torch.exp(half * s)
+            v = v - half * kick
+        else:
+            v = v + half * kick
+            if s is not None:
+                v = v * torch.exp(-half * s)
+        if s is not None:
+            ld = _sum_links(half * s)
+            logdet = logdet - ld if inverse else logdet + ld
+        return v, logdet
+
+    def _x_step(
+        self, k: int, half: int, eps: Tensor, x: Tensor, v: Tensor, logdet: Tensor, inverse: bool
+    ) -> tuple[Tensor, Tensor]:
+        fixed = self.masks[k] if half == 0 else ~self.masks[k]
+        s, t, q = self._run(self._xnet(k, half), x, v, fixed.to(self.dtype))
+        drift = v if q is None else v * torch.exp(eps * q)
+        if t is not None:
+            drift = drift + t
+        if self.abelian:
+            new, ld = self._u1_x_step(eps, x, drift, s, inverse)
+        else:
+            new = self.group.exp_update(x, drift, -eps if inverse else eps)
+            ld = None
+        upd = ~fixed
+        if not self.abelian:
+            upd = upd[..., None, None]
+        x = torch.where(upd, new, x)
+        if ld is not None:
+            logdet = logdet + _sum_links(torch.where(~fixed, ld, torch.zeros_like(ld)))
+        return x, logdet
+
+    def _u1_x_step(
+        self, eps: Tensor, x: Tensor, drift: Tensor, s: Tensor | None, inverse: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """U1 update of every link (the caller keeps the fixed ones) and its ``log|J|``."""
+        es = None if s is None else eps * s
+        if not inverse:
+            if es is None:
+                y, ld = x, None
+            elif self.compact:
+                y, ld = x + compact_shift(x, es), compact_logdet(x, es)
+            else:
+                y, ld = x * torch.exp(es), es
+            return (self.group.exp_update(y, drift, eps) if self.compact else y + eps * drift), ld
+        y = self.group.exp_update(x, drift, -eps) if self.compact else x - eps * drift
+        if es is None:
+            return y, None
+        if self.compact:
+            return y + compact_shift(y, -es), compact_logdet(y, -es)
+        return y * torch.exp(-es), -es
+
+    def _layer(
+        self,
+        k: int,
+        eps: Tensor,
+        x: Tensor,
+        v: Tensor,
+        f: Tensor,
+        logdet: Tensor,
+        beta: Tensor,
+        inverse: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One layer forward or its exact inverse; ``f`` is the force at the input ``x``.
+
+        Returns ``(x, v, logdet, action, force)`` with the action and force at the output ``x``
+        (reused by the next layer: one force evaluation per layer).
+        """
+        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
+        for half in (1, 0) if inverse else (0, 1):
+            x, logdet = self._x_step(k, half, eps, x, v, logdet, inverse)
+        action, f = action_and_force(x, beta)
+        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
+        return x, v, logdet, action, f
+
+    def transport(
+        self,
+        x: Tensor,
+        v: Tensor,
+        beta: Tensor | float,
+        *,
+        backward: bool = False,
+        action_force: tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``F^N`` (or ``B^N = (F^N)⁻¹`` if ``backward``): ``(x, v, logdet, S(x'), F(x'))``.
+
+        ``action_force`` is ``action_and_force(x, beta)`` if the caller has it.  U1 ``affine``:
+        the angles are not wrapped (see the module docstring).
+        """
+        beta = self._beta(beta)
+        eps_all = self.step_sizes()
+        _, f = action_force if action_force is not None else action_and_force(x, beta)
+        logdet = torch.zeros(x.shape[0], dtype=self.dtype, device=x.device)
+        action = torch.zeros_like(logdet)
+        n = self.config.leapfrog
+        for k in range(n - 1, -1, -1) if backward else range(n):
+            x, v, logdet, action, f = self._layer(k, eps_all[k], x, v, f, logdet, beta, backward)
+        return x, v, logdet, action, f
+
+    def involution(
+        self, x: Tensor, v: Tensor, beta: Tensor | float
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Merged directions ``M = B^N ∘ flip ∘ F^N``: ``(x', v', logdet, S(x), S(x'))``.
+
+        ``M(M(ξ)) = ξ`` to rounding (U1 affine: as real coordinates, unwrapped).
+        """
+        beta = self._beta(beta)
+        s0, f0 = action_and_force(x, beta)
+        x1, v1, ld1, s1, f1 = self.transport(x, v, beta, action_force=(s0, f0))
+        x2, v2, ld2, s2, _ = self.transport(x1, -v1, beta, backward=True, action_force=(s1, f1))
+        return x2, v2, ld1 + ld2, s0, s2
+
+    def _beta(self, beta: Tensor | float) -> Tensor:
+        if isinstance(beta, Tensor):
+            return beta.to(self.dtype)
+        return torch.tensor(beta, dtype=self.dtype, device=self.masks.device)
+
+    # -- the proposal and the MH test ---------------------------------------------------------
+    def propose(
+        self,
+        x: Tensor,
+        v: Tensor,
+        beta: Tensor | float,
+        forward_mask: Tensor | None = None,
+    ) -> Proposal:
+        """The L2HMC proposal ``ξ → ξ'`` for every chain (no randomness inside).
+
+        ``merged`` directions: ``M`` (``forward_mask`` unused). ``random``: ``forward_mask`` ``[B]``
+        bool, true where the chain moves with ``F^N`` (the other chains ``B^N``); both are
+        computed for the whole batch and selected per chain (twice the work of one direction).
+        """
+        beta = self._beta(beta)
+        if self.config.directions == "merged":
+            x1, v1, logdet, s0, s1 = self.involution(x, v, beta)
+        else:
+            if forward_mask is None:
+                raise ValueError("random directions need forward_mask ([B] bool)")
+            s0, f0 = action_and_force(x, beta)
+            xf, vf, ldf, sf, _ = self.transport(x, v, beta, action_force=(s0, f0))
+            xb, vb, ldb, sb, _ = self.transport(x, v, beta, backward=True, action_force=(s0, f0))
+            d = forward_mask.reshape((-1,) + (1,) * (x.dim() - 1))
+            x1 = torch.where(d, xf, xb)
+            v1 = torch.where(forward_mask.reshape((-1,) + (1,) * (v.dim() - 1)), vf, vb)
+            logdet = torch.where(forward_mask, ldf, ldb)
+            s1 = torch.where(forward_mask, sf, sb)
+        if self.abelian and not self.compact:
+            x1 = self.group.project(x1)  # affine: wrap once, at the end
+        h0 = s0 + self.group.kinetic_energy(v)
+        h1 = s1 + self.group.kinetic_energy(v1)
+        return Proposal(x1, v1, logdet, h0, h1, s1)
+
+    def forward(
+        self, x: Tensor, v: Tensor, beta: Tensor | float, forward_mask: Tensor | None = None
+    ) -> Proposal:
+        """``propose`` (``forward`` so that wrappers such as DDP see the call)."""
+        return self.propose(x, v, beta, forward_mask)
+
+    def draw(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The randomness of one step: momenta ``v``, directions (``random`` only), uniforms ``u``."""
+        v = self.group.random_momenta(x, generator)
+        b = x.shape[0]
+        d = None
+        if self.config.directions == "random":
+            d = torch.rand(b, dtype=self.dtype, device=x.device, generator=generator) < 0.5
+        u = torch.rand(b, dtype=self.dtype, device=x.device, generator=generator)
+        return v, d, u
+
+    def accept(self, x: Tensor, proposal: Proposal, u: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-chain MH: ``(x_new, accepted [B] bool)``, accepting where ``u < A``."""
+        accepted = u < proposal.acceptance.detach()
+        keep = accepted.reshape((-1,) + (1,) * (x.dim() - 1))
+        return torch.where(keep, proposal.x.detach(), x), accepted
+
+    @torch.no_grad()
+    def metrics(
+        self, x_old: Tensor, x_new: Tensor, proposal: Proposal, accepted: Tensor
+    ) -> dict[str, Tensor]:
+        """Per-step metrics: ``[B]`` tensors, and ``step_sizes`` ``[N]``.
+
+        ``accept_prob``, ``accepted``, ``dH`` (``H(ξ') − H(ξ)``), ``sumlogdet``, ``plaquette``
+        (of ``x_new``), and where defined ``charge`` (U1 integer; SU(N) 4D clover, unsmoothed),
+        ``sin_charge`` (U1), ``dQ`` ``|Q(x_new) − Q(x_old)|`` and ``dQ_sin``.
+        """
+        out = {
+            "accept_prob": proposal.acceptance.detach(),
+            "accepted": accepted.to(self.dtype),
+            "dH": (proposal.h_prop - proposal.h_init).detach(),
+            "sumlogdet": proposal.logdet.detach(),
+            "plaquette": mean_plaquette(x_new),
+            "step_sizes": self.step_sizes().detach(),
+        }
+        if self.has_charge:
+            q_new, q_old = topological_charge(x_new), topological_charge(x_old)
+            out["charge"] = q_new
+            out["dQ"] = (q_new - q_old).abs()
+            if self.abelian:
+                qs_new, qs_old = sin_charge(x_new), sin_charge(x_old)
+                out["sin_charge"] = qs_new
+                out["dQ_sin"] = (qs_new - qs_old).abs()
+        return out
+
+    def step(
+        self, x: Tensor, beta: Tensor | float, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """One L2HMC trajectory per chain: draw, propose, accept; ``(x_new, metrics)``."""
+        v, d, u = self.draw(x, generator)
+        with torch.no_grad():
+            prop = self.propose(x, v, beta, d)
+        x_new, accepted = self.accept(x, prop, u)
+        return x_new, self.metrics(x, x_new, prop, accepted)

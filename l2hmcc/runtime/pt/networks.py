@@ -1,0 +1,360 @@
+"""The networks of the generalized leapfrog: ``(s, t, q)`` for one x or v update.
+
+One ``LeapfrogNet`` computes, for a batch of configurations,
+
+    z = act(W_x · embed(links) + W_v · flatten(other))      (+ hidden layers, dropout, batch norm)
+    s = λ_s tanh(W_s z),   t = W_t z + b_t,   q = λ_q tanh(W_q z)
+
+with learnable ``λ_s = scale_s · exp(a_s)``, ``λ_q = scale_q · exp(a_q)`` (``a`` starts at 0).
+The outputs have the momentum shape: U1 ``[B, D, *L]``, SU(N) ``[B, D, *L, N²−1]``.
+
+* x-networks (``XNet``) see the links held fixed in the update (``mask`` true) and the momenta
+  ``v``; the links being updated are zeroed in the embedding, so the Jacobian of the update
+  stays triangular. For SU(N) they have no ``s`` head (the group update has no scaling).
+* v-networks (``VNet``) see all links and the force ``∂S/∂ω`` (same shape as ``v``); they are
+  dense (the conv stack, as in the seed, belongs to the x-networks).
+
+Embeddings: U1 ``cos x, sin x`` as ``2D`` channels (periodic in the angles, so the sampler stays
+exact whatever representative of an angle it is given); SU(N) the real and imaginary parts of the
+link matrices, ``2·D·N²`` channels.
+
+The optional convolution stack runs over the lattice axes with circular (periodic) padding and
+ends, as in the seed's network, with a dense layer to the lattice size (``D·|L|``) before the
+``W_x`` projection. ``conv_padding = "same"`` keeps the lattice extent (total padding k−1);
+``"full"`` pads k−1 on *each* side, which grows the extent by k−1 per layer: this is what the
+seed (l2hmc 0.13) does, kept only so that benchmarks can run its architecture unchanged.
+
+At initialisation the head weights are the default (Kaiming-uniform) ones times ``head_init``
+(default 0.01), so an untrained layer is close to, but not exactly, a plain leapfrog step;
+``head_init = 0`` gives exact zeros (plain leapfrog bit-for-bit, used by the tests).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "swish": nn.SiLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
+}
+
+EMBEDDINGS = ("auto", "cos_sin", "real_imag")
+
+_CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+def periodic_pad(h: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """Pad every lattice axis (axes 2…) of ``h`` periodically by ``lo`` before and ``hi`` after.
+
+    Concatenation keeps the channels-last layout that the 2D convolutions run fastest in
+    (``F.pad(mode="circular")`` returns a contiguous tensor).
+    """
+    for axis in range(2, h.dim()):
+        n = h.shape[axis]
+        parts = [h.narrow(axis, n - lo, lo)] if lo else []
+        parts.append(h)
+        if hi:
+            parts.append(h.narrow(axis, 0, hi))
+        h = torch.cat(parts, dim=axis)
+    return h
+
+
+def max_pool(h: torch.Tensor, size: int) -> torch.Tensor:
+    """Max pooling with window = stride = ``size`` over every lattice axis (floor mode, as
+    ``nn.MaxPoolNd(size)``), as a maximum of strided slices: several times faster on CPU."""
+    for axis in range(2, h.dim()):
+        n = h.shape[axis] // size * size
+        out = h.narrow(axis, 0, n)
+        out = functools.reduce(
+            torch.maximum,
+            [
+                out.narrow(axis, i, n - i)[(slice(None),) * axis + (slice(None, None, size),)]
+                for i in range(size)
+            ],
+        )
+        h = out
+    return h
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,)
+    return tuple(int(v) for v in value)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of every x- and v-network (field names follow the ``network`` block).
+
+    ``hidden[0]`` is the width of the layer where the link and momentum/force paths are summed;
+    ``hidden[1:]`` are further dense layers. ``conv_kernels`` and ``conv_pool`` give one value per
+    conv layer, or a single value for all (pool 1 = no pooling). ``scale_s = 0`` (``scale_q = 0``)
+    removes the ``s`` (``q``) head.
+    """
+
+    embedding: str = "auto"
+    conv_filters: tuple[int, ...] = ()
+    conv_kernels: tuple[int, ...] = (3,)
+    conv_pool: tuple[int, ...] = (1,)
+    conv_padding: Literal["same", "full"] = "same"
+    hidden: tuple[int, ...] = (256,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+    scale_s: float = 1.0
+    scale_q: float = 1.0
+    head_init: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("conv_filters", "conv_kernels", "conv_pool", "hidden"):
+            object.__setattr__(self, name, _ints(getattr(self, name)))
+        n_conv = len(self.conv_filters)
+        for name in ("conv_kernels", "conv_pool"):
+            value = getattr(self, name)
+            if n_conv and len(value) == 1:
+                object.__setattr__(self, name, value * n_conv)
+            elif n_conv and len(value) != n_conv:
+                raise ValueError(
+                    f"network.{name}: expected 1 or {n_conv} values (one per conv filter), "
+                    f"got {len(value)}"
+                )
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(
+                f"network.embedding: expected one of {EMBEDDINGS}, got {self.embedding!r}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"network.activation: expected one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.conv_padding not in ("same", "full"):
+            raise ValueError(
+                f"network.conv_padding: expected 'same' or 'full', got {self.conv_padding!r}"
+            )
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(
+                f"network.hidden: expected at least one positive width, got {self.hidden}"
+            )
+        if any(v < 1 for v in (*self.conv_filters, *self.conv_kernels, *self.conv_pool)):
+            raise ValueError("network: conv filters, kernels and pool sizes must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"network.dropout: expected 0 <= dropout < 1, got {self.dropout}")
+        if self.scale_s < 0 or self.scale_q < 0 or self.head_init < 0:
+            raise ValueError("network: scale_s, scale_q and head_init must be >= 0")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:
+        """Build from a plain mapping (e.g. a checkpoint), ignoring nothing: unknown keys raise."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"network: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+def seed_u1_network() -> NetworkConfig:
+    """The default U(1) network of the seed (PyPI ``l2hmc`` 0.13.0), for side-by-side benchmarks.
+
+    Conv 4→4→8→16 (max-pool 2)→32, kernel 4, periodic padding of 3 on each side, ReLU, flatten →
+    dense to the lattice size; then x and v projections to 16, three dense 16→16, batch norm.
+    On 16×16 with 8 layers and split x-networks this has ~60.2 M parameters, as the seed.
+    """
+    return NetworkConfig(
+        conv_filters=(4, 8, 16, 32),
+        conv_kernels=(4,),
+        conv_pool=(1, 1, 2, 1),
+        conv_padding="full",
+        hidden=(16, 16, 16, 16),
+        activation="relu",
+        batch_norm=True,
+    )
+
+
+def group_colors(group: Any) -> int:
+    """N of the gauge group (1 for U(1)), from its ``n_generators`` (N² − 1, or 1 for U(1))."""
+    if group.name.upper() == "U1":
+        return 1
+    return round(math.sqrt(group.n_generators + 1))
+
+
+class LeapfrogNet(nn.Module):
+    """``(s, t, q)`` from (links, momenta or force); see the module docstring.
+
+    ``heads`` names the outputs to build (``"stq"`` or ``"tq"``); a missing head, or one whose
+    scale is 0, returns ``None``. ``masked`` networks zero the links where ``mask`` is false.
+    """
+
+    def __init__(
+        self,
+        group: Any,
+        lattice_shape: Sequence[int],
+        config: NetworkConfig,
+        *,
+        heads: str = "stq",
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.n_dim = len(self.lattice_shape)
+        self.n_colors = group_colors(group)
+        abelian = self.n_colors == 1
+        wanted = "cos_sin" if abelian else "real_imag"
+        if config.embedding not in ("auto", wanted):
+            raise ValueError(
+                f"network.embedding: {config.embedding!r} does not apply to {group.name}; "
+                f"use {wanted!r} (or 'auto')"
+            )
+        self.n_generators = 1 if abelian else int(group.n_generators)
+        volume = math.prod(self.lattice_shape)
+        self.n_links = self.n_dim * volume
+        self.n_out = self.n_links * self.n_generators
+        self.out_shape = (self.n_dim, *self.lattice_shape) + (
+            () if abelian else (self.n_generators,)
+        )
+        channels = 2 * self.n_dim * (1 if abelian else self.n_colors**2)
+        factory = {"dtype": dtype, "device": device}
+        self.act = ACTIVATIONS[config.activation]()
+
+        self.convs = nn.ModuleList()
+        self.pads: list[tuple[int, int]] = []
+        if config.conv_filters:
+            if self.n_dim not in _CONV:
+                raise ValueError(
+                    f"network.conv_filters: a conv stack needs a lattice of dimension 1 to 3, "
+                    f"got {self.n_dim} (use dense layers only)"
+                )
+            c_in = channels
+            for c_out, k in zip(config.conv_filters, config.conv_kernels, strict=True):
+                conv = _CONV[self.n_dim](c_in, c_out, k, **factory)
+                if self.n_dim == 2:
+                    conv = conv.to(memory_format=torch.channels_last)
+                self.convs.append(conv)
+                same = ((k - 1) // 2, k - 1 - (k - 1) // 2)
+                self.pads.append(same if config.conv_padding == "same" else (k - 1, k - 1))
+                c_in = c_out
+            with torch.no_grad():
+                probe = torch.zeros(1, channels, *self.lattice_shape, **factory)
+                n_flat = self._conv_features(probe).shape[1]
+            self.conv_dense: nn.Linear | None = nn.Linear(n_flat, self.n_links, **factory)
+            x_features = self.n_links
+        else:
+            self.conv_dense = None
+            x_features = channels * volume
+        width = config.hidden[0]
+        self.x_layer = nn.Linear(x_features, width, **factory)
+        self.v_layer = nn.Linear(self.n_out, width, **factory)
+        self.hidden_layers = nn.ModuleList(
+            nn.Linear(a, b, **factory)
+            for a, b in zip(config.hidden[:-1], config.hidden[1:], strict=True)
+        )
+        self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else None
+        self.batch_norm = (
+            nn.BatchNorm1d(config.hidden[-1], **factory) if config.batch_norm else None
+        )
+
+        scales = {"s": config.scale_s, "q": config.scale_q, "t": 1.0}
+        self.heads = tuple(h for h in "stq" if h in heads and scales[h] > 0)
+        # One fused weight for all heads (a single matmul); only t has a bias, as in the seed.
+        self.head_weight = nn.Parameter(torch.empty(len(self.heads) * self.n_out, width, **factory))
+        for i in range(len(self.heads)):
+            block = torch.empty(self.n_out, width, **factory)
+            nn.init.kaiming_uniform_(block, a=math.sqrt(5))
+            with torch.no_grad():
+                self.head_weight[i * self.n_out : (i + 1) * self.n_out] = block * config.head_init
+        self.t_bias = (
+            nn.Parameter(torch.zeros(self.n_out, **factory)) if "t" in self.heads else None
+        )
+        self.s_log_scale = nn.Parameter(torch.zeros((), **factory)) if "s" in self.heads else None
+        self.q_log_scale = nn.Parameter(torch.zeros((), **factory)) if "q" in self.heads else None
+
+    def _conv_features(self, h: torch.Tensor) -> torch.Tensor:
+        if self.n_dim == 2:
+            h = h.contiguous(memory_format=torch.channels_last)
+        for conv, (lo, hi), pool in zip(self.convs, self.pads, self.config.conv_pool, strict=True):
+            h = self.act(conv(periodic_pad(h, lo, hi)))
+            if pool > 1:
+                h = max_pool(h, pool)
+        return h.flatten(1)
+
+    def embed(self, links: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Network input from the links: ``[B, C, *L]`` (channels first), zero where not ``mask``."""
+        if self.n_colors == 1:
+            cos, sin = torch.cos(links), torch.sin(links)
+            if mask is not None:
+                cos, sin = cos * mask, sin * mask
+            return torch.cat([cos, sin], dim=1)
+        re_im = torch.view_as_real(links)  # [B, D, *L, N, N, 2]
+        if mask is not None:
+            re_im = re_im * mask[..., None, None, None]
+        if self.conv_dense is None:
+            return re_im  # flattened as is: the order of features does not matter to a dense layer
+        n = self.n_dim
+        perm = (0, 1, n + 2, n + 3, n + 4, *range(2, n + 2))
+        return re_im.permute(perm).reshape(links.shape[0], -1, *self.lattice_shape)
+
+    def forward(
+        self, links: torch.Tensor, other: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """``(s, t, q)`` for ``links`` (masked by ``mask`` ``[D, *L]``, real 0/1) and ``other``.
+
+        ``other`` is the momentum (x-networks) or the force (v-networks), shape of ``v``.
+        """
+        h = self.embed(links, mask)
+        if self.conv_dense is not None:
+            h = self.act(self.conv_dense(self._conv_features(h)))
+        else:
+            h = h.flatten(1)
+        z = self.act(self.x_layer(h) + self.v_layer(other.flatten(1)))
+        for layer in self.hidden_layers:
+            z = self.act(layer(z))
+        if self.dropout is not None:
+            z = self.dropout(z)
+        if self.batch_norm is not None:
+            z = self.batch_norm(z)
+        out = F.linear(z, self.head_weight)
+        parts = dict(zip(self.heads, out.split(self.n_out, dim=1), strict=True))
+        shape = (links.shape[0], *self.out_shape)
+        s = t = q = None
+        if self.s_log_scale is not None:
+            s = (self.config.scale_s * torch.exp(self.s_log_scale)) * torch.tanh(parts["s"])
+            s = s.reshape(shape)
+        if self.t_bias is not None:
+            t = (parts["t"] + self.t_bias).reshape(shape)
+        if self.q_log_scale is not None:
+            q = (self.config.scale_q * torch.exp(self.q_log_scale)) * torch.tanh(parts["q"])
+            q = q.reshape(shape)
+        return s, t, q
+
+
+def XNet(
+    group: Any, lattice_shape: Sequence[int], config: NetworkConfig, **kwargs: Any
+) -> LeapfrogNet:
+    """The network of one x update: U1 heads s, t, q; SU(N) heads t, q (no scaling of links)."""
+    heads = "stq" if group_colors(group) == 1 else "tq"
+    return LeapfrogNet(group, lattice_shape, config, heads=heads, **kwargs)
+
+
+def VNet(
+    group: Any, lattice_shape: Sequence[int], config: NetworkConfig, **kwargs: Any
+) -> LeapfrogNet:
+    """The network of one v half step: heads s, t, q; dense only (as in the seed, the conv stack
+    belongs to the x-networks)."""
+    return LeapfrogNet(
+        group, lattice_shape, replace(config, conv_filters=()), heads="stq", **kwargs
+    )

@@ -1,0 +1,154 @@
+"""x/v networks: shapes, heads, masking (the triangular-Jacobian requirement), the seed's
+U(1) architecture, initialisation, and the periodic conv helpers."""
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from l2hmcc.runtime.pt.groups import SU2, SU3, U1
+from l2hmcc.runtime.pt.networks import (
+    NetworkConfig,
+    VNet,
+    XNet,
+    max_pool,
+    periodic_pad,
+    seed_u1_network,
+)
+
+torch.set_num_threads(1)
+F64 = torch.float64
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+CASES = [(U1, (4, 4)), (U1, (4, 2, 2)), (SU2, (2, 2, 2)), (SU3, (2, 2, 2, 2))]
+CONV = NetworkConfig(conv_filters=(3, 5), conv_kernels=(3, 2), conv_pool=(1, 2), hidden=(8, 8))
+
+
+@pytest.mark.parametrize(("grp", "shape"), CASES, ids=lambda c: str(c))
+def test_output_shapes_and_heads(grp, shape) -> None:
+    cfg = NetworkConfig(hidden=(8, 8), activation="swish")
+    x = grp.random(3, shape, generator=gen())
+    v = grp.random_momenta(x, gen(1))
+    mask = torch.rand(len(shape), *shape, generator=gen(2)) < 0.5
+    xs, xt, xq = XNet(grp, shape, cfg, dtype=F64)(x, v, mask.to(F64))
+    vs, vt, vq = VNet(grp, shape, cfg, dtype=F64)(x, v)
+    for out in (xt, xq, vs, vt, vq):
+        assert out is not None and out.shape == v.shape and out.dtype == F64
+    if grp is U1:
+        assert xs is not None and xs.shape == v.shape
+    else:
+        assert xs is None  # the SU(N) group update has no scaling
+
+
+@pytest.mark.parametrize(
+    ("grp", "shape", "cfg"),
+    [(U1, (4, 4), CONV), (U1, (4, 4), NetworkConfig(hidden=(8,))), (SU2, (2, 2, 2), CONV)],
+    ids=["u1-conv", "u1-dense", "su2-conv"],
+)
+def test_x_network_ignores_the_links_it_updates(grp, shape, cfg) -> None:
+    """The output must not depend on the links outside the mask (exact, not approximate)."""
+    net = XNet(grp, shape, cfg, dtype=F64)
+    x = grp.random(2, shape, generator=gen())
+    v = grp.random_momenta(x, gen(1))
+    fixed = torch.rand(len(shape), *shape, generator=gen(2)) < 0.5
+    other = grp.random(2, shape, generator=gen(3))
+    keep = fixed if grp is U1 else fixed[..., None, None]
+    x2 = torch.where(keep, x, other)  # same fixed links, different updated ones
+    out1 = net(x, v, fixed.to(F64))
+    out2 = net(x2, v, fixed.to(F64))
+    for a, b in zip(out1, out2, strict=True):
+        if a is not None:
+            assert torch.equal(a, b)
+    # ... while it does depend on the fixed links.
+    x3 = torch.where(keep, other, x)
+    assert not torch.equal(net(x3, v, fixed.to(F64))[1], out1[1])
+
+
+def test_seed_u1_network_matches_the_seed_architecture() -> None:
+    """l2hmc 0.13: flatten 7200 = 32·15·15 on 16×16, 60.2 M parameters with 8 layers and split
+    x-networks (16 x-networks with the conv stack, 8 dense v-networks)."""
+    cfg = seed_u1_network()
+    x = XNet(U1, (16, 16), cfg, dtype=torch.float32)
+    v = VNet(U1, (16, 16), cfg, dtype=torch.float32)
+    assert x.conv_dense is not None and x.conv_dense.in_features == 7200
+    assert x.conv_dense.out_features == 512 and x.x_layer.in_features == 512
+    assert v.conv_dense is None and v.x_layer.in_features == 1024
+    n_x = sum(p.numel() for p in x.parameters())
+    n_v = sum(p.numel() for p in v.parameters())
+    total = 16 * n_x + 8 * n_v
+    assert abs(total - 60.2e6) / 60.2e6 < 2e-3, total
+
+
+def test_zero_heads_give_exact_zeros_and_default_heads_small() -> None:
+    x = U1.random(4, (4, 4), generator=gen())
+    v = U1.random_momenta(x, gen(1))
+    zero = XNet(U1, (4, 4), NetworkConfig(hidden=(8,), head_init=0.0), dtype=F64)
+    for out in zero(x, v, torch.ones(2, 4, 4, dtype=F64)):
+        assert out is not None and torch.equal(out, torch.zeros_like(out))
+    small = XNet(U1, (4, 4), NetworkConfig(hidden=(8,)), dtype=F64)
+    for out in small(x, v, torch.ones(2, 4, 4, dtype=F64)):
+        assert out is not None
+        assert 0 < out.abs().max() < 0.1
+
+
+def test_scale_zero_removes_the_head() -> None:
+    cfg = NetworkConfig(hidden=(8,), scale_s=0.0, scale_q=0.0)
+    net = VNet(U1, (4, 4), cfg, dtype=F64)
+    x = U1.random(2, (4, 4), generator=gen())
+    s, t, q = net(x, x)
+    assert s is None and q is None and t is not None
+    assert net.head_weight.shape[0] == 32  # only t's weights
+
+
+def test_learnable_head_scales_multiply_the_tanh() -> None:
+    net = VNet(U1, (4, 4), NetworkConfig(hidden=(8,), scale_s=2.0, head_init=1.0), dtype=F64)
+    x = U1.random(2, (4, 4), generator=gen())
+    s0 = net(x, x)[0]
+    assert s0 is not None and s0.abs().max() <= 2.0
+    with torch.no_grad():
+        net.s_log_scale.fill_(torch.log(torch.tensor(1.5, dtype=F64)))
+    s1 = net(x, x)[0]
+    assert s1 is not None
+    torch.testing.assert_close(s1, 1.5 * s0, rtol=1e-14, atol=0)
+
+
+def test_config_validation_and_broadcast() -> None:
+    cfg = NetworkConfig(conv_filters=[4, 8], conv_kernels=[3], conv_pool=[2], hidden=[16])
+    assert cfg.conv_kernels == (3, 3) and cfg.conv_pool == (2, 2) and cfg.hidden == (16,)
+    with pytest.raises(ValueError, match="activation"):
+        NetworkConfig(activation="relu6")
+    with pytest.raises(ValueError, match="conv_kernels"):
+        NetworkConfig(conv_filters=(4, 8, 16), conv_kernels=(3, 3))
+    with pytest.raises(ValueError, match="dropout"):
+        NetworkConfig(dropout=1.0)
+    with pytest.raises(ValueError, match="embedding"):
+        XNet(SU3, (2, 2, 2, 2), NetworkConfig(embedding="cos_sin"))
+    with pytest.raises(ValueError, match="dimension 1 to 3"):
+        XNet(SU3, (2, 2, 2, 2), dataclasses.replace(CONV))
+    with pytest.raises(ValueError, match="unknown fields"):
+        NetworkConfig.from_dict({"hiden": [8]})
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "swish", "silu", "gelu", "elu", "leaky_relu"])
+def test_activations_and_batch_norm_dropout(act) -> None:
+    cfg = NetworkConfig(hidden=(8, 8), activation=act, batch_norm=True, dropout=0.1)
+    net = XNet(U1, (4, 4), cfg, dtype=F64).eval()
+    x = U1.random(3, (4, 4), generator=gen())
+    out = net(x, x, torch.ones(2, 4, 4, dtype=F64))
+    assert all(o is not None and torch.isfinite(o).all() for o in out)
+
+
+def test_periodic_pad_and_max_pool_match_torch() -> None:
+    h = torch.randn(3, 5, 7, 9, generator=gen())
+    assert torch.equal(periodic_pad(h, 1, 2), F.pad(h, (1, 2, 1, 2), mode="circular"))
+    assert torch.equal(periodic_pad(h, 3, 3), F.pad(h, (3, 3, 3, 3), mode="circular"))
+    for p in (2, 3):
+        assert torch.equal(max_pool(h, p), torch.nn.MaxPool2d(p)(h))
+    h3 = torch.randn(2, 3, 5, 6, 4, generator=gen(1))
+    assert torch.equal(max_pool(h3, 2), torch.nn.MaxPool3d(2)(h3))
+    assert torch.equal(periodic_pad(h3, 1, 1), F.pad(h3, (1, 1) * 3, mode="circular"))
