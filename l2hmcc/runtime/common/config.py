@@ -1,0 +1,207 @@
+"""Framework-neutral configuration of the L2HMC sampler (stdlib only).
+
+The PyTorch and TensorFlow runtimes build the same sampler from the same frozen dataclasses, so
+a generated ``train.py`` constructs them with the same keyword arguments whatever the framework
+(field names follow the blocks of a spec): ``NetworkConfig`` (``network``), ``DynamicsConfig``
+(``dynamics``), ``LossConfig`` (``loss``).  No framework types appear in them: precisions are
+strings, activations are names.
+
+These definitions are those of ``pt/networks.py``, ``pt/dynamics.py`` and ``pt/loss.py``
+(issue 3, part B), moved here verbatim so that ``tf/`` can use them without importing torch
+(docs/requests-6.md, R1); ``tests/runtime/test_config_shared.py`` checks that the two stay equal
+until ``pt/`` imports them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "EMBEDDINGS",
+    "LOSS_TERMS",
+    "DynamicsConfig",
+    "LossConfig",
+    "NetworkConfig",
+    "seed_u1_network",
+]
+
+#: Activation names both runtimes implement (``pt.networks.ACTIVATIONS``, ``tf.networks``).
+ACTIVATION_NAMES = (
+    "relu",
+    "tanh",
+    "swish",
+    "silu",
+    "gelu",
+    "elu",
+    "leaky_relu",
+    "softplus",
+    "sigmoid",
+)
+
+EMBEDDINGS = ("auto", "cos_sin", "real_imag")
+
+LOSS_TERMS = ("plaquette", "charge", "rmse")
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,)
+    return tuple(int(v) for v in value)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of every x- and v-network (field names follow the ``network`` block).
+
+    ``hidden[0]`` is the width of the layer where the link and momentum/force paths are summed;
+    ``hidden[1:]`` are further dense layers. ``conv_kernels`` and ``conv_pool`` give one value per
+    conv layer, or a single value for all (pool 1 = no pooling). ``scale_s = 0`` (``scale_q = 0``)
+    removes the ``s`` (``q``) head.
+    """
+
+    embedding: str = "auto"
+    conv_filters: tuple[int, ...] = ()
+    conv_kernels: tuple[int, ...] = (3,)
+    conv_pool: tuple[int, ...] = (1,)
+    conv_padding: Literal["same", "full"] = "same"
+    hidden: tuple[int, ...] = (256,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+    scale_s: float = 1.0
+    scale_q: float = 1.0
+    head_init: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("conv_filters", "conv_kernels", "conv_pool", "hidden"):
+            object.__setattr__(self, name, _ints(getattr(self, name)))
+        n_conv = len(self.conv_filters)
+        for name in ("conv_kernels", "conv_pool"):
+            value = getattr(self, name)
+            if n_conv and len(value) == 1:
+                object.__setattr__(self, name, value * n_conv)
+            elif n_conv and len(value) != n_conv:
+                raise ValueError(
+                    f"network.{name}: expected 1 or {n_conv} values (one per conv filter), "
+                    f"got {len(value)}"
+                )
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(
+                f"network.embedding: expected one of {EMBEDDINGS}, got {self.embedding!r}"
+            )
+        if self.activation not in ACTIVATION_NAMES:
+            raise ValueError(
+                f"network.activation: expected one of {sorted(ACTIVATION_NAMES)}, "
+                f"got {self.activation!r}"
+            )
+        if self.conv_padding not in ("same", "full"):
+            raise ValueError(
+                f"network.conv_padding: expected 'same' or 'full', got {self.conv_padding!r}"
+            )
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(
+                f"network.hidden: expected at least one positive width, got {self.hidden}"
+            )
+        if any(v < 1 for v in (*self.conv_filters, *self.conv_kernels, *self.conv_pool)):
+            raise ValueError("network: conv filters, kernels and pool sizes must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"network.dropout: expected 0 <= dropout < 1, got {self.dropout}")
+        if self.scale_s < 0 or self.scale_q < 0 or self.head_init < 0:
+            raise ValueError("network: scale_s, scale_q and head_init must be >= 0")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:
+        """Build from a plain mapping (e.g. a checkpoint), ignoring nothing: unknown keys raise."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"network: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+def seed_u1_network() -> NetworkConfig:
+    """The default U(1) network of the seed (PyPI ``l2hmc`` 0.13.0), for side-by-side benchmarks.
+
+    Conv 4→4→8→16 (max-pool 2)→32, kernel 4, periodic padding of 3 on each side, ReLU, flatten →
+    dense to the lattice size; then x and v projections to 16, three dense 16→16, batch norm.
+    On 16×16 with 8 layers and split x-networks this has ~60.2 M parameters, as the seed.
+    """
+    return NetworkConfig(
+        conv_filters=(4, 8, 16, 32),
+        conv_kernels=(4,),
+        conv_pool=(1, 1, 2, 1),
+        conv_padding="full",
+        hidden=(16, 16, 16, 16),
+        activation="relu",
+        batch_norm=True,
+    )
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    """Generalized-leapfrog settings (field names follow the ``dynamics`` block of a spec)."""
+
+    leapfrog: int = 4
+    step_size: float = 0.1
+    learnable_step_size: bool = True
+    directions: Literal["merged", "random"] = "merged"
+    mask: Literal["checkerboard", "random"] = "checkerboard"
+    x_update: Literal["compact", "affine"] = "compact"
+    networks: Literal["separate", "shared"] = "separate"
+    split_x: bool = True
+    mask_seed: int = 0
+
+    def __post_init__(self) -> None:
+        choices = {
+            "directions": ("merged", "random"),
+            "mask": ("checkerboard", "random"),
+            "x_update": ("compact", "affine"),
+            "networks": ("separate", "shared"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"dynamics.{name}: expected one of {allowed}, got {getattr(self, name)!r}"
+                )
+        if self.leapfrog < 1:
+            raise ValueError(f"dynamics.leapfrog: expected >= 1 layers, got {self.leapfrog}")
+        if not self.step_size > 0:
+            raise ValueError(f"dynamics.step_size: expected > 0, got {self.step_size}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DynamicsConfig:
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"dynamics: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss settings (field names follow the ``loss`` block): term weights, form, scale, aux."""
+
+    plaquette: float = 1.0
+    charge: float = 0.0
+    rmse: float = 0.0
+    form: Literal["mixed", "plain"] = "mixed"
+    scale: float = 1.0
+    aux_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.form not in ("mixed", "plain"):
+            raise ValueError(f"loss.form: expected 'mixed' or 'plain', got {self.form!r}")
+        if any(getattr(self, t) < 0 for t in LOSS_TERMS) or self.aux_weight < 0:
+            raise ValueError("loss: weights must be >= 0")
+        if not any(getattr(self, t) > 0 for t in LOSS_TERMS):
+            raise ValueError("loss: at least one of plaquette, charge, rmse must be > 0")
+        if not self.scale > 0:
+            raise ValueError(f"loss.scale: expected > 0, got {self.scale}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LossConfig:
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"loss: unknown fields {sorted(unknown)}")
+        return cls(**values)

@@ -1,0 +1,477 @@
+"""The generalized leapfrog of L2HMC in TensorFlow (mirror of ``pt/dynamics.py``): exact inverse
+layers, log-Jacobians, the merged-direction involution and the per-chain Metropolis–Hastings test.
+
+State ``ξ = (x, v)``, ``H = S + ½Σv²``.  Layer ``k`` (step ``ε_k``, v-network ``V_k``,
+x-networks ``X_k``, mask ``m_k`` of the links held fixed in its first x update):
+
+1. ``(s, t, q) = V_k(x, F)``: ``v ← v ⊙ e^{εs/2} − (ε/2)(F ⊙ e^{εq} + t)``, ``log|J| += Σ εs/2``;
+2. ``(s, t, q) = X_k(m ⊙ x, v)`` on the links ``m̄``: U1 ``x ← g_s(x) + ε(v ⊙ e^{εq} + t)`` with
+   the compact map ``g_s(x) = 2 atan(e^{εs} tan(x/2))`` (evaluated as
+   ``x + 2 atan(μ sin x / (2 + μ(1 − cos x)))``, ``μ = expm1(εs)``) or the affine ``x e^{εs}``;
+   SU(N) ``U ← exp(ε(v ⊙ e^{εq} + t)) U`` (``log|J| = 0``);
+3. the same with ``m`` and ``m̄`` swapped; 4. the v half step at the new ``x``.
+
+``backward`` layers undo the sub-steps exactly, in reverse order, accumulating ``−log|J|``.
+Merged directions: ``M = B^N ∘ flip ∘ F^N``, an involution; random directions: ``F^N`` or
+``B^N`` per chain.  Accept per chain with ``A = min(1, exp(H(ξ) − H(ξ') + Σ log|J|))``.
+See ``pt/dynamics.py`` for the full discussion; the operations here are the same, in the same
+order, so that a layer whose networks output zeros is a leapfrog step bit for bit.
+
+State dict: ``log_step_size`` ``[N]``, ``masks`` ``[N, D, *L]`` (bool), ``vnets.{k}.…``,
+``xnets.{k}.{half}.…``, as the PyTorch module's ``state_dict()``.  Random masks are drawn with
+numpy here (``np.random.default_rng(mask_seed)``), with ``torch.randperm`` there: to compare the
+frameworks with random masks, copy the ``masks`` entry (``load_state_dict`` does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from ..common.config import DynamicsConfig, NetworkConfig
+from .groups import GaugeGroup, real_dtype
+from .hmc import as_real
+from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
+from .networks import LeapfrogNet, VNet, XNet
+
+__all__ = [
+    "Dynamics",
+    "DynamicsConfig",
+    "Proposal",
+    "acceptance_probability",
+    "compact_logdet",
+    "compact_shift",
+]
+
+
+class Proposal(NamedTuple):
+    """Result of ``Dynamics.propose``: ``x``/``v`` proposed, ``logdet`` ``Σ log|J|`` ``[B]``,
+    ``h_init``/``h_prop`` ``H(ξ)``/``H(ξ')`` ``[B]``, ``action_prop`` ``S(x')`` ``[B]``."""
+
+    x: tf.Tensor
+    v: tf.Tensor
+    logdet: tf.Tensor
+    h_init: tf.Tensor
+    h_prop: tf.Tensor
+    action_prop: tf.Tensor
+
+    @property
+    def acceptance(self) -> tf.Tensor:
+        """``A = min(1, exp(H(ξ) − H(ξ') + Σ log|J|))`` per chain (differentiable)."""
+        return acceptance_probability(self.h_init, self.h_prop, self.logdet)
+
+
+def acceptance_probability(h_init: tf.Tensor, h_prop: tf.Tensor, logdet: tf.Tensor) -> tf.Tensor:
+    """``min(1, exp(H(ξ) − H(ξ') + log|J|))``; a non-finite exponent gives 0 (reject)."""
+    log_a = h_init - h_prop + logdet
+    log_a = tf.where(
+        tf.math.is_finite(log_a),
+        log_a,
+        tf.fill(tf.shape(log_a), tf.constant(-math.inf, log_a.dtype)),
+    )
+    return tf.exp(tf.minimum(log_a, 0.0))
+
+
+def _sum_links(t: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
+
+
+def compact_shift(x: tf.Tensor, eps_s: tf.Tensor) -> tf.Tensor:
+    """``g(x) − x`` for ``g(x) = 2 atan(e^{εs} tan(x/2))``: ``2 atan(μ sin x / (2 + μ(1 − cos x)))``
+    with ``μ = expm1(εs)``."""
+    mu = tf.math.expm1(eps_s)
+    return 2.0 * tf.atan(mu * tf.sin(x) / (2.0 + mu * (1.0 - tf.cos(x))))
+
+
+def compact_logdet(x: tf.Tensor, eps_s: tf.Tensor) -> tf.Tensor:
+    """``log g'(x) = εs − log1p(expm1(2εs)(1 − cos x)/2)`` elementwise."""
+    return eps_s - tf.math.log1p(tf.math.expm1(2.0 * eps_s) * (0.5 * (1.0 - tf.cos(x))))
+
+
+def _chain_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
+
+
+class Dynamics(tf.Module):
+    """Generalized leapfrog for one gauge group and lattice (see the module docstring).
+
+    ``network=None`` gives no networks (``s = t = q = 0``: a leapfrog with per-layer step
+    sizes).  ``dtype`` is the real precision (SU(N) links are then complex).  ``seed`` seeds
+    the networks' initial weights (numpy).
+    """
+
+    def __init__(
+        self,
+        group: GaugeGroup,
+        lattice_shape: Sequence[int],
+        config: DynamicsConfig,
+        network: NetworkConfig | None = None,
+        *,
+        dtype: tf.DType | str = tf.float64,
+        seed: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.group = group
+        self.config = config
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.n_dim = len(self.lattice_shape)
+        self.dtype = real_dtype(dtype)
+        self.abelian = bool(group.is_abelian)
+        if config.x_update == "affine" and not self.abelian:
+            raise ValueError(
+                "dynamics.x_update: 'affine' applies to U1 only (SU(N) uses the group update)"
+            )
+        self.compact = config.x_update == "compact"
+        n = config.leapfrog
+        init = np.full((n,), math.log(config.step_size), self.dtype.as_numpy_dtype)
+        self.log_step_size = tf.Variable(
+            init, trainable=config.learnable_step_size, name="log_step_size"
+        )
+        self.masks = tf.Variable(self._build_masks(), trainable=False, name="masks")
+        self.vnets: list[LeapfrogNet] = []
+        self.xnets: list[list[LeapfrogNet]] = []
+        if network is not None:
+            n_nets = n if config.networks == "separate" else 1
+            n_x = 2 if config.split_x else 1
+            seeds = np.random.SeedSequence(seed).spawn(n_nets * (1 + n_x))
+            it = iter(int(s.generate_state(1)[0]) for s in seeds)
+            for k in range(n_nets):
+                self.vnets.append(
+                    VNet(
+                        group,
+                        self.lattice_shape,
+                        network,
+                        dtype=self.dtype,
+                        seed=next(it),
+                        name=f"vnet_{k}",
+                    )
+                )
+                self.xnets.append(
+                    [
+                        XNet(
+                            group,
+                            self.lattice_shape,
+                            network,
+                            dtype=self.dtype,
+                            seed=next(it),
+                            name=f"xnet_{k}_{h}",
+                        )
+                        for h in range(n_x)
+                    ]
+                )
+        self.has_charge = self.abelian or self.n_dim == 4
+        self.training = True
+
+    # -- construction ------------------------------------------------------------------------
+    def _build_masks(self) -> np.ndarray:
+        """``[N, D, *L]`` bool: true = held fixed in the first x update of the layer."""
+        n, shape = self.config.leapfrog, (self.n_dim, *self.lattice_shape)
+        if self.config.mask == "checkerboard":
+            grids = np.meshgrid(*(np.arange(s) for s in self.lattice_shape), indexing="ij")
+            parity = np.broadcast_to((sum(grids) % 2).astype(bool), shape)
+            return np.stack([parity if k % 2 else ~parity for k in range(n)])
+        rng = np.random.default_rng(self.config.mask_seed)
+        size = math.prod(shape)
+        masks = np.zeros((n, size), dtype=bool)
+        for k in range(n):
+            masks[k, rng.permutation(size)[: size // 2]] = True
+        return masks.reshape(n, *shape)
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """All parameters and buffers as numpy arrays under the PyTorch ``state_dict`` keys."""
+        out = {"log_step_size": self.log_step_size.numpy(), "masks": self.masks.numpy()}
+        for k, net in enumerate(self.vnets):
+            out.update({f"vnets.{k}.{key}": v for key, v in net.state_dict().items()})
+        for k, nets in enumerate(self.xnets):
+            for h, net in enumerate(nets):
+                out.update({f"xnets.{k}.{h}.{key}": v for key, v in net.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Assign everything from ``state`` (numpy arrays; e.g. a converted PyTorch
+        ``state_dict``); keys and shapes must match exactly."""
+        own = self.state_dict()
+        missing, unexpected = set(own) - set(state), set(state) - set(own)
+        if missing or unexpected:
+            raise KeyError(
+                f"state dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            )
+        self.log_step_size.assign(np.asarray(state["log_step_size"], self.dtype.as_numpy_dtype))
+        self.masks.assign(np.asarray(state["masks"], bool))
+        for k, net in enumerate(self.vnets):
+            prefix = f"vnets.{k}."
+            net.load_state_dict(
+                {key[len(prefix) :]: v for key, v in state.items() if key.startswith(prefix)}
+            )
+        for k, nets in enumerate(self.xnets):
+            for h, net in enumerate(nets):
+                prefix = f"xnets.{k}.{h}."
+                net.load_state_dict(
+                    {key[len(prefix) :]: v for key, v in state.items() if key.startswith(prefix)}
+                )
+
+    def train(self, mode: bool = True) -> Dynamics:
+        self.training = mode
+        for net in self._all_nets():
+            net.train(mode)
+        return self
+
+    def eval(self) -> Dynamics:
+        return self.train(False)
+
+    def _all_nets(self) -> list[LeapfrogNet]:
+        return [*self.vnets, *(n for nets in self.xnets for n in nets)]
+
+    # -- pieces ------------------------------------------------------------------------------
+    def step_sizes(self) -> tf.Tensor:
+        """``ε_k`` for every layer ``[N]``."""
+        return tf.exp(self.log_step_size)
+
+    def _vnet(self, k: int) -> LeapfrogNet | None:
+        if not self.vnets:
+            return None
+        return self.vnets[k if self.config.networks == "separate" else 0]
+
+    def _xnet(self, k: int, half: int) -> LeapfrogNet | None:
+        if not self.xnets:
+            return None
+        nets = self.xnets[k if self.config.networks == "separate" else 0]
+        return nets[half if self.config.split_x else 0]
+
+    def _run(
+        self,
+        net: LeapfrogNet | None,
+        links: tf.Tensor,
+        other: tf.Tensor,
+        mask: tf.Tensor | None = None,
+    ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
+        if net is None:
+            return None, None, None
+        return net(links, other, mask, training=self.training)
+
+    def _v_step(
+        self,
+        k: int,
+        eps: tf.Tensor,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        f: tf.Tensor,
+        logdet: tf.Tensor,
+        inverse: bool,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        s, t, q = self._run(self._vnet(k), x, f)
+        kick = f if q is None else f * tf.exp(eps * q)
+        if t is not None:
+            kick = kick + t
+        half = 0.5 * eps
+        if not inverse:
+            if s is not None:
+                v = v * tf.exp(half * s)
+            v = v - half * kick
+        else:
+            v = v + half * kick
+            if s is not None:
+                v = v * tf.exp(-half * s)
+        if s is not None:
+            ld = _sum_links(half * s)
+            logdet = logdet - ld if inverse else logdet + ld
+        return v, logdet
+
+    def _x_step(
+        self,
+        k: int,
+        half: int,
+        eps: tf.Tensor,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        logdet: tf.Tensor,
+        inverse: bool,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        fixed = self.masks[k] if half == 0 else tf.logical_not(self.masks[k])
+        s, t, q = self._run(self._xnet(k, half), x, v, tf.cast(fixed, self.dtype))
+        drift = v if q is None else v * tf.exp(eps * q)
+        if t is not None:
+            drift = drift + t
+        if self.abelian:
+            new, ld = self._u1_x_step(eps, x, drift, s, inverse)
+        else:
+            new = self.group.exp_update(x, drift, -eps if inverse else eps)
+            ld = None
+        upd = tf.logical_not(fixed)
+        if not self.abelian:
+            upd = upd[..., None, None]
+        x = tf.where(upd, new, x)
+        if ld is not None:
+            logdet = logdet + _sum_links(tf.where(tf.logical_not(fixed), ld, tf.zeros_like(ld)))
+        return x, logdet
+
+    def _u1_x_step(
+        self, eps: tf.Tensor, x: tf.Tensor, drift: tf.Tensor, s: tf.Tensor | None, inverse: bool
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """U1 update of every link (the caller keeps the fixed ones) and its ``log|J|``."""
+        es = None if s is None else eps * s
+        if not inverse:
+            if es is None:
+                y, ld = x, None
+            elif self.compact:
+                y, ld = x + compact_shift(x, es), compact_logdet(x, es)
+            else:
+                y, ld = x * tf.exp(es), es
+            return (self.group.exp_update(y, drift, eps) if self.compact else y + eps * drift), ld
+        y = self.group.exp_update(x, drift, -eps) if self.compact else x - eps * drift
+        if es is None:
+            return y, None
+        if self.compact:
+            return y + compact_shift(y, -es), compact_logdet(y, -es)
+        return y * tf.exp(-es), -es
+
+    def _layer(
+        self,
+        k: int,
+        eps: tf.Tensor,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        f: tf.Tensor,
+        logdet: tf.Tensor,
+        beta: tf.Tensor,
+        inverse: bool,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One layer forward or its exact inverse; ``f`` is the force at the input ``x``.
+        Returns ``(x, v, logdet, action, force)`` at the output ``x``."""
+        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
+        for half in (1, 0) if inverse else (0, 1):
+            x, logdet = self._x_step(k, half, eps, x, v, logdet, inverse)
+        action, f = action_and_force(x, beta)
+        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
+        return x, v, logdet, action, f
+
+    def transport(
+        self,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        beta: tf.Tensor | float,
+        *,
+        backward: bool = False,
+        action_force: tuple[tf.Tensor, tf.Tensor] | None = None,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``F^N`` (or ``B^N = (F^N)⁻¹`` if ``backward``): ``(x, v, logdet, S(x'), F(x'))``."""
+        beta = self._beta(beta)
+        eps_all = self.step_sizes()
+        _, f = action_force if action_force is not None else action_and_force(x, beta)
+        logdet = tf.zeros(tf.shape(x)[:1], dtype=self.dtype)
+        action = tf.zeros_like(logdet)
+        n = self.config.leapfrog
+        for k in range(n - 1, -1, -1) if backward else range(n):
+            x, v, logdet, action, f = self._layer(k, eps_all[k], x, v, f, logdet, beta, backward)
+        return x, v, logdet, action, f
+
+    def involution(
+        self, x: tf.Tensor, v: tf.Tensor, beta: tf.Tensor | float
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Merged directions ``M = B^N ∘ flip ∘ F^N``: ``(x', v', logdet, S(x), S(x'))``."""
+        beta = self._beta(beta)
+        s0, f0 = action_and_force(x, beta)
+        x1, v1, ld1, s1, f1 = self.transport(x, v, beta, action_force=(s0, f0))
+        x2, v2, ld2, s2, _ = self.transport(x1, -v1, beta, backward=True, action_force=(s1, f1))
+        return x2, v2, ld1 + ld2, s0, s2
+
+    def _beta(self, beta: tf.Tensor | float) -> tf.Tensor:
+        return as_real(beta, self.dtype)
+
+    # -- the proposal and the MH test ---------------------------------------------------------
+    def propose(
+        self,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        beta: tf.Tensor | float,
+        forward_mask: tf.Tensor | None = None,
+    ) -> Proposal:
+        """The L2HMC proposal ``ξ → ξ'`` for every chain (no randomness inside).  ``random``
+        directions: ``forward_mask`` ``[B]`` bool, true where the chain moves with ``F^N``."""
+        beta = self._beta(beta)
+        if self.config.directions == "merged":
+            x1, v1, logdet, s0, s1 = self.involution(x, v, beta)
+        else:
+            if forward_mask is None:
+                raise ValueError("random directions need forward_mask ([B] bool)")
+            s0, f0 = action_and_force(x, beta)
+            xf, vf, ldf, sf, _ = self.transport(x, v, beta, action_force=(s0, f0))
+            xb, vb, ldb, sb, _ = self.transport(x, v, beta, backward=True, action_force=(s0, f0))
+            x1 = tf.where(_chain_mask(forward_mask, x), xf, xb)
+            v1 = tf.where(_chain_mask(forward_mask, v), vf, vb)
+            logdet = tf.where(forward_mask, ldf, ldb)
+            s1 = tf.where(forward_mask, sf, sb)
+        if self.abelian and not self.compact:
+            x1 = self.group.project(x1)  # affine: wrap once, at the end
+        h0 = s0 + self.group.kinetic_energy(v)
+        h1 = s1 + self.group.kinetic_energy(v1)
+        return Proposal(x1, v1, logdet, h0, h1, s1)
+
+    def __call__(
+        self,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        beta: tf.Tensor | float,
+        forward_mask: tf.Tensor | None = None,
+    ) -> Proposal:
+        return self.propose(x, v, beta, forward_mask)
+
+    def draw(
+        self, x: tf.Tensor, generator: tf.random.Generator | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor | None, tf.Tensor]:
+        """The randomness of one step: momenta ``v``, directions (``random`` only), uniforms."""
+        gen = generator if generator is not None else tf.random.get_global_generator()
+        v = self.group.random_momenta(x, gen)
+        b = tf.shape(x)[:1]
+        d = None
+        if self.config.directions == "random":
+            d = gen.uniform(b, dtype=self.dtype) < 0.5
+        u = gen.uniform(b, dtype=self.dtype)
+        return v, d, u
+
+    def accept(self, x: tf.Tensor, proposal: Proposal, u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-chain MH: ``(x_new, accepted [B] bool)``, accepting where ``u < A``."""
+        accepted = u < tf.stop_gradient(proposal.acceptance)
+        new = tf.where(_chain_mask(accepted, x), tf.stop_gradient(proposal.x), x)
+        return new, accepted
+
+    def metrics(
+        self, x_old: tf.Tensor, x_new: tf.Tensor, proposal: Proposal, accepted: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        """Per-step metrics (``[B]`` tensors, and ``step_sizes`` ``[N]``): ``accept_prob``,
+        ``accepted``, ``dH``, ``sumlogdet``, ``plaquette``, and where defined ``charge``,
+        ``dQ``, ``sin_charge``, ``dQ_sin`` (U1)."""
+        sg = tf.stop_gradient
+        out = {
+            "accept_prob": sg(proposal.acceptance),
+            "accepted": tf.cast(accepted, self.dtype),
+            "dH": sg(proposal.h_prop - proposal.h_init),
+            "sumlogdet": sg(proposal.logdet),
+            "plaquette": mean_plaquette(x_new),
+            "step_sizes": sg(self.step_sizes()),
+        }
+        if self.has_charge:
+            q_new, q_old = topological_charge(x_new), topological_charge(x_old)
+            out["charge"] = q_new
+            out["dQ"] = tf.abs(q_new - q_old)
+            if self.abelian:
+                qs_new, qs_old = sin_charge(x_new), sin_charge(x_old)
+                out["sin_charge"] = qs_new
+                out["dQ_sin"] = tf.abs(qs_new - qs_old)
+        return out
+
+    def step(
+        self, x: tf.Tensor, beta: tf.Tensor | float, generator: tf.random.Generator | None = None
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """One L2HMC trajectory per chain: draw, propose, accept; ``(x_new, metrics)``."""
+        v, d, u = self.draw(x, generator)
+        prop = self.propose(x, v, beta, d)
+        prop = Proposal(*(tf.stop_gradient(t) for t in prop))
+        x_new, accepted = self.accept(x, prop, u)
+        return x_new, self.metrics(x, x_new, prop, accepted)

@@ -1,0 +1,262 @@
+"""Hybrid Monte Carlo for the Wilson action: leapfrog, Metropolis step, step-size tuning
+(TensorFlow mirror of ``pt/hmc.py``).
+
+``H = S + K`` per chain with ``K = ½ Σ p_a²``; ``dU/dt = P U`` (U1 ``dx/dt = p``) and
+``dp/dt = -F`` with ``F = force(links, β)``.  One leapfrog step is kick–drift–kick,
+
+    p ← p - (ε/2) β F₁(U);   U ← exp(ε P) U;   p ← p - (ε/2) β F₁(U)
+
+with ``F₁`` the force at β = 1 (``n + 1`` force evaluations: the force of a step's last kick is
+reused by the next step's first kick).  The two half kicks between steps are applied one after
+the other, never merged into ``p - ε F``, so that the generalized leapfrog with networks that
+output zeros reproduces this trajectory bit for bit (docs/requests-3a.md, item 1).
+
+``eps`` and ``beta`` are floats, 0-d tensors or one value per chain ``[B]``.  The steps run in a
+``tf.while_loop`` (one loop body, not ``n`` unrolled copies, for XLA compile time).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from .compile import compile_function
+from .groups import GaugeGroup, group_of
+from .lattice import action_and_force, planes, sin_charge, topological_charge
+
+__all__ = [
+    "LeapfrogFn",
+    "TuneResult",
+    "as_real",
+    "compile_leapfrog",
+    "hamiltonian",
+    "hmc_step",
+    "leapfrog",
+    "n_plaquettes",
+    "steps_for_length",
+    "tune_step_size",
+]
+
+#: ``(links, p, beta, eps, n_steps) -> (links, p, S_end, S_start)`` (actions at β = 1): the
+#: integrator ``hmc_step`` uses; ``compile_leapfrog`` returns a compiled one.
+LeapfrogFn = Callable[..., tuple[tf.Tensor, ...]]
+
+
+def _chain(x: float | tf.Tensor, like: tf.Tensor) -> float | tf.Tensor:
+    """A per-chain ``[B]`` tensor reshaped to broadcast against ``like``."""
+    if isinstance(x, tf.Tensor | tf.Variable) and x.shape.rank == 1 and like.shape.rank > 1:
+        return tf.reshape(x, [-1] + [1] * (like.shape.rank - 1))
+    return x
+
+
+def as_real(x: float | tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    """``x`` as a tensor of ``dtype`` (a Python float converts directly, not via float32)."""
+    if isinstance(x, tf.Tensor | tf.Variable):
+        return tf.cast(x, dtype)
+    return tf.convert_to_tensor(x, dtype=dtype)
+
+
+def n_plaquettes(links: tf.Tensor) -> int:
+    """Number of plaquettes per chain: sites × D(D-1)/2."""
+    d = int(links.shape[1])
+    lattice = links.shape[2 : links.shape.rank - (2 if links.dtype.is_complex else 0)]
+    return math.prod(int(n) for n in lattice) * len(planes(d))
+
+
+def hamiltonian(links: tf.Tensor, p: tf.Tensor, beta: float | tf.Tensor) -> tf.Tensor:
+    """``H = S(U) + ½ Σ p_a²`` per chain ``[B]``."""
+    return action_and_force(links, beta)[0] + group_of(links).kinetic_energy(p)
+
+
+def _leapfrog(
+    links: tf.Tensor, p: tf.Tensor, beta: float | tf.Tensor, eps: float | tf.Tensor, n_steps: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Leapfrog returning ``(links, p, S_end, S_start)`` (actions per unit β)."""
+    grp: GaugeGroup = group_of(links)
+    e = _chain(eps, p)
+    b = _chain(beta, p)
+    half = 0.5 * e
+    s_start, f = action_and_force(links, 1.0)
+
+    def body(
+        i: tf.Tensor, u: tf.Tensor, q: tf.Tensor, f: tf.Tensor, s: tf.Tensor
+    ) -> tuple[tf.Tensor, ...]:
+        q = q - half * (b * f)
+        u = grp.exp_update(u, q, e)
+        s, f = action_and_force(u, 1.0)
+        q = q - half * (b * f)
+        return i + 1, u, q, f, s
+
+    _, links, p, _, s_end = tf.while_loop(
+        lambda i, *_: i < n_steps,
+        body,
+        (tf.constant(0), links, p, f, s_start),
+        parallel_iterations=1,
+    )
+    return links, p, s_end, s_start
+
+
+def leapfrog(
+    links: tf.Tensor, p: tf.Tensor, beta: float | tf.Tensor, eps: float | tf.Tensor, n_steps: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Integrate ``n_steps`` leapfrog steps of size ``eps``; returns ``(links, p)``.
+    ``n_steps = 0`` returns the inputs unchanged."""
+    if n_steps == 0:
+        return links, p
+    out = _leapfrog(links, p, beta, eps, n_steps)
+    return out[0], out[1]
+
+
+def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
+    """The integrator ``hmc_step`` uses (``integrator=`` argument), compiled: ``"xla"``
+    (``tf.function(jit_compile=True)``, falling back to a plain ``tf.function`` with a warning
+    if XLA refuses the graph), ``"graph"`` or ``"eager"``.  ``beta`` and ``eps`` are passed as
+    tensors (new values do not retrace); each ``n_steps`` is traced once."""
+    compiled = compile_function(_leapfrog, mode, name="leapfrog")
+
+    def run(
+        links: tf.Tensor,
+        p: tf.Tensor,
+        beta: float | tf.Tensor,
+        eps: float | tf.Tensor,
+        n_steps: int,
+    ) -> tuple[tf.Tensor, ...]:
+        rdt = p.dtype
+        out: tuple[tf.Tensor, ...] = compiled(
+            links, p, as_real(beta, rdt), as_real(eps, rdt), int(n_steps)
+        )
+        return out
+
+    run.compiled = compiled  # type: ignore[attr-defined]
+    return run
+
+
+def hmc_step(
+    links: tf.Tensor,
+    beta: float | tf.Tensor,
+    eps: float | tf.Tensor,
+    n_steps: int,
+    generator: tf.random.Generator | None = None,
+    *,
+    measure_charge: bool = True,
+    integrator: LeapfrogFn | None = None,
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """One HMC trajectory per chain with a per-chain Metropolis accept/reject.
+
+    Returns ``(links, metrics)``, every metric a ``[B]`` tensor: ``accept_prob``
+    ``min(1, e^{-ΔH})``, ``accepted`` 0/1, ``dH``, ``exp_minus_dH``, ``action`` and
+    ``plaquette`` of the new configuration, and if ``measure_charge`` ``charge`` (U1 integer,
+    SU(N) 4D clover) and for U1 ``sin_charge``.  A non-finite ``ΔH`` is rejected.
+    """
+    gen = generator if generator is not None else tf.random.get_global_generator()
+    grp = group_of(links)
+    p0 = grp.random_momenta(links, gen)
+    fn = integrator if integrator is not None else _leapfrog
+    new, p1, s1_unit, s0_unit = fn(links, p0, beta, eps, n_steps)
+    h0 = beta * s0_unit + grp.kinetic_energy(p0)
+    h1 = beta * s1_unit + grp.kinetic_energy(p1)
+    dh = h1 - h0
+    u = gen.uniform(tf.shape(dh), dtype=dh.dtype)
+    dh_safe = tf.where(
+        tf.math.is_finite(dh), dh, tf.fill(tf.shape(dh), tf.constant(math.inf, dh.dtype))
+    )
+    exp_mdh = tf.exp(-dh_safe)
+    accepted = u < exp_mdh
+    mask = tf.reshape(accepted, [-1] + [1] * (links.shape.rank - 1))
+    out = tf.where(mask, new, links)
+    s_unit = tf.where(accepted, s1_unit, s0_unit)
+    metrics = {
+        "accept_prob": tf.minimum(exp_mdh, 1.0),
+        "accepted": tf.cast(accepted, dh.dtype),
+        "dH": dh,
+        "exp_minus_dH": exp_mdh,
+        "action": beta * s_unit,
+        "plaquette": 1.0 - s_unit / n_plaquettes(links),
+    }
+    if measure_charge:
+        if not links.dtype.is_complex:
+            metrics["charge"] = topological_charge(out)
+            metrics["sin_charge"] = sin_charge(out)
+        elif int(links.shape[1]) == 4:
+            metrics["charge"] = topological_charge(out)
+    return out, metrics
+
+
+def steps_for_length(eps: float, traj_length: float) -> int:
+    """Number of leapfrog steps ``n = ceil(τ / ε)`` (at least 1) for trajectory length ``τ``."""
+    return max(1, math.ceil(traj_length / eps - 1e-9))
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Outcome of ``tune_step_size``: use ``eps`` and ``n_steps`` (``eps · n_steps = τ``)."""
+
+    eps: float
+    n_steps: int
+    acceptance: float  #: mean acceptance probability over the final check trajectories
+    links: tf.Tensor  #: the configurations after tuning (tuning doubles as thermalisation)
+    trace: tuple[tuple[float, float], ...]  #: (ε, mean acceptance) per tuning trajectory
+
+
+def tune_step_size(
+    links: tf.Tensor,
+    beta: float | tf.Tensor,
+    *,
+    target: float = 0.75,
+    traj_length: float | None = 1.0,
+    n_steps: int | None = None,
+    eps0: float = 0.1,
+    n_iter: int = 40,
+    n_check: int = 10,
+    generator: tf.random.Generator | None = None,
+    integrator: LeapfrogFn | None = None,
+) -> TuneResult:
+    """Tune the HMC step size to a target mean acceptance probability (a fair baseline).
+
+    Dual averaging on ``log ε`` (Hoffman & Gelman 2014, Alg. 5: γ = 0.05, t₀ = 10, κ = 0.75,
+    shrinkage point ``log 10 ε₀``) driven by the batch mean of ``min(1, e^{-ΔH})``; with
+    ``traj_length=τ`` every trial uses ``n = ceil(τ/ε)`` steps of size ``τ/n``, with
+    ``traj_length=None`` and ``n_steps=n`` only ε is tuned.  The tuning trajectories evolve the
+    chains; ``n_check`` trajectories at the final step size measure ``acceptance``.
+    """
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"target acceptance must lie in (0, 1), got {target}")
+    if traj_length is None and n_steps is None:
+        raise ValueError("give traj_length (fixed trajectory length) or n_steps (fixed steps)")
+
+    def schedule(eps: float) -> tuple[float, int]:
+        if traj_length is None:
+            assert n_steps is not None
+            return eps, n_steps
+        n = steps_for_length(eps, traj_length)
+        return traj_length / n, n
+
+    gamma, t0, kappa = 0.05, 10.0, 0.75
+    mu = math.log(10.0 * eps0)
+    h_bar, log_eps_bar, log_eps = 0.0, math.log(eps0), math.log(eps0)
+    trace: list[tuple[float, float]] = []
+    for m in range(1, n_iter + 1):
+        eps, n = schedule(math.exp(log_eps))
+        links, met = hmc_step(
+            links, beta, eps, n, generator, measure_charge=False, integrator=integrator
+        )
+        acc = float(tf.reduce_mean(met["accept_prob"]))
+        trace.append((eps, acc))
+        w = 1.0 / (m + t0)
+        h_bar = (1.0 - w) * h_bar + w * (target - acc)
+        log_eps = mu - math.sqrt(m) / gamma * h_bar
+        log_eps = min(log_eps, math.log(1e3))
+        eta = m**-kappa
+        log_eps_bar = eta * log_eps + (1.0 - eta) * log_eps_bar
+    eps, n = schedule(math.exp(log_eps_bar))
+    accs = []
+    for _ in range(n_check):
+        links, met = hmc_step(
+            links, beta, eps, n, generator, measure_charge=False, integrator=integrator
+        )
+        accs.append(float(tf.reduce_mean(met["accept_prob"])))
+    acceptance = sum(accs) / len(accs) if accs else float("nan")
+    return TuneResult(eps=eps, n_steps=n, acceptance=acceptance, links=links, trace=tuple(trace))

@@ -1,0 +1,374 @@
+"""The networks of the generalized leapfrog in TensorFlow (mirror of ``pt/networks.py``).
+
+One ``LeapfrogNet`` computes, for a batch of configurations,
+
+    z = act(W_x · embed(links) + W_v · flatten(other))      (+ hidden layers, dropout, batch norm)
+    s = λ_s tanh(W_s z),   t = W_t z + b_t,   q = λ_q tanh(W_q z)
+
+with ``λ_s = scale_s · exp(a_s)``, ``λ_q = scale_q · exp(a_q)``; outputs have the momentum
+shape.  x-networks see the fixed links (``mask``) and ``v``; v-networks see all links and the
+force, and are dense only.  See ``pt/networks.py`` for the full description.
+
+**Parameter layout.**  The variables are those of the PyTorch module, with the same names (the
+keys of its ``state_dict()``) and the same layouts: ``Linear`` weights ``[out, in]``, conv
+kernels ``[out, in, *k]``, the fused head weight ``[n_heads · n_out, width]``, the flatten
+before the first dense layer in channels-first order.  ``state_dict()`` / ``load_state_dict()``
+exchange numpy arrays under those keys, so weights copy across frameworks exactly (the
+cross-framework test does that).  Internally the convolutions run channels-last (TensorFlow's
+CPU layout): kernels are transposed at call time, activations once before the flatten.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..common.config import NetworkConfig, seed_u1_network
+
+__all__ = [
+    "ACTIVATIONS",
+    "LeapfrogNet",
+    "NetworkConfig",
+    "VNet",
+    "XNet",
+    "group_colors",
+    "max_pool",
+    "periodic_pad",
+    "seed_u1_network",
+]
+
+
+def _leaky_relu(x: tf.Tensor) -> tf.Tensor:
+    return tf.nn.leaky_relu(x, alpha=0.01)  # torch's default negative slope
+
+
+def _gelu(x: tf.Tensor) -> tf.Tensor:
+    # torch's default (erf) GELU; tf.nn.gelu(approximate=False) is off by 5e-9 in float64
+    return 0.5 * x * (1.0 + tf.math.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "relu": tf.nn.relu,
+    "tanh": tf.tanh,
+    "swish": tf.nn.silu,
+    "silu": tf.nn.silu,
+    "gelu": _gelu,
+    "elu": tf.nn.elu,
+    "leaky_relu": _leaky_relu,
+    "softplus": tf.nn.softplus,
+    "sigmoid": tf.sigmoid,
+}
+
+BATCH_NORM_EPS = 1e-5
+BATCH_NORM_MOMENTUM = 0.1
+
+
+def periodic_pad(h: tf.Tensor, lo: int, hi: int) -> tf.Tensor:
+    """Pad every lattice axis of a channels-last ``h`` ``[B, *L, C]`` periodically by ``lo``
+    before and ``hi`` after."""
+    for axis in range(1, h.shape.rank - 1):
+        n = int(h.shape[axis])
+        parts = []
+        if lo:
+            parts.append(tf.gather(h, list(range(n - lo, n)), axis=axis))
+        parts.append(h)
+        if hi:
+            parts.append(tf.gather(h, list(range(hi)), axis=axis))
+        h = tf.concat(parts, axis=axis)
+    return h
+
+
+def max_pool(h: tf.Tensor, size: int) -> tf.Tensor:
+    """Max pooling, window = stride = ``size`` over every lattice axis (floor mode), ``[B, *L, C]``."""
+    n = h.shape.rank - 2
+    return tf.nn.max_pool(h, ksize=[size] * n, strides=[size] * n, padding="VALID")
+
+
+def group_colors(group: Any) -> int:
+    """N of the gauge group (1 for U(1)), from its ``n_generators``."""
+    if group.name.upper() == "U1":
+        return 1
+    return round(math.sqrt(group.n_generators + 1))
+
+
+def _uniform(shape: Sequence[int], bound: float, dtype: tf.DType, rng: np.random.Generator) -> Any:
+    return rng.uniform(-bound, bound, size=tuple(shape)).astype(dtype.as_numpy_dtype)
+
+
+class LeapfrogNet(tf.Module):
+    """``(s, t, q)`` from (links, momenta or force); see the module docstring.
+
+    ``heads`` names the outputs to build (``"stq"`` or ``"tq"``); a missing head, or one whose
+    scale is 0, returns ``None``.  Initialisation follows torch's defaults (uniform with bound
+    ``1/√fan_in``; heads times ``head_init``), drawn from numpy with ``seed``.
+    """
+
+    def __init__(
+        self,
+        group: Any,
+        lattice_shape: Sequence[int],
+        config: NetworkConfig,
+        *,
+        heads: str = "stq",
+        dtype: tf.DType | str = tf.float64,
+        seed: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.config = config
+        self.dtype = tf.as_dtype(dtype)
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.n_dim = len(self.lattice_shape)
+        self.n_colors = group_colors(group)
+        abelian = self.n_colors == 1
+        wanted = "cos_sin" if abelian else "real_imag"
+        if config.embedding not in ("auto", wanted):
+            raise ValueError(
+                f"network.embedding: {config.embedding!r} does not apply to {group.name}; "
+                f"use {wanted!r} (or 'auto')"
+            )
+        self.n_generators = 1 if abelian else int(group.n_generators)
+        volume = math.prod(self.lattice_shape)
+        self.n_links = self.n_dim * volume
+        self.n_out = self.n_links * self.n_generators
+        self.out_shape = (self.n_dim, *self.lattice_shape) + (
+            () if abelian else (self.n_generators,)
+        )
+        self.channels = 2 * self.n_dim * (1 if abelian else self.n_colors**2)
+        self.act = ACTIVATIONS[config.activation]
+        self.training = True
+        rng = np.random.default_rng(seed)
+        values: dict[str, Any] = {}
+
+        def linear(prefix: str, n_in: int, n_out: int) -> None:
+            bound = 1.0 / math.sqrt(n_in)
+            values[f"{prefix}.weight"] = _uniform((n_out, n_in), bound, self.dtype, rng)
+            values[f"{prefix}.bias"] = _uniform((n_out,), bound, self.dtype, rng)
+
+        self.pads: list[tuple[int, int]] = []
+        self.n_conv = len(config.conv_filters)
+        if config.conv_filters:
+            if self.n_dim not in (1, 2, 3):
+                raise ValueError(
+                    f"network.conv_filters: a conv stack needs a lattice of dimension 1 to 3, "
+                    f"got {self.n_dim} (use dense layers only)"
+                )
+            c_in = self.channels
+            extent = list(self.lattice_shape)
+            for i, (c_out, k, pool) in enumerate(
+                zip(config.conv_filters, config.conv_kernels, config.conv_pool, strict=True)
+            ):
+                fan_in = c_in * k**self.n_dim
+                bound = 1.0 / math.sqrt(fan_in)
+                values[f"convs.{i}.weight"] = _uniform(
+                    (c_out, c_in) + (k,) * self.n_dim, bound, self.dtype, rng
+                )
+                values[f"convs.{i}.bias"] = _uniform((c_out,), bound, self.dtype, rng)
+                same = ((k - 1) // 2, k - 1 - (k - 1) // 2)
+                pad = same if config.conv_padding == "same" else (k - 1, k - 1)
+                self.pads.append(pad)
+                extent = [(n + pad[0] + pad[1] - k + 1) // pool for n in extent]
+                c_in = c_out
+            n_flat = c_in * math.prod(extent)
+            linear("conv_dense", n_flat, self.n_links)
+            x_features = self.n_links
+        else:
+            x_features = self.channels * volume
+        width = config.hidden[0]
+        linear("x_layer", x_features, width)
+        linear("v_layer", self.n_out, width)
+        for i, (a, b) in enumerate(zip(config.hidden[:-1], config.hidden[1:], strict=True)):
+            linear(f"hidden_layers.{i}", a, b)
+        if config.batch_norm:
+            n = config.hidden[-1]
+            np_dt = self.dtype.as_numpy_dtype
+            values["batch_norm.weight"] = np.ones(n, np_dt)
+            values["batch_norm.bias"] = np.zeros(n, np_dt)
+            values["batch_norm.running_mean"] = np.zeros(n, np_dt)
+            values["batch_norm.running_var"] = np.ones(n, np_dt)
+            values["batch_norm.num_batches_tracked"] = np.zeros((), np.int64)
+        scales = {"s": config.scale_s, "q": config.scale_q, "t": 1.0}
+        self.heads = tuple(h for h in "stq" if h in heads and scales[h] > 0)
+        # kaiming_uniform(a=√5) has bound 1/√fan_in, as the other layers
+        blocks = [
+            _uniform((self.n_out, width), 1.0 / math.sqrt(width), self.dtype, rng)
+            * config.head_init
+            for _ in self.heads
+        ]
+        values["head_weight"] = (
+            np.concatenate(blocks, axis=0)
+            if blocks
+            else np.zeros((0, width), self.dtype.as_numpy_dtype)
+        )
+        if "t" in self.heads:
+            values["t_bias"] = np.zeros(self.n_out, self.dtype.as_numpy_dtype)
+        if "s" in self.heads:
+            values["s_log_scale"] = np.zeros((), self.dtype.as_numpy_dtype)
+        if "q" in self.heads:
+            values["q_log_scale"] = np.zeros((), self.dtype.as_numpy_dtype)
+        buffers = ("running_mean", "running_var", "num_batches_tracked")
+        #: the parameters and buffers, keyed by the PyTorch ``state_dict`` names
+        self.params = {
+            key: tf.Variable(
+                value,
+                trainable=not key.endswith(buffers),
+                name=key.replace(".", "_"),
+            )
+            for key, value in values.items()
+        }
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers as numpy arrays under the PyTorch ``state_dict`` keys."""
+        return {k: v.numpy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Assign from numpy arrays (or torch tensors' ``.numpy()``) under the same keys."""
+        missing = set(self.params) - set(state)
+        unexpected = set(state) - set(self.params)
+        if missing or unexpected:
+            raise KeyError(
+                f"state dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            )
+        for key, var in self.params.items():
+            value = np.asarray(state[key])
+            if tuple(value.shape) != tuple(var.shape):
+                raise ValueError(
+                    f"{key}: shape {tuple(value.shape)} does not match {tuple(var.shape)}"
+                )
+            var.assign(value.astype(var.dtype.as_numpy_dtype))
+
+    def train(self, mode: bool = True) -> LeapfrogNet:
+        self.training = mode
+        return self
+
+    def eval(self) -> LeapfrogNet:
+        return self.train(False)
+
+    # -- forward --------------------------------------------------------------------------
+    def _linear(self, prefix: str, h: tf.Tensor) -> tf.Tensor:
+        w, b = self.params[f"{prefix}.weight"], self.params[f"{prefix}.bias"]
+        return tf.linalg.matmul(h, w, transpose_b=True) + b
+
+    def _conv_features(self, h: tf.Tensor) -> tf.Tensor:
+        """Conv stack on channels-last ``[B, *L, C]``; flattened channels-first."""
+        n = self.n_dim
+        perm = [*range(2, n + 2), 1, 0]  # [out, in, *k] → [*k, in, out]
+        for i, ((lo, hi), pool) in enumerate(zip(self.pads, self.config.conv_pool, strict=True)):
+            kernel = tf.transpose(self.params[f"convs.{i}.weight"], perm)
+            h = tf.nn.convolution(periodic_pad(h, lo, hi), kernel, padding="VALID")
+            h = self.act(h + self.params[f"convs.{i}.bias"])
+            if pool > 1:
+                h = max_pool(h, pool)
+        h = tf.transpose(h, [0, n + 1, *range(1, n + 1)])
+        return tf.reshape(h, [tf.shape(h)[0], -1])
+
+    def embed(self, links: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
+        """Network input from the links, zero where not ``mask``: channels-first ``[B, C, *L]``
+        (flattened by the dense path) without a conv stack, channels-last ``[B, *L, C]`` with
+        one (same channel order as the PyTorch runtime's ``[B, C, *L]``)."""
+        n = self.n_dim
+        if self.n_colors == 1:
+            cos, sin = tf.cos(links), tf.sin(links)
+            if mask is not None:
+                cos, sin = cos * mask, sin * mask
+            h = tf.concat([cos, sin], axis=1)  # [B, 2D, *L]
+            if not self.n_conv:
+                return h
+            return tf.transpose(h, [0, *range(2, n + 2), 1])
+        re_im = tf.stack([tf.math.real(links), tf.math.imag(links)], axis=-1)  # [B,D,*L,N,N,2]
+        if mask is not None:
+            re_im = re_im * mask[..., None, None, None]
+        if not self.n_conv:
+            return re_im
+        perm = [0, *range(2, n + 2), 1, n + 2, n + 3, n + 4]  # [B, *L, D, N, N, 2]
+        h = tf.transpose(re_im, perm)
+        return tf.reshape(h, [tf.shape(links)[0], *self.lattice_shape, self.channels])
+
+    def _batch_norm(self, z: tf.Tensor, training: bool) -> tf.Tensor:
+        p = self.params
+        if training:
+            mean = tf.reduce_mean(z, axis=0)
+            var = tf.reduce_mean(tf.square(z - mean), axis=0)
+            n = tf.cast(tf.shape(z)[0], z.dtype)
+            m = BATCH_NORM_MOMENTUM
+            p["batch_norm.running_mean"].assign(
+                (1.0 - m) * p["batch_norm.running_mean"] + m * tf.stop_gradient(mean)
+            )
+            p["batch_norm.running_var"].assign(
+                (1.0 - m) * p["batch_norm.running_var"] + m * tf.stop_gradient(var) * n / (n - 1.0)
+            )
+            p["batch_norm.num_batches_tracked"].assign_add(1)
+        else:
+            mean, var = p["batch_norm.running_mean"], p["batch_norm.running_var"]
+        z = (z - mean) / tf.sqrt(var + BATCH_NORM_EPS)
+        return z * p["batch_norm.weight"] + p["batch_norm.bias"]
+
+    def __call__(
+        self,
+        links: tf.Tensor,
+        other: tf.Tensor,
+        mask: tf.Tensor | None = None,
+        *,
+        training: bool | None = None,
+        generator: tf.random.Generator | None = None,
+    ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
+        """``(s, t, q)`` for ``links`` (masked by ``mask`` ``[D, *L]``, real 0/1) and ``other``
+        (the momentum for x-networks, the force for v-networks; shape of ``v``)."""
+        training = self.training if training is None else training
+        batch = tf.shape(links)[0]
+        h = self.embed(links, mask)
+        if self.n_conv:
+            h = self.act(self._linear("conv_dense", self._conv_features(h)))
+        else:
+            h = tf.reshape(h, [batch, -1])
+        z = self.act(
+            self._linear("x_layer", h) + self._linear("v_layer", tf.reshape(other, [batch, -1]))
+        )
+        for i in range(len(self.config.hidden) - 1):
+            z = self.act(self._linear(f"hidden_layers.{i}", z))
+        if self.config.dropout > 0 and training:
+            gen = generator if generator is not None else tf.random.get_global_generator()
+            keep = gen.uniform(tf.shape(z), dtype=z.dtype) >= self.config.dropout
+            z = tf.where(keep, z / (1.0 - self.config.dropout), tf.zeros_like(z))
+        if self.config.batch_norm:
+            z = self._batch_norm(z, training)
+        out = tf.linalg.matmul(z, self.params["head_weight"], transpose_b=True)
+        parts = (
+            dict(zip(self.heads, tf.split(out, len(self.heads), axis=1), strict=True))
+            if self.heads
+            else {}
+        )
+        shape = tf.concat([[batch], tf.constant(self.out_shape, tf.int32)], axis=0)
+        s = t = q = None
+        if "s" in self.heads:
+            lam = self.config.scale_s * tf.exp(self.params["s_log_scale"])
+            s = tf.reshape(lam * tf.tanh(parts["s"]), shape)
+        if "t" in self.heads:
+            t = tf.reshape(parts["t"] + self.params["t_bias"], shape)
+        if "q" in self.heads:
+            lam = self.config.scale_q * tf.exp(self.params["q_log_scale"])
+            q = tf.reshape(lam * tf.tanh(parts["q"]), shape)
+        return s, t, q
+
+
+def XNet(
+    group: Any, lattice_shape: Sequence[int], config: NetworkConfig, **kwargs: Any
+) -> LeapfrogNet:
+    """The network of one x update: U1 heads s, t, q; SU(N) heads t, q."""
+    heads = "stq" if group_colors(group) == 1 else "tq"
+    return LeapfrogNet(group, lattice_shape, config, heads=heads, **kwargs)
+
+
+def VNet(
+    group: Any, lattice_shape: Sequence[int], config: NetworkConfig, **kwargs: Any
+) -> LeapfrogNet:
+    """The network of one v half step: heads s, t, q; dense only."""
+    return LeapfrogNet(
+        group, lattice_shape, replace(config, conv_filters=()), heads="stq", **kwargs
+    )
