@@ -1,0 +1,535 @@
+"""Training, evaluation and HMC-baseline loops of L2HMC, with checkpoints and clean stops.
+
+``Trainer`` owns one ``Dynamics`` (networks + step sizes), its optimizer and learning-rate
+schedule, the chains (``train.chains`` per rank), a random generator (seeded from
+``train.seed`` and the rank), a ``BetaSchedule`` and three ``History`` objects (``common``):
+``train``, ``eval`` and ``hmc``, one record per step with per-chain ``[B]`` metrics.
+
+One train step: draw momenta (and directions, and a fresh hot start for the aux term), propose
+with the model in train mode, ``loss = l2hmc_loss(...)``, ``backend.backward_and_step`` (clip,
+step), the learning-rate schedule step, then the per-chain Metropolis test moves the chains.
+The proposal + loss is one function, compiled with ``torch.compile`` when ``train.compile``.
+
+Checkpoints (``out_dir/checkpoints``, latest ``keep_checkpoints``) hold the model, optimizer
+and schedule states, the step, the RNG states, the chains and the histories; ``resume()``
+continues a run so that its history and final parameters equal an uninterrupted run's. A
+``StopFlag`` (SIGTERM/SIGUSR1) makes ``train()`` write a checkpoint and return early.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..common.history import History
+from .checkpoint import StopFlag, latest_checkpoint, load_checkpoint, save_checkpoint
+from .compile import maybe_compile
+from .distributed import Backend, SingleProcess
+from .dynamics import Dynamics, DynamicsConfig, Proposal
+from .groups import GaugeGroup, group_by_name
+from .hmc import compile_leapfrog, hmc_step, tune_step_size
+from .lattice import sin_charge, topological_charge
+from .loss import LossConfig, l2hmc_loss
+from .networks import NetworkConfig
+
+__all__ = ["BetaSchedule", "TrainConfig", "Trainer"]
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (field names follow the ``train`` block of a spec).
+
+    ``steps``, or ``eras × steps_per_era`` when ``eras > 0``. ``lr_schedule`` decays from ``lr``
+    to ``lr · lr_final`` (cosine, linear, exponential) after ``warmup`` linear-warmup steps.
+    ``clip_norm = 0`` disables clipping. ``precision`` is the physics (and network) precision;
+    ``network_precision`` ``bf16``/``fp16`` runs the networks under autocast on CUDA only (a
+    warning and full precision elsewhere). ``checkpoint_every = 0``: only at the end.
+    """
+
+    steps: int = 1000
+    eras: int = 0
+    steps_per_era: int = 0
+    chains: int = 16
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    lr_schedule: Literal["constant", "cosine", "linear", "exponential"] = "constant"
+    lr_final: float = 0.01
+    warmup: int = 0
+    weight_decay: float = 0.0
+    clip_norm: float = 0.0
+    precision: Literal["fp32", "fp64"] = "fp32"
+    network_precision: Literal["fp32", "fp64", "bf16", "fp16"] | None = None
+    compile: bool = False
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        choices = {
+            "optimizer": ("adam", "adamw", "sgd"),
+            "lr_schedule": ("constant", "cosine", "linear", "exponential"),
+            "precision": ("fp32", "fp64"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"train.{name}: expected one of {allowed}, got {getattr(self, name)!r}"
+                )
+        if self.network_precision not in (None, "fp32", "fp64", "bf16", "fp16"):
+            raise ValueError(f"train.network_precision: got {self.network_precision!r}")
+        if self.eras < 0 or (self.eras > 0 and self.steps_per_era < 1):
+            raise ValueError("train.eras > 0 needs train.steps_per_era >= 1")
+        if self.total_steps < 0 or self.chains < 1:
+            raise ValueError("train: steps must be >= 0 and chains >= 1")
+        if not self.lr > 0 or not 0 < self.lr_final <= 1:
+            raise ValueError("train: lr must be > 0 and 0 < lr_final <= 1")
+
+    @property
+    def total_steps(self) -> int:
+        return self.eras * self.steps_per_era if self.eras > 0 else self.steps
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float64 if self.precision == "fp64" else torch.float32
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"train: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class BetaSchedule:
+    """β as a function of the training step ``s`` of ``T`` (``t = s/(T−1)``).
+
+    ``constant`` ``start``; ``linear`` ``start + (end − start) t``; ``geometric``
+    ``start (end/start)^t``; ``stepped``: one value per era, the ``T`` steps split into
+    ``len(values)`` equal eras (``values``, or ``eras`` values evenly spaced from start to end).
+    """
+
+    kind: Literal["constant", "linear", "geometric", "stepped"] = "constant"
+    start: float = 1.0
+    end: float | None = None
+    values: tuple[float, ...] = ()
+    eras: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+        if self.kind not in ("constant", "linear", "geometric", "stepped"):
+            raise ValueError(f"beta schedule: unknown kind {self.kind!r}")
+        if self.kind in ("linear", "geometric") and self.end is None:
+            raise ValueError(f"beta schedule {self.kind!r} needs an end value")
+        if self.kind == "geometric" and (self.start <= 0 or (self.end or 0) <= 0):
+            raise ValueError("geometric beta schedule needs positive start and end")
+        if self.kind == "stepped" and not self.values and (self.eras < 1 or self.end is None):
+            raise ValueError("stepped beta schedule needs values, or eras >= 1 with start and end")
+
+    def era_values(self) -> tuple[float, ...]:
+        if self.values:
+            return self.values
+        assert self.end is not None
+        if self.eras == 1:
+            return (self.start,)
+        return tuple(
+            self.start + (self.end - self.start) * e / (self.eras - 1) for e in range(self.eras)
+        )
+
+    def at(self, step: int, total: int) -> float:
+        """β at ``step`` (0-based) of ``total`` steps; the last value after the end."""
+        if self.kind == "constant":
+            return self.start
+        if self.kind == "stepped":
+            vals = self.era_values()
+            era = min(len(vals) - 1, step * len(vals) // max(total, 1))
+            return vals[era]
+        assert self.end is not None
+        t = min(1.0, step / max(total - 1, 1))
+        if self.kind == "linear":
+            return self.start + (self.end - self.start) * t
+        return self.start * (self.end / self.start) ** t
+
+    def final(self, total: int) -> float:
+        return self.at(max(total - 1, 0), total)
+
+
+def lr_factor(config: TrainConfig) -> Callable[[int], float]:
+    """Learning-rate multiplier per optimizer step (``LambdaLR``): warmup, then the decay."""
+    total, warm, final = max(config.total_steps, 1), config.warmup, config.lr_final
+
+    def factor(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        t = min(1.0, (step - warm) / max(total - warm - 1, 1))
+        if config.lr_schedule == "cosine":
+            return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+        if config.lr_schedule == "linear":
+            return 1.0 + (final - 1.0) * t
+        if config.lr_schedule == "exponential":
+            return float(final**t)
+        return 1.0
+
+    return factor
+
+
+def _optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _history_state(h: History) -> dict[str, Any]:
+    return {"values": h.as_arrays(), "steps": {k: h.steps(k) for k in h}}
+
+
+def _history_from_state(state: dict[str, Any]) -> History:
+    h = History()
+    records: dict[int, dict[str, Any]] = {}
+    for key, values in state["values"].items():
+        for s, v in zip(state["steps"][key], values, strict=True):
+            records.setdefault(int(s), {})[key] = v
+    for s in sorted(records):
+        h.append(records[s], step=s)
+    return h
+
+
+class Trainer:
+    """Train, evaluate and compare L2HMC with tuned HMC on one lattice (see the module docstring).
+
+    ``group`` a ``GaugeGroup`` or its name; ``beta`` a number or a ``BetaSchedule``; ``network``
+    ``None`` trains step sizes only. ``out_dir`` (optional) receives ``checkpoints/``.
+    ``backend`` defaults to ``SingleProcess()``; ``log`` receives one line per ``log_every``
+    steps on the main rank (default ``print``).
+    """
+
+    def __init__(
+        self,
+        group: GaugeGroup | str,
+        lattice_shape: tuple[int, ...] | list[int],
+        beta: float | BetaSchedule,
+        dynamics: DynamicsConfig,
+        network: NetworkConfig | None,
+        loss: LossConfig,
+        train: TrainConfig,
+        *,
+        out_dir: str | Path | None = None,
+        backend: Backend | None = None,
+        device: torch.device | str | None = None,
+        log: Callable[[str], None] | None = print,
+    ) -> None:
+        self.group = group_by_name(group) if isinstance(group, str) else group
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.beta = beta if isinstance(beta, BetaSchedule) else BetaSchedule(start=float(beta))
+        self.dynamics_config, self.network_config = dynamics, network
+        self.loss_config, self.config = loss, train
+        self.device = torch.device(device if device is not None else "cpu")
+        self.dtype = train.dtype
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.backend: Backend = backend if backend is not None else SingleProcess()
+        self._log = log if self.backend.is_main else None
+        if loss.charge > 0 and self.group.name != "U1" and len(self.lattice_shape) != 4:
+            raise ValueError("loss.charge for SU(N) needs a 4D lattice (clover charge)")
+
+        net_precision = train.network_precision
+        if net_precision in ("bf16", "fp16") and self.device.type != "cuda":
+            warnings.warn(
+                f"train.network_precision={net_precision!r} applies on CUDA only; "
+                f"networks run in {train.precision} on {self.device.type}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.model = Dynamics(
+            self.group,
+            self.lattice_shape,
+            dynamics,
+            network,
+            dtype=self.dtype,
+            device=self.device,
+            network_precision=net_precision,
+        )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = _optimizer(train, params)
+        self.backend.broadcast_parameters(self.model)
+        self.wrapped, self.optimizer = self.backend.wrap(self.model, optimizer)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(train))
+
+        self.generator = torch.Generator(self.device)
+        self.generator.manual_seed(train.seed + 1_000_003 * self.backend.rank)
+        self.x = self.group.random(
+            train.chains,
+            self.lattice_shape,
+            dtype=self.dtype,
+            device=self.device,
+            generator=self.generator,
+        )
+        self.step = 0
+        self.histories = {"train": History(), "eval": History(), "hmc": History()}
+        self.stop_flag = StopFlag()
+
+        self._loss_fn = maybe_compile(self._loss_and_proposal, train.compile, name="train step")
+        self._propose_fn = maybe_compile(self.model.propose, train.compile, name="proposal")
+
+    # -- one step -----------------------------------------------------------------------------
+    def _beta_tensor(self, beta: float) -> Tensor:
+        return torch.tensor(beta, dtype=self.dtype, device=self.device)
+
+    def _loss_and_proposal(
+        self,
+        x: Tensor,
+        v: Tensor,
+        beta: Tensor,
+        directions: Tensor | None,
+        x_aux: Tensor | None,
+        v_aux: Tensor | None,
+        directions_aux: Tensor | None,
+    ) -> tuple[Tensor, dict[str, Tensor], Proposal]:
+        """Proposal of the chains (and of fresh samples for the aux term, in the same batch:
+        one forward call, as DDP wants) and the loss."""
+        b = x.shape[0]
+        if x_aux is not None and v_aux is not None:
+            xx, vv = torch.cat([x, x_aux]), torch.cat([v, v_aux])
+            dd = None
+            if directions is not None and directions_aux is not None:
+                dd = torch.cat([directions, directions_aux])
+        else:
+            xx, vv, dd = x, v, directions
+        prop: Proposal = self.wrapped(xx, vv, beta, dd)
+        acc = prop.acceptance
+        aux = None
+        if x_aux is not None:
+            aux = (x_aux, prop.x[b:], acc[b:])
+            prop = Proposal(*(t[:b] for t in prop))
+            acc = acc[:b]
+        loss, parts = l2hmc_loss(self.loss_config, x, prop.x, acc, aux=aux)
+        return loss, parts, prop
+
+    def train_step(self, beta: float) -> dict[str, Tensor]:
+        """One optimisation step on the chains; returns its metrics (``[B]`` and scalars)."""
+        self.model.train()
+        x = self.x
+        v, d, u = self.model.draw(x, self.generator)
+        x_aux = v_aux = d_aux = None
+        if self.loss_config.aux_weight > 0:
+            x_aux = self.group.random(
+                x.shape[0],
+                self.lattice_shape,
+                dtype=self.dtype,
+                device=self.device,
+                generator=self.generator,
+            )
+            v_aux, d_aux, _ = self.model.draw(x_aux, self.generator)
+        loss, parts, prop = self._loss_fn(x, v, self._beta_tensor(beta), d, x_aux, v_aux, d_aux)
+        grad_norm = self.backend.backward_and_step(loss, self.config.clip_norm or None)
+        self.scheduler.step()
+        x_new, accepted = self.model.accept(x, prop, u)
+        metrics = self.model.metrics(x, x_new, prop, accepted)
+        metrics.update(parts)
+        metrics["beta"] = torch.tensor(beta)
+        metrics["lr"] = torch.tensor(self.optimizer.param_groups[0]["lr"])
+        if grad_norm is not None:
+            metrics["grad_norm"] = grad_norm.detach()
+        self.x = x_new.detach()
+        return metrics
+
+    # -- loops --------------------------------------------------------------------------------
+    def train(self, steps: int | None = None) -> History:
+        """Train until ``train.total_steps`` (or ``steps`` more); checkpoints; returns the history.
+
+        Stops early, after writing a checkpoint, when ``stop_flag`` is set (SIGTERM/SIGUSR1).
+        """
+        total = self.config.total_steps
+        end = total if steps is None else min(total, self.step + steps)
+        hist = self.histories["train"]
+        self.stop_flag.install()
+        t0, s0 = time.perf_counter(), self.step
+        try:
+            while self.step < end:
+                beta = self.beta.at(self.step, total)
+                metrics = self.train_step(beta)
+                hist.append(self._reduce(metrics), step=self.step)
+                self.step += 1
+                if self._log and self.config.log_every and self.step % self.config.log_every == 0:
+                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                    self._log(self._line("train", self.step, total, metrics, rate))
+                stop = self.stop_flag.is_set()
+                every = self.config.checkpoint_every
+                if stop or (every and self.step % every == 0 and self.step < end):
+                    self.save_checkpoint()
+                if stop:
+                    if self._log:
+                        self._log(f"stopped by signal {self.stop_flag.signal} at step {self.step}")
+                    return hist
+        finally:
+            self.stop_flag.uninstall()
+        self.save_checkpoint()
+        return hist
+
+    def evaluate(self, steps: int, beta: float | None = None, x: Tensor | None = None) -> History:
+        """``steps`` L2HMC trajectories with the trained networks (eval mode, no gradients),
+        starting from the training chains (or ``x``); returns the ``eval`` history."""
+        beta = self.beta.final(self.config.total_steps) if beta is None else beta
+        bt = self._beta_tensor(beta)
+        x = (self.x if x is None else x).clone()
+        hist = self.histories["eval"]
+        self.model.eval()
+        t0 = time.perf_counter()
+        for i in range(steps):
+            v, d, u = self.model.draw(x, self.generator)
+            with torch.no_grad():
+                prop = self._propose_fn(x, v, bt, d)
+            x_new, accepted = self.model.accept(x, prop, u)
+            metrics = self.model.metrics(x, x_new, prop, accepted)
+            x = x_new
+            hist.append(self._reduce(metrics))
+            if self._log and self.config.log_every and (i + 1) % self.config.log_every == 0:
+                rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
+                self._log(self._line("eval", i + 1, steps, metrics, rate))
+        return hist
+
+    def run_hmc(
+        self,
+        steps: int,
+        beta: float | None = None,
+        *,
+        target_acceptance: float = 0.75,
+        traj_length: float = 1.0,
+        x: Tensor | None = None,
+    ) -> History:
+        """Tuned-HMC baseline: ``hmc.tune_step_size`` to ``target_acceptance`` at trajectory
+        length ``traj_length`` (the tuning trajectories thermalise), then ``steps`` trajectories;
+        returns the ``hmc`` history (with ``dQ`` like the L2HMC histories)."""
+        beta = self.beta.final(self.config.total_steps) if beta is None else beta
+        bt = self._beta_tensor(beta)
+        x = (self.x if x is None else x).clone()
+        integrator = compile_leapfrog() if self.config.compile else None
+        tuned = tune_step_size(
+            x,
+            bt,
+            target=target_acceptance,
+            traj_length=traj_length,
+            generator=self.generator,
+            integrator=integrator,
+        )
+        if self._log:
+            self._log(
+                f"hmc: tuned eps={tuned.eps:.4g} n_steps={tuned.n_steps} acceptance={tuned.acceptance:.3f}"
+            )
+        x = tuned.links
+        hist = self.histories["hmc"]
+        q_old = topological_charge(x) if self.model.has_charge else None
+        qs_old = sin_charge(x) if self.group.is_abelian else None
+        for _ in range(steps):
+            x, metrics = hmc_step(
+                x, bt, tuned.eps, tuned.n_steps, self.generator, integrator=integrator
+            )
+            if q_old is not None:
+                metrics["dQ"] = (metrics["charge"] - q_old).abs()
+                q_old = metrics["charge"]
+            if qs_old is not None:
+                metrics["dQ_sin"] = (metrics["sin_charge"] - qs_old).abs()
+                qs_old = metrics["sin_charge"]
+            metrics["step_size"] = torch.tensor(tuned.eps)
+            metrics["n_steps"] = torch.tensor(tuned.n_steps)
+            hist.append(self._reduce(metrics))
+        return hist
+
+    # -- logging ------------------------------------------------------------------------------
+    def _reduce(self, metrics: dict[str, Tensor]) -> dict[str, Any]:
+        """Per-chain metrics stay per chain (this rank's chains); scalars are averaged over ranks."""
+        scalars = {k: v for k, v in metrics.items() if v.dim() == 0}
+        if self.backend.world_size > 1 and scalars:
+            scalars = self.backend.all_reduce_mean(scalars)
+        return {**metrics, **scalars}
+
+    @staticmethod
+    def _line(kind: str, step: int, total: int, m: dict[str, Tensor], rate: float) -> str:
+        def mean(key: str) -> str:
+            return f"{float(m[key].float().mean()):.4g}" if key in m else "-"
+
+        eps = " ".join(f"{e:.3g}" for e in m["step_sizes"].tolist())
+        return (
+            f"{kind} {step}/{total} beta={mean('beta')} loss={mean('loss')} acc={mean('accept_prob')} "
+            f"dQ={mean('dQ')} plaq={mean('plaquette')} eps=[{eps}] {rate:.3g} steps/s"
+        )
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "model": self.backend.unwrap(self.wrapped).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {
+                "generator": self.generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+            },
+            "chains": self.x,
+            "histories": {k: _history_state(h) for k, h in self.histories.items()},
+            "beta_schedule": asdict(self.beta),
+            "configs": {
+                "dynamics": asdict(self.dynamics_config),
+                "network": None if self.network_config is None else asdict(self.network_config),
+                "loss": asdict(self.loss_config),
+                "train": asdict(self.config),
+            },
+            "world_size": self.backend.world_size,
+            "rank": self.backend.rank,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}"
+            )
+        self.backend.unwrap(self.wrapped).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["rng"]["generator"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        self.x = state["chains"].to(self.device)
+        self.histories = {k: _history_from_state(h) for k, h in state["histories"].items()}
+        self.step = int(state["step"])
+
+    def checkpoint_dir(self) -> Path | None:
+        if self.out_dir is None:
+            return None
+        rank = self.backend.rank
+        return self.out_dir / "checkpoints" / (f"rank{rank}" if self.backend.world_size > 1 else "")
+
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint of this rank (every rank keeps its own chains and RNG state)."""
+        directory = self.checkpoint_dir()
+        if directory is None:
+            return None
+        return save_checkpoint(
+            directory, self.step, self.state_dict(), keep=self.config.keep_checkpoints
+        )
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Load ``path`` or the latest checkpoint in ``checkpoint_dir()``; False if none."""
+        if path is None:
+            directory = self.checkpoint_dir()
+            found = latest_checkpoint(directory) if directory is not None else None
+            if found is None:
+                return False
+            path = found
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        return True
