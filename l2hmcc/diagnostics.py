@@ -372,7 +372,93 @@ by l2hmcc (it holds a manifest.json).""",
         """Writing the job failed (permissions, disk full, a file in the way). Nothing was
 left half-written: the job is built in a temporary directory and renamed into place.""",
     ),
-    # E320-E349 are reserved for the cluster checks in l2hmcc/checks/system.py (issue 5).
+    # E320-E349: cluster checks (l2hmcc/checks/system.py, facts in l2hmcc/systems.py) --------
+    "E320": CodeInfo(
+        "cluster job without an account",
+        """Every ALCF PBS job is charged to a project: `qsub` refuses a script without
+`-A` ("Account_Name is required to be set"). Name the project in the job block:
+
+    job polaris { account = "YourProject"  queue = debug  nodes = 1  walltime = 30m }""",
+    ),
+    "E321": CodeInfo(
+        "value cannot appear in a #PBS directive",
+        """The account (`-A`) and job name (`-N`) are written into `#PBS` lines, which PBS
+parses itself: they cannot be quoted, so they must not contain spaces, quotes, `#`, `$`,
+newlines or other special characters. Project names use letters, digits, `_`, `.` and `-`;
+job names letters, digits, `_`, `.`, `+` and `-`, starting with a letter or digit.""",
+    ),
+    "E322": CodeInfo(
+        "unknown filesystem",
+        """`-l filesystems=…` names the filesystems a job needs; PBS rejects names the system
+does not have (`qstat -Bf` lists them as `resources_available.valid_filesystems`). Polaris:
+`home`, `eagle`. Aurora: `home`, `flare`, `daos_user_fs`, `daos_perf_fs`. Sunspot: `home`,
+`tegu`.""",
+    ),
+    "E323": CodeInfo(
+        "no queue takes the job",
+        """The job names no queue and no open queue of the system takes this many nodes for
+this long. The help line lists the queues that come closest; change `nodes` or `walltime`,
+or name a queue you have access to.""",
+    ),
+    "E324": CodeInfo(
+        "unknown queue",
+        """The queue does not exist on this system. The execution queues behind a routing queue
+(`small`, `medium`, `large` behind `prod`) cannot be named directly: submit to `prod`.
+Queues (2026): Polaris `debug`, `debug-scaling`, `prod`, `preemptable`, `demand`,
+`capacity`; Aurora `debug`, `debug-scaling`, `prod`, `capacity`, `visualization`;
+Sunspot `workq`.""",
+    ),
+    "E325": CodeInfo(
+        "walltime below the minimum",
+        """Every ALCF queue asks for at least 5 minutes of walltime.""",
+    ),
+    "E326": CodeInfo(
+        "nodes outside the queue's limits",
+        """Each queue takes a range of node counts. A routing queue such as `prod` accepts a job
+of any size and then silently drops it when none of its execution queues fits (`Job
+rejected by all possible destinations`, or a job id that later disappears), so l2hmcc checks
+the execution queues' limits. On Aurora `prod` starts at 256 nodes; 17–255 nodes run only
+in `debug-scaling` (2–256 nodes, ≤ 1h).""",
+    ),
+    "E327": CodeInfo(
+        "walltime over the queue's limit",
+        """Each execution queue has a maximum walltime, and behind a routing queue it depends
+on the node count: on Polaris `prod` gives 10–24 nodes ≤ 3h, 25–99 nodes ≤ 6h and 100–496
+nodes ≤ 24h; on Aurora 256–1024 nodes ≤ 12h, 1025–1999 ≤ 18h, 2000+ ≤ 24h.""",
+    ),
+    "E328": CodeInfo(
+        "more ranks per node than devices",
+        """l2hmcc places one rank per GPU (Polaris: 4 per node) or per GPU tile (Aurora and
+Sunspot: 12 per node). More ranks would share devices, which needs MPS or several compute
+command streamers per tile; the generated jobs do not set those up.""",
+    ),
+    "E329": CodeInfo(
+        "not a module name",
+        """`modules` lists Lmod modules loaded after the system's framework module, e.g.
+`conda/2024-04-29` or `xpu-smi`. Names use letters, digits and `_ . + / @ : -`.""",
+    ),
+    "E330": CodeInfo(
+        "control character in an environment value",
+        """Values in `job { env { … } }` are exported by the job script (and copied into
+DeepSpeed's `.deepspeed_env`, one `KEY=VALUE` per line), so they must be single-line text.""",
+    ),
+    "E331": CodeInfo(
+        "local launcher on a cluster",
+        """`torchrun` and `horovodrun` start ranks on one machine. On ALCF systems ranks start
+with `mpiexec` (PALS), which also binds them to cores; DeepSpeed may also use its own
+`deepspeed` launcher (hostfile and ssh). Use `launcher = mpiexec` or leave it `auto`.""",
+    ),
+    "E332": CodeInfo(
+        "framework or backend not available on the system",
+        """The system's module stacks do not ship the target's framework with its distributed
+backend: Horovod for PyTorch was removed from Aurora's `frameworks` module (2025.3.1);
+Polaris ships Horovod only in `conda/2024-04-29`; no TensorFlow stack is known on Sunspot.""",
+    ),
+    "E333": CodeInfo(
+        "the chosen module lacks the backend",
+        """The spec pins a module stack (`modules = [...]`) that does not ship the target's
+backend, e.g. Horovod with Polaris' `conda/2025-09-25`. The help names a stack that does.""",
+    ),
     # Warnings -----------------------------------------------------------------------------------
     "W001": CodeInfo(
         "SU(N) links in single precision",
@@ -390,6 +476,43 @@ and nothing to gain.""",
         "interval longer than training",
         """`train.log_every` or `train.checkpoint_every` is larger than the number of training
 steps, so nothing would be logged or checkpointed during training.""",
+    ),
+    # W320-W329: cluster warnings (l2hmcc/checks/system.py) ------------------------------------
+    "W320": CodeInfo(
+        "job name longer than qstat shows",
+        """qstat shows the first 15 characters of a job name; the script uses those 15 as
+`-N`, so pick a name whose first 15 characters tell your jobs apart.""",
+    ),
+    "W321": CodeInfo(
+        "no filesystems given",
+        """ALCF PBS jobs must name their filesystems (`-l filesystems=…`); without a
+`filesystems` list the job asks for the system's home and project filesystems (Polaris
+`home:eagle`, Aurora `home:flare`, Sunspot `home:tegu`).""",
+    ),
+    "W322": CodeInfo(
+        "deprecated filesystem",
+        """The filesystem was retired or renamed (Polaris `grand` was removed in 2024; Aurora's
+`daos_user` is now `daos_user_fs`). PBS may reject the job or it may not find its files.""",
+    ),
+    "W323": CodeInfo(
+        "no walltime given",
+        """ALCF PBS jobs must give a walltime; without one the job asks for the default (1h).
+State it so that the queue limits are checked against what you mean.""",
+    ),
+    "W324": CodeInfo(
+        "queue by request only",
+        """Some queues (Polaris `demand`, Aurora `visualization`) need ALCF to grant the
+project access first; without it qsub rejects the job.""",
+    ),
+    "W325": CodeInfo(
+        "nodes outside a queue's unverified limits",
+        """The queue's limits are not public (Sunspot's `workq`); l2hmcc knows only what jobs
+were observed to run with. Check with `qstat -Qf workq` on the system.""",
+    ),
+    "W326": CodeInfo(
+        "walltime outside a queue's unverified limits",
+        """The queue's limits are not public (Sunspot's `workq`); check the walltime limit with
+`qstat -Qf workq` on the system.""",
     ),
 }
 
@@ -466,12 +589,12 @@ def _render_one(d: Diagnostic, sources: Mapping[str, Source], out: _Out) -> None
         out.add(f"{pad}{arrow} ", "bold blue")
         out.add(f"{first.span}\n")
         src = sources.get(file)
-        if src is None:
+        if src is None or all(lab.span.line == 0 for lab, _ in labels if lab.span.file == file):
             continue
         out.add(f"{pad} |\n", "bold blue")
         by_line: dict[int, list[tuple[Label, bool]]] = {}
         for lab, primary in labels:
-            if lab.span.file == file:
+            if lab.span.file == file and lab.span.line > 0:
                 by_line.setdefault(lab.span.line, []).append((lab, primary))
         for line_no in sorted(by_line):
             text, shift = _window(src.line_text(line_no), by_line[line_no])

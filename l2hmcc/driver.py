@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from l2hmcc import __version__
 from l2hmcc.diagnostics import Diagnostic, error, finalize, has_errors
-from l2hmcc.source import Source, SourceError, read_source
+from l2hmcc.source import Source, SourceError, Span, read_source
 from l2hmcc.syntax import SpecFile, parse
 
 if TYPE_CHECKING:
@@ -46,8 +46,7 @@ def _read(path: str, outcome: Outcome) -> Source | None:
     try:
         src = read_source(path)
     except SourceError as e:
-        placeholder = Source(path, "")
-        outcome.diagnostics.append(error(e.code, e.message, placeholder.start_span, help=e.help))
+        outcome.diagnostics.append(error(e.code, e.message, Span.whole_file(path), help=e.help))
         return None
     outcome.sources[src.name] = src
     return src
@@ -160,7 +159,9 @@ def compile(
     try:
         raw = Path(path).read_bytes()  # the copy and its digest are of the bytes as on disk
     except OSError as e:
-        outcome.diagnostics.append(error("E010", f"cannot read `{path}`: {e}", src.start_span))
+        outcome.diagnostics.append(
+            error("E010", f"cannot read `{path}`: {e}", Span.whole_file(path))
+        )
         return outcome
     sha = hashlib.sha256(raw).hexdigest()
     ctx = RenderContext(path, src.text, sha, __version__, overrides)
@@ -171,7 +172,7 @@ def compile(
             error(
                 "E305",
                 f"target `{target}` failed to render: {type(e).__name__}: {e}",
-                src.start_span,
+                Span.whole_file(path),
                 help="this is a bug in l2hmcc; please report it with the spec",
             )
         )
@@ -193,7 +194,8 @@ def compile(
     try:
         outcome.out_dir = write_bundle(bundle, out_dir, force=force)
     except EmitError as e:
-        outcome.diagnostics.append(error(e.code, e.message, src.start_span, help=e.help))
+        span = Span.whole_file(str(out_dir))
+        outcome.diagnostics.append(error(e.code, e.message, span, help=e.help))
     return outcome
 
 

@@ -63,18 +63,18 @@ class Experiment(_Model):
 
 
 class Constant(_Model):
-    kind: Literal["constant"] = "constant"
+    kind: Literal["constant"] = Field("constant", description="A constant β.")
     value: float = Field(gt=0, description="Inverse coupling β, the same at every step.")
 
 
 class Linear(_Model):
-    kind: Literal["linear"] = "linear"
+    kind: Literal["linear"] = Field("linear", description="β linear in the step.")
     start: float = Field(gt=0, description="β at the first training step.")
     end: float = Field(gt=0, description="β at the last training step, linear in between.")
 
 
 class Geometric(_Model):
-    kind: Literal["geometric"] = "geometric"
+    kind: Literal["geometric"] = Field("geometric", description="β geometric in the step.")
     start: float = Field(gt=0, description="β at the first training step.")
     end: float = Field(
         gt=0, description="β at the last training step, geometric (constant ratio) in between."
@@ -82,7 +82,7 @@ class Geometric(_Model):
 
 
 class Eras(_Model):
-    kind: Literal["eras"] = "eras"
+    kind: Literal["eras"] = Field("eras", description="β stepped in equal shares.")
     values: tuple[Annotated[float, Field(gt=0)], ...] = Field(
         min_length=1,
         description="Stepped β: training is cut into len(values) equal shares of steps, the k-th"
@@ -269,12 +269,14 @@ class Evaluate(_Model):
 
 
 class FixedStepSize(_Model):
-    kind: Literal["fixed"] = "fixed"
+    kind: Literal["fixed"] = Field("fixed", description="A fixed HMC step size.")
     value: float = Field(gt=0, le=10, description="HMC leapfrog step size ε.")
 
 
 class AutoStepSize(_Model):
-    kind: Literal["auto"] = "auto"
+    kind: Literal["auto"] = Field(
+        "auto", description="An HMC step size tuned to a target acceptance."
+    )
     target_acceptance: float = Field(
         0.8,
         gt=0,
@@ -304,11 +306,11 @@ class Hmc(_Model):
 
 
 class NoBackend(_Model):
-    backend: Literal["none"] = "none"
+    backend: Literal["none"] = Field("none", description="One process, no distribution.")
 
 
 class DDP(_Model):
-    backend: Literal["ddp"] = "ddp"
+    backend: Literal["ddp"] = Field("ddp", description="PyTorch DistributedDataParallel.")
     launcher: Literal["auto", "mpiexec", "torchrun"] = Field(
         "auto",
         description="How ranks are started: `auto` (mpiexec on ALCF systems, torchrun locally).",
@@ -319,7 +321,7 @@ class DDP(_Model):
 
 
 class Horovod(_Model):
-    backend: Literal["horovod"] = "horovod"
+    backend: Literal["horovod"] = Field("horovod", description="Horovod allreduce.")
     launcher: Literal["auto", "mpiexec", "horovodrun"] = Field(
         "auto",
         description="How ranks are started: `auto` (mpiexec on ALCF systems, horovodrun locally).",
@@ -328,7 +330,7 @@ class Horovod(_Model):
 
 
 class DeepSpeed(_Model):
-    backend: Literal["deepspeed"] = "deepspeed"
+    backend: Literal["deepspeed"] = Field("deepspeed", description="DeepSpeed (ZeRO).")
     launcher: Literal["auto", "mpiexec", "deepspeed"] = Field(
         "auto",
         description="How ranks are started: `mpiexec` (with deepspeed.init_distributed), the"

@@ -584,22 +584,26 @@ def lower(tree: SpecFile, source_name: str) -> LowerResult:
     ctx = _Ctx(tree.span)
     spec = _lower(tree, source_name, ctx)
     diagnostics = list(ctx.diagnostics)
-    # Check every other value of each sweep by lowering the spec with that value in place.
+    # Check every other value of each sweep by lowering the spec with that value in place
+    # (and every other sweep at its first value).
+    firsts: dict[int, Value] = {id(attr): call.args[0] for _, attr, call, _ in ctx.sweeps}
     for _path, attr, call, _values in ctx.sweeps:
         for arg in call.args[1:]:
-            variant = _replace_value(tree, attr, arg)
+            variant = _replace_values(tree, {**firsts, id(attr): arg})
             vctx = _Ctx(tree.span, allow_sweep=False)
             _lower(variant, source_name, vctx)
-            diagnostics.extend(d for d in vctx.diagnostics if d.code != "E112")
+            diagnostics.extend(vctx.diagnostics)
     return LowerResult(spec, ctx.spans, finalize(diagnostics))
 
 
-def _replace_value(tree: SpecFile, target: Attribute, value: Value) -> SpecFile:
+def _replace_values(tree: SpecFile, values: dict[int, Value]) -> SpecFile:
+    """The tree with the values of some attributes (keyed by ``id``) replaced."""
+
     def walk(items: tuple[Item, ...]) -> tuple[Item, ...]:
         out: list[Item] = []
         for it in items:
-            if it is target:
-                out.append(replace(it, value=value))
+            if isinstance(it, Attribute) and id(it) in values:
+                out.append(replace(it, value=values[id(it)]))
             elif isinstance(it, Block):
                 out.append(replace(it, items=walk(it.items)))
             else:
@@ -665,8 +669,10 @@ def _lower(tree: SpecFile, source_name: str, ctx: _Ctx) -> ir.Spec | None:
                 help="add e.g. `lattice { group = U1  shape = [16, 16]  beta = 4.0 }`",
             )
         )
-    if any(d.is_error for d in ctx.diagnostics):
+    if "lattice" not in seen:
         return None
+    # Go on after key and type errors (the rejected values are left out, so defaults stand
+    # in), so that range and consistency errors are reported in the same run.
     _resolve(data, source_name, ctx)
     return _validate(data, ctx)
 
@@ -901,6 +907,16 @@ def _resolve_steps(train: dict[str, Any], ctx: _Ctx) -> None:
     eras, per_era = train.get("eras"), train.get("steps_per_era")
     if steps is None:
         return
+    if steps < 1:
+        ctx.diagnostics.append(
+            error(
+                "E104",
+                f"`train.steps` must be ≥ 1, got {steps}",
+                ctx.spans.value("train.steps"),
+                "out of range (must be ≥ 1)",
+            )
+        )
+        return
     if eras is None and per_era is None:
         train["eras"], train["steps_per_era"] = 1, steps
         return
@@ -942,6 +958,8 @@ def _validate(data: dict[str, Any], ctx: _Ctx) -> ir.Spec | None:
         for err in exc.errors(include_url=False):
             if _length_is_fine(err):
                 continue  # pydantic counts only the valid items; the bad item has its error
+            if err["type"] == "missing":
+                continue  # a required key: reported as E109, or its value was rejected
             ctx.diagnostics.append(_pydantic_diagnostic(err, ctx.spans))
         return None
     return None if any(d.is_error for d in ctx.diagnostics) else spec

@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from l2hmcc import __version__, ir
+from l2hmcc import __version__
 from l2hmcc.bundle import Bundle
+from l2hmcc.ir import BackendName, Spec
 
 MANIFEST_VERSION: Literal[1] = 1
 MANIFEST_NAME = "manifest.json"
@@ -33,7 +34,7 @@ class SpecRecord(_Model):
 class TargetRecord(_Model):
     name: str = Field(description="The `--target`, e.g. `pytorch-ddp`.")
     framework: str = Field(description="`pytorch` or `tensorflow`.")
-    backend: ir.BackendName = Field(description="Distributed backend of the target.")
+    backend: BackendName = Field(description="Distributed backend of the target.")
 
 
 class FileRecord(_Model):
@@ -55,7 +56,7 @@ class Manifest(_Model):
     overrides: tuple[str, ...] = Field(
         (), description="`--set` overrides applied on top of the spec, in order."
     )
-    ir: ir.Spec = Field(description="The resolved IR, overrides applied.")
+    ir: Spec = Field(description="The resolved IR, overrides applied.")
     files: tuple[FileRecord, ...] = Field(
         description="Every other file of the job directory, in bundle order."
     )
@@ -68,7 +69,7 @@ def header(spec_name: str, spec_sha256: str, version: str = __version__) -> str:
 
 
 def build(
-    spec: ir.Spec,
+    spec: Spec,
     *,
     spec_path: str,
     spec_sha256: str,

@@ -30,7 +30,12 @@ class Span:
     end: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return self.file if self.line == 0 else f"{self.file}:{self.line}:{self.col}"
+
+    @classmethod
+    def whole_file(cls, file: str) -> Span:
+        """A span for the file as a whole (line 0): messages show the path, no source line."""
+        return cls(file, 0, 0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,7 +26,7 @@ from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.source import Source, Span
 
 if TYPE_CHECKING:
-    from lark import Lark, Token, Tree
+    from lark import Lark, Token
 
 #: Lists, calls and blocks nest at most this deep (no field needs more than two).
 MAX_DEPTH = 32
@@ -549,15 +548,44 @@ def _syntax_error(source: Source, e: Exception) -> Diagnostic:
     )
 
 
+_EXAMPLE_STATES: dict[tuple[int, str], str] | None = None
+
+
+def _state_key(e: Exception) -> tuple[int, str] | None:
+    state = getattr(e, "state", None)
+    position = getattr(state, "position", None)
+    token = getattr(e, "token", None)
+    if position is None:
+        return None
+    return int(position), str(getattr(token, "type", "$END"))
+
+
 def _match(e: Exception) -> str | None:
+    """The code of the known mistake whose parser state matches ``e``.
+
+    Like `UnexpectedInput.match_examples`, but keyed on the LALR state and the token type
+    only: Lark's version also compares the depth of the parser stack, so an example would
+    match only at the same nesting depth and after the same number of blocks."""
+    global _EXAMPLE_STATES
     from lark.exceptions import UnexpectedInput
 
-    assert isinstance(e, UnexpectedInput)
-    p = parser()
-    parse_fn: Callable[[str], Tree[Any]] = lambda s: p.parse(s, start="start")  # noqa: E731
-    saved = _COMMENTS.tokens
-    try:
-        label = e.match_examples(parse_fn, _EXAMPLES, use_accepts=True)
-    finally:
-        _COMMENTS.tokens = saved
-    return label if isinstance(label, str) else None
+    if _EXAMPLE_STATES is None:
+        table: dict[tuple[int, str], str] = {}
+        saved = _COMMENTS.tokens
+        try:
+            for code, examples in _EXAMPLES.items():
+                for example in examples:
+                    try:
+                        parser().parse(example, start="start")
+                    except UnexpectedInput as ex:
+                        key = _state_key(ex)
+                        if key is not None:
+                            table.setdefault(key, code)
+                            table.setdefault((key[0], "*"), code)
+        finally:
+            _COMMENTS.tokens = saved
+        _EXAMPLE_STATES = table
+    key = _state_key(e)
+    if key is None:
+        return None
+    return _EXAMPLE_STATES.get(key) or _EXAMPLE_STATES.get((key[0], "*"))
