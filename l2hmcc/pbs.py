@@ -171,36 +171,6 @@ def _check_env(env: Sequence[tuple[str, str]]) -> None:
             raise PlanError(f"environment variable {key} has a control character in its value")
 
 
-def resolve_stack(
-    system: System, framework: str, backend: str, modules: Sequence[str]
-) -> tuple[systems.ModuleStack | None, tuple[str, ...]]:
-    """The module stack to load and the spec's modules that stay extra.
-
-    A spec module that names a known stack (``conda/2024-04-29``) selects it; one of the same
-    family as the default stack's first module (``conda/…``, ``frameworks/…``) replaces the
-    default stack; the rest are loaded after the stack.
-    """
-    for m in modules:
-        stack = system.stack_named(m)
-        if stack is not None:
-            return stack, tuple(x for x in modules if x not in stack.modules)
-    default = system.stack_for(framework, backend)
-    if default is None:
-        return None, tuple(modules)
-    family = systems.module_family(default.name)
-    replacing = [m for m in modules if systems.module_family(m) == family]
-    if replacing:
-        custom = systems.ModuleStack(
-            modules=(replacing[0], *default.modules[1:]),
-            builds=default.builds,
-            module_paths=default.module_paths,
-            activate=default.activate,
-            note="chosen by the spec",
-        )
-        return custom, tuple(m for m in modules if m != replacing[0])
-    return default, tuple(modules)
-
-
 def dist_backend(system: System, stack: systems.ModuleStack | None) -> str | None:
     """The torch.distributed backend for PyTorch jobs on this system and stack."""
     if stack is None:
@@ -283,7 +253,7 @@ def _plan_cluster(
     else:
         job_name = sanitize_job_name(req.experiment)
 
-    stack, extra_modules = resolve_stack(system, framework, backend, req.modules)
+    stack, extra_modules = system.resolve_stack(framework, backend, req.modules)
     if stack is None:
         raise PlanError(f"no module stack on {system.name} ships {framework} with {backend}")
     build = stack.builds.get(framework)

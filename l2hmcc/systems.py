@@ -13,6 +13,7 @@ their note) and produce warnings rather than errors.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -78,7 +79,8 @@ class ExecQueue:
         return nodes in self.nodes and walltime_min in self.walltime_min
 
     def describe(self) -> str:
-        return f"{self.nodes} nodes for {format_minutes(self.walltime_min.lo)}–{format_minutes(self.walltime_min.hi)}"
+        """``2–256 nodes for ≤ 1h``."""
+        return f"{self.nodes} nodes for ≤ {format_minutes(self.walltime_min.hi)}"
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ class System:
     """One machine: everything a job script for it depends on."""
 
     name: str
+    title: str
+    """The name as people write it (``Polaris``)."""
     scheduler: Literal["pbs", "local"]
     description: str
     node: NodeShape
@@ -248,6 +252,35 @@ class System:
 
     def stack_named(self, module: str) -> ModuleStack | None:
         return next((s for s in self.stacks if module in s.modules), None)
+
+    def resolve_stack(
+        self, framework: str, backend: str, modules: Sequence[str]
+    ) -> tuple[ModuleStack | None, tuple[str, ...]]:
+        """The module stack a job loads, and the spec's modules that are loaded after it.
+
+        A spec module that names a known stack (``conda/2024-04-29``) selects it; one of the
+        same family as the default stack's first module (``conda/…``, ``frameworks/…``)
+        replaces that module (its builds are assumed like the default's); the rest are extra.
+        """
+        for m in modules:
+            stack = self.stack_named(m)
+            if stack is not None:
+                return stack, tuple(x for x in modules if x not in stack.modules)
+        default = self.stack_for(framework, backend)
+        if default is None:
+            return None, tuple(modules)
+        family = module_family(default.name)
+        replacing = [m for m in modules if module_family(m) == family]
+        if not replacing:
+            return default, tuple(modules)
+        custom = ModuleStack(
+            modules=(replacing[0], *default.modules[1:]),
+            builds=default.builds,
+            module_paths=default.module_paths,
+            activate=default.activate,
+            note=f"chosen by the spec (not in l2hmcc's table; assumed like {default.name})",
+        )
+        return custom, tuple(m for m in modules if m != replacing[0])
 
     def fitting_queues(self, nodes: int, walltime_min: int) -> list[tuple[Queue, ExecQueue]]:
         """Every queue whose execution limits take ``nodes`` for ``walltime_min``, in table
@@ -315,6 +348,7 @@ _POLARIS_STACKS = (
 
 POLARIS = System(
     name="polaris",
+    title="Polaris",
     scheduler="pbs",
     description="Polaris (NVIDIA A100, PBS Pro)",
     node=NodeShape("NVIDIA A100-40GB", 4, sockets=1, cores_per_socket=32, threads_per_core=2),
@@ -413,6 +447,7 @@ _AURORA_ENV = (
 
 AURORA = System(
     name="aurora",
+    title="Aurora",
     scheduler="pbs",
     description="Aurora (Intel Max 1550, PBS Pro)",
     node=_AURORA_NODE,
@@ -469,6 +504,7 @@ AURORA = System(
 
 SUNSPOT = System(
     name="sunspot",
+    title="Sunspot",
     scheduler="pbs",
     description="Sunspot (Aurora test and development system, PBS Pro)",
     node=_AURORA_NODE,
@@ -510,6 +546,7 @@ SUNSPOT = System(
 
 LOCAL = System(
     name="local",
+    title="local",
     scheduler="local",
     description="this machine (the job directory's run-local.sh)",
     node=NodeShape("cpu", 1, sockets=1, cores_per_socket=1, threads_per_core=1),

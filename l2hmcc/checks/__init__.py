@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from l2hmcc.checks import distributed, dynamics, lattice, network, precision, training
+from l2hmcc.checks import distributed, dynamics, lattice, network, precision, system, training
 from l2hmcc.diagnostics import Diagnostic, finalize
 from l2hmcc.ir import Spec
 from l2hmcc.lower import SpanMap
@@ -50,14 +50,15 @@ PASSES: list[Pass] = [
     training.intervals,
     distributed.ranks_need_backend,
     distributed.single_rank_backend,
-    # --- cluster checks (issue 5, l2hmcc/checks/system.py) go here, e.g.:
-    # system.check_system,
+    # --- cluster checks (issue 5, l2hmcc/checks/system.py)
+    system.check_system,
 ]
 
 #: Passes that also need the target (run by `compile`, and by `check --target`).
 TARGET_PASSES: list[TargetPass] = [
     distributed.backend_framework,
     distributed.backend_target,
+    system.check_system_target,
 ]
 
 
