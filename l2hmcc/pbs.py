@@ -355,7 +355,7 @@ def _launch(
             "gpu-affinity",
         )
         note = (
-            f"GPU affinity is reversed on {system.name}: local rank r runs on cores "
+            f"GPU affinity is reversed on {system.title}: local rank r runs on cores "
             f"{system.cores_per_rank}r…{system.cores_per_rank}r+{system.cores_per_rank - 1},",
             f"next to GPU {last}-r, so it sees only that GPU (ALCF set_affinity_gpu_polaris.sh).",
         )

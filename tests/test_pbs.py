@@ -579,3 +579,43 @@ def test_submit_runs_qsub_in_the_job_directory(tmp_path: Path) -> None:
     )
     failed = pbs.submit(job, "polaris", env=env)
     assert not failed.submitted and "rejected" in failed.message
+
+
+# ----------------------------------------------------------------------------------------------
+# The shipped specs: every spec × target the checks accept
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = sorted([*REPO.glob("specs/*.l2h"), *REPO.glob("examples/*.l2h")])
+
+
+def shipped_scripts() -> list[tuple[str, str, str]]:
+    """(spec stem, target, script) for every shipped spec and target that checks clean."""
+    import hashlib
+
+    from l2hmcc import driver
+
+    out = []
+    for path in SHIPPED:
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        for target in TARGETS:
+            outcome = driver.check(str(path), target=target)
+            if not outcome.ok or outcome.spec is None or outcome.spec.sweeps:
+                continue
+            text = pbs.render_pbs(outcome.spec, target=target, spec_name=path.name, spec_sha256=sha)
+            out.append((f"{path.parent.name}-{path.stem}", target, text))
+    return out
+
+
+def test_shipped_spec_goldens(golden: Callable[[str, str], None], tmp_path: Path) -> None:
+    scripts = shipped_scripts()
+    names = {(stem, target) for stem, target, _ in scripts}
+    # the cluster specs compile for the targets they were written for
+    assert ("specs-su3", "pytorch-deepspeed") in names
+    assert ("specs-aurora", "pytorch-ddp") in names
+    paths = []
+    for stem, target, text in scripts:
+        golden(f"pbs/shipped/{stem}-{target}.pbs", text)
+        path = tmp_path / f"{stem}-{target}.pbs"
+        path.write_text(text)
+        paths.append(path)
+    _lint(paths)
