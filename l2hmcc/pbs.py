@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from l2hmcc import ir, render, systems
+from l2hmcc.bundle import Bundle
 from l2hmcc.systems import System
 
 JOB_SCRIPT = "job.pbs"
@@ -412,6 +413,14 @@ def render_plan(p: PbsPlan) -> str:
 def render_pbs(spec: ir.Spec, *, target: str, spec_name: str, spec_sha256: str) -> str:
     """The text of ``job.pbs`` for ``spec`` compiled for ``target``."""
     return render_plan(plan(spec, target=target, spec_name=spec_name, spec_sha256=spec_sha256))
+
+
+def add_job_script(
+    bundle: Bundle, spec: ir.Spec, *, target: str, spec_name: str, spec_sha256: str
+) -> None:
+    """Add the executable ``job.pbs`` to a target's bundle (what every target calls)."""
+    text = render_pbs(spec, target=target, spec_name=spec_name, spec_sha256=spec_sha256)
+    bundle.add(JOB_SCRIPT, text, executable=True)
 
 
 # ----------------------------------------------------------------------------------------------

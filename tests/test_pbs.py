@@ -619,3 +619,20 @@ def test_shipped_spec_goldens(golden: Callable[[str, str], None], tmp_path: Path
         path.write_text(text)
         paths.append(path)
     _lint(paths)
+
+
+def test_add_job_script_to_a_bundle() -> None:
+    from l2hmcc.bundle import Bundle
+    from l2hmcc.ir import Spec
+
+    spec = Spec.model_validate(
+        {
+            "experiment": {"name": "x"},
+            "lattice": {"group": "U1", "shape": [4, 4], "beta": {"kind": "constant", "value": 1.0}},
+        }
+    )
+    bundle = Bundle()
+    pbs.add_job_script(bundle, spec, target="pytorch", spec_name="x.l2h", spec_sha256=SHA)
+    f = bundle[pbs.JOB_SCRIPT]
+    assert f.executable
+    assert f.data.decode().endswith('exec ./run-local.sh "$@"\n')
