@@ -271,6 +271,14 @@ def _plan_cluster(
         ("-l", "place=scatter"),
         ("-l", f"walltime={format_walltime(req.walltime_min)}"),
         ("-l", _directive_value("filesystems", "filesystems=" + ":".join(filesystems))),
+        *(
+            ("-l", res)
+            for res in dict.fromkeys(
+                system.filesystem_resources[fs]
+                for fs in filesystems
+                if fs in system.filesystem_resources
+            )
+        ),
         ("-N", _directive_value("job name", job_name)),
         ("-j", "oe"),
         ("-k", "doe"),

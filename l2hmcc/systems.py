@@ -218,6 +218,8 @@ class System:
     """Requested when the spec names none: home and the project filesystem."""
     deprecated_filesystems: dict[str, str] = field(default_factory=dict)
     """Filesystem name → why it should not be used (a warning, the job may still be rejected)."""
+    filesystem_resources: dict[str, str] = field(default_factory=dict)
+    """Filesystem → an extra ``-l`` resource it needs (Aurora DAOS: ``daos=daos_user``)."""
     select_system: str | None = None
     """``-l select=N:system=<name>`` where the docs use it."""
     stacks: tuple[ModuleStack, ...] = ()
@@ -472,6 +474,14 @@ AURORA = System(
     deprecated_filesystems={
         "daos_user": "renamed `daos_user_fs`",
         "daos_perf": "renamed `daos_perf_fs`",
+    },
+    # DAOS jobs also ask for the DAOS resource (UG:aurora/data-management/daos/daos-overview.md:
+    # "-l filesystems=daos_user -l daos=daos_user"; current scripts pair it with daos_user_fs).
+    filesystem_resources={
+        "daos_user_fs": "daos=daos_user",
+        "daos_user": "daos=daos_user",
+        "daos_perf_fs": "daos=daos_perf",
+        "daos_perf": "daos=daos_perf",
     },
     select_system=None,
     stacks=(

@@ -151,6 +151,8 @@ VARIANTS: list[tuple[JobRequest, str]] = [
         ),
         "pytorch-ddp",
     ),
+    # DAOS on Aurora asks for the DAOS resource too
+    (replace(REQUESTS["aurora"], filesystems=("home", "flare", "daos_user_fs")), "pytorch-ddp"),
     # older stack pinned by the spec; fewer ranks than devices; queue chosen by the planner
     (replace(REQUESTS["polaris"], modules=("conda/2024-04-29",)), "pytorch-horovod"),
     (replace(REQUESTS["aurora"], ranks_per_node=6), "pytorch-ddp"),
@@ -202,6 +204,9 @@ def test_directive_block_is_only_directives_and_matches_the_request(
     assert d["-q"] == [req.queue or "capacity"]
     assert d["-j"] == ["oe"] and d["-k"] == ["doe"]
     resources = dict(v.split("=", 1) for v in d["-l"])
+    assert ("daos" in resources) == ("daos_user_fs" in req.filesystems)
+    if "daos" in resources:
+        assert resources["daos"] == "daos_user"
     expected_select = f"{req.nodes}:system=polaris" if req.system == "polaris" else str(req.nodes)
     assert resources["select"] == expected_select
     assert resources["place"] == "scatter"
