@@ -309,6 +309,8 @@ def _plan_cluster(
     if distributed:
         library = "nccl" if torch_backend == "nccl" or system.name == "polaris" else "ccl"
         env.extend(system.comm_env.get(library, ()))
+        if library in system.comm_notes:
+            notes.append(system.comm_notes[library])
         if library == "nccl":
             ld_library_path = systems.POLARIS_LD_LIBRARY_PATH
         if torch_backend is not None:

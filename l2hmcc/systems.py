@@ -239,6 +239,8 @@ class System:
     """Exported by every job on this system (values are literal; ``$`` is not expanded)."""
     comm_env: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     """Extra exports for distributed jobs, by collective library (nccl, ccl)."""
+    comm_notes: dict[str, str] = field(default_factory=dict)
+    """A comment for the job script next to those exports."""
 
     @property
     def is_cluster(self) -> bool:
@@ -409,6 +411,10 @@ POLARIS = System(
             ("FI_CXI_DEFAULT_CQ_SIZE", "131072"),
         ),
     },
+    comm_notes={
+        "nccl": "NCCL settings of the Polaris NCCL page; if a job hangs, unset NCCL_NET_GDR_LEVEL,"
+        " NCCL_CROSS_NIC, NCCL_COLLNET_ENABLE and NCCL_NET.",
+    },
 )
 
 POLARIS_LD_LIBRARY_PATH = (
@@ -507,6 +513,7 @@ AURORA = System(
     master_port=2345,
     env=_AURORA_ENV,
     comm_env={"ccl": _ONECCL_ENV},
+    comm_notes={"ccl": "oneCCL minimal settings of the Aurora oneCCL page (tested to 1024 nodes)."},
 )
 
 # ----------------------------------------------------------------------------------------------
