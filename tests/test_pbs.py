@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from l2hmcc import pbs, systems
+from l2hmcc.ir import Spec
 from l2hmcc.pbs import JobRequest, PlanError
 
 SHA = "0123456789abcdef" * 4
@@ -593,8 +594,8 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted([*REPO.glob("specs/*.l2h"), *REPO.glob("examples/*.l2h")])
 
 
-def shipped_scripts() -> list[tuple[str, str, str]]:
-    """(spec stem, target, script) for every shipped spec and target that checks clean."""
+def shipped_scripts() -> list[tuple[str, str, str, Spec]]:
+    """(spec stem, target, script, IR) for every shipped spec and target that checks clean."""
     import hashlib
 
     from l2hmcc import driver
@@ -607,28 +608,50 @@ def shipped_scripts() -> list[tuple[str, str, str]]:
             if not outcome.ok or outcome.spec is None or outcome.spec.sweeps:
                 continue
             text = pbs.render_pbs(outcome.spec, target=target, spec_name=path.name, spec_sha256=sha)
-            out.append((f"{path.parent.name}-{path.stem}", target, text))
+            out.append((f"{path.parent.name}-{path.stem}", target, text, outcome.spec))
     return out
 
 
 def test_shipped_spec_goldens(golden: Callable[[str, str], None], tmp_path: Path) -> None:
     scripts = shipped_scripts()
-    names = {(stem, target) for stem, target, _ in scripts}
+    names = {(stem, target) for stem, target, _, _ in scripts}
     # the cluster specs compile for the targets they were written for
     assert ("specs-su3", "pytorch-deepspeed") in names
     assert ("specs-aurora", "pytorch-ddp") in names
     paths = []
-    for stem, target, text in scripts:
+    for stem, target, text, spec in scripts:
         golden(f"pbs/shipped/{stem}-{target}.pbs", text)
         path = tmp_path / f"{stem}-{target}.pbs"
         path.write_text(text)
         paths.append(path)
+        if spec.job.system != "local":
+            check_directives_against_ir(text, spec)
     _lint(paths)
+
+
+def check_directives_against_ir(text: str, spec: Spec) -> None:
+    """The directive block holds only directives, and each value is the IR's."""
+    job = spec.job
+    block, rest = directive_block(text)
+    assert not any(line.lstrip().startswith("#PBS") for line in rest)
+    d = parse_directives(block)
+    resources = dict(v.split("=", 1) for v in d["-l"])
+    assert d["-A"] == [job.account]
+    assert d["-q"] == [job.queue]
+    select = f"{job.nodes}:system=polaris" if job.system == "polaris" else str(job.nodes)
+    assert resources["select"] == select
+    h, m, sec = map(int, resources["walltime"].split(":"))
+    assert h * 60 + m == job.walltime_min and sec == 0
+    assert resources["filesystems"] == ":".join(job.filesystems)
+    assert d["-N"] == [job.name or spec.experiment.name[:15]]
+    assert ("-r" in d) == job.preemptable
+    ppn = re.search(r"^NRANKS_PER_NODE=(\d+)$", text, re.M)
+    devices = systems.SYSTEMS[job.system].node.devices_per_node
+    assert ppn is not None and int(ppn.group(1)) == (job.ranks_per_node or devices)
 
 
 def test_add_job_script_to_a_bundle() -> None:
     from l2hmcc.bundle import Bundle
-    from l2hmcc.ir import Spec
 
     spec = Spec.model_validate(
         {

@@ -8,6 +8,8 @@ import subprocess
 
 import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from l2hmcc import __version__, render
 
@@ -130,3 +132,12 @@ def test_templates_load_from_the_installed_package() -> None:
     for bad in ("../pyproject.toml", "pbs/../../x", "missing.j2", ""):
         with pytest.raises(jinja2.TemplateNotFound):
             env.get_template(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=40))
+def test_shquote_round_trips_any_text(value: str) -> None:
+    out = subprocess.run(
+        ["bash", "-c", f"printf '%s' {render.shquote(value)}"], capture_output=True, check=True
+    ).stdout
+    assert out.decode("utf-8", "surrogatepass") == value
