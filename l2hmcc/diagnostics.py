@@ -459,6 +459,11 @@ Polaris ships Horovod only in `conda/2024-04-29`; no TensorFlow stack is known o
         """The spec pins a module stack (`modules = [...]`) that does not ship the target's
 backend, e.g. Horovod with Polaris' `conda/2025-09-25`. The help names a stack that does.""",
     ),
+    "E334": CodeInfo(
+        "several nodes for a local job",
+        """`job local` runs on this machine through the job directory's `run-local.sh`: one
+node. For several processes use `ranks_per_node = N` (with a distributed backend).""",
+    ),
     # Warnings -----------------------------------------------------------------------------------
     "W001": CodeInfo(
         "SU(N) links in single precision",

@@ -308,3 +308,8 @@ def test_checks_and_planner_agree(field: str, value: str) -> None:
         assert refused, f"the planner refused {field}={value!r} but no check did"
     else:
         assert not refused, f"a check refused {field}={value!r} that renders"
+
+
+def test_local_jobs_run_on_one_machine() -> None:
+    (d,) = run(job("local", "nodes = 2"))
+    assert d.code == "E334" and d.primary.span.line == 4

@@ -6,7 +6,7 @@ help that names what would fit. Limits are those of the *execution* queues.
 
 Every string that reaches a `#PBS` directive (account, job name) or a `module load` line is
 held to the character set the planner (`l2hmcc.pbs`) accepts, so a checked spec always
-renders. Codes: E320–E333 and W320–W326 (explanations in `l2hmcc.diagnostics.CODES`).
+renders. Codes: E320–E334 and W320–W326 (explanations in `l2hmcc.diagnostics.CODES`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from l2hmcc.checks import TargetFacts
 
 CODES_USED = (
-    *(f"E{n}" for n in range(320, 334)),
+    *(f"E{n}" for n in range(320, 335)),
     *(f"W{n}" for n in range(320, 327)),
 )
 
@@ -81,8 +81,10 @@ def _fits_help(system: System, nodes: int, walltime_min: int, *, exclude: str = 
 def check_system(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     """Every cluster check that needs only the spec."""
     system = systems.get(spec.job.system)
-    if system is None or not system.is_cluster:
+    if system is None:
         return []
+    if not system.is_cluster:
+        return _local(spec, spans)
     found: list[Diagnostic] = []
     found += _account(spec, spans)
     found += _job_name(spec, spans)
@@ -93,6 +95,20 @@ def check_system(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     found += _env(spec, spans)
     found += _launcher(spec, spans, system)
     return found
+
+
+def _local(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    if spec.job.nodes == 1:
+        return []
+    return [
+        error(
+            "E334",
+            f"`job local` runs on this machine, not on {spec.job.nodes} nodes",
+            spans.value("job.nodes"),
+            "one machine",
+            help="use `nodes = 1` and `ranks_per_node = N` for N local processes",
+        )
+    ]
 
 
 # --- account and job name -----------------------------------------------------------------
