@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", "-t", required=True, help="see `l2hmcc targets`")
     p.add_argument("-o", "--out", help="job directory (default: jobs/<experiment>-<target>)")
     p.add_argument("--force", action="store_true", help="replace an existing job directory")
+    p.add_argument(
+        "--submit",
+        action="store_true",
+        help="then submit job.pbs with qsub (PBS systems, where qsub exists; else explains)",
+    )
     _add_common(p)
 
     p = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
@@ -149,8 +154,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if o.ok and o.out_dir is not None:
         if args.format == "text":
             print(f"wrote {o.out_dir}")
+        if args.submit and o.spec is not None:
+            return _submit(o.out_dir, o.spec.job.system)
         return EXIT_OK
     return EXIT_DIAGNOSTICS
+
+
+def _submit(out_dir: Path, system: str) -> int:
+    """``compile --submit`` (issue 5): qsub the job script, or say why not and what to run."""
+    from l2hmcc import pbs
+
+    result = pbs.submit(out_dir, system)
+    print(result.message, file=sys.stdout if result.submitted else sys.stderr)
+    return EXIT_DIAGNOSTICS if result.attempted and not result.submitted else EXIT_OK
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:

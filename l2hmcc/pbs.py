@@ -442,27 +442,36 @@ class SubmitResult:
     submitted: bool
     message: str
     job_id: str | None = None
+    attempted: bool = False
+    """qsub ran (and, if not ``submitted``, failed)."""
 
 
 def submit(job_dir: Path, system: str, *, env: Mapping[str, str] | None = None) -> SubmitResult:
-    """Run ``qsub job.pbs`` in ``job_dir`` when qsub exists; otherwise say what to do."""
+    """Run ``qsub job.pbs`` in ``job_dir`` when qsub exists; otherwise say what to do.
+
+    qsub runs in the job directory, so PBS_O_WORKDIR (where the script changes to and where
+    PBS writes its log) is the job directory.
+    """
     script = job_dir / JOB_SCRIPT
     sys_ = systems.get(system)
     if sys_ is None or not sys_.is_cluster:
         return SubmitResult(
             False,
-            f"`job {system}` is not a PBS system: run the job here with "
-            f"`cd {job_dir} && ./{JOB_SCRIPT}` (or ./{LOCAL_LAUNCHER}).",
+            f"`job {system}` is not a PBS system; run the job here: "
+            f"`cd {job_dir} && ./{JOB_SCRIPT}`",
         )
-    qsub = shutil.which("qsub", path=(env or {}).get("PATH")) or (
-        "/opt/pbs/bin/qsub" if Path("/opt/pbs/bin/qsub").is_file() else None
-    )
+    if not script.is_file():
+        return SubmitResult(False, f"{script} does not exist; the target wrote no job script")
+    path = env.get("PATH") if env is not None else None
+    qsub = shutil.which("qsub", path=path)
+    if qsub is None and Path("/opt/pbs/bin/qsub").is_file():  # Sunspot over plain ssh
+        qsub = "/opt/pbs/bin/qsub"
     if qsub is None:
         return SubmitResult(
             False,
             f"qsub is not on PATH here, so the job was not submitted. Copy {job_dir} to a "
-            f"{sys_.name} login node (into your project directory, not $HOME) and run "
-            f"`cd {job_dir.name} && qsub {JOB_SCRIPT}`.",
+            f"{sys_.title} login node (into your project directory, not $HOME) and run "
+            f"`cd {job_dir.name} && qsub {JOB_SCRIPT}` there.",
         )
     proc = subprocess.run(
         [qsub, script.name],
@@ -473,6 +482,9 @@ def submit(job_dir: Path, system: str, *, env: Mapping[str, str] | None = None) 
         check=False,
     )
     if proc.returncode != 0:
-        return SubmitResult(False, f"qsub failed ({proc.returncode}): {proc.stderr.strip()}")
+        detail = (proc.stderr or proc.stdout).strip()
+        return SubmitResult(
+            False, f"qsub failed (exit {proc.returncode}): {detail}", attempted=True
+        )
     job_id = proc.stdout.strip()
-    return SubmitResult(True, f"submitted {job_id}", job_id)
+    return SubmitResult(True, f"submitted {job_id}", job_id, attempted=True)

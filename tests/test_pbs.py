@@ -559,10 +559,14 @@ def test_local_single_process_passes_no_nproc() -> None:
 
 
 def test_submit_explains_without_qsub(tmp_path: Path) -> None:
-    result = pbs.submit(tmp_path, "polaris", env={"PATH": str(tmp_path / "empty")})
     if Path("/opt/pbs/bin/qsub").exists():  # pragma: no cover - only on a PBS login node
         pytest.skip("a real qsub is installed here")
-    assert not result.submitted
+    missing = pbs.submit(tmp_path, "polaris", env={"PATH": str(tmp_path / "empty")})
+    assert not missing.submitted and not missing.attempted
+    assert "no job script" in missing.message
+    (tmp_path / "job.pbs").write_text("#!/bin/bash -l\n")
+    result = pbs.submit(tmp_path, "polaris", env={"PATH": str(tmp_path / "empty")})
+    assert not result.submitted and not result.attempted
     assert "qsub is not on PATH" in result.message and "qsub job.pbs" in result.message
     local = pbs.submit(tmp_path, "local")
     assert not local.submitted and "./job.pbs" in local.message
@@ -576,6 +580,7 @@ def test_submit_runs_qsub_in_the_job_directory(tmp_path: Path) -> None:
     qsub.chmod(0o755)
     job = tmp_path / "job"
     job.mkdir()
+    (job / "job.pbs").write_text("#!/bin/bash -l\n")
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "QSUB_LOG": str(tmp_path / "log")}
     result = pbs.submit(job, "polaris", env=env)
     assert result.submitted and result.job_id == "4242.polaris-pbs-01"
@@ -584,7 +589,7 @@ def test_submit_runs_qsub_in_the_job_directory(tmp_path: Path) -> None:
         "#!/bin/bash\necho 'qsub: Job rejected by all possible destinations' >&2\nexit 1\n"
     )
     failed = pbs.submit(job, "polaris", env=env)
-    assert not failed.submitted and "rejected" in failed.message
+    assert not failed.submitted and failed.attempted and "rejected" in failed.message
 
 
 # ----------------------------------------------------------------------------------------------
@@ -664,3 +669,34 @@ def test_add_job_script_to_a_bundle() -> None:
     f = bundle[pbs.JOB_SCRIPT]
     assert f.executable
     assert f.data.decode().endswith('exec ./run-local.sh "$@"\n')
+
+
+def test_compile_submit_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from l2hmcc import cli
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    qsub = bin_dir / "qsub"
+    qsub.write_text("#!/bin/bash\necho 4242.polaris-pbs-01\n")
+    qsub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    out = tmp_path / "job"
+    rc = cli.main(
+        [
+            "compile",
+            str(REPO / "specs/su3.l2h"),
+            "-t",
+            "pytorch-deepspeed",
+            "-o",
+            str(out),
+            "--submit",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert rc == 0
+    if (out / "job.pbs").exists():  # once the target writes job.pbs
+        assert "submitted 4242.polaris-pbs-01" in captured.out
+    else:
+        assert "wrote no job script" in captured.err
