@@ -1084,13 +1084,21 @@ def parse_override(text: str, index: int) -> tuple[Override | None, list[Diagnos
             )
         ]
     names: list[Name] = []
-    for m in re.finditer(r"[^.]+", text[:eq]):
-        seg = m.group(0).strip()
+    start = 0
+    for seg in text[:eq].split("."):
+        end = start + len(seg)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", seg):
             return None, [
-                error("E114", f"`{seg}` is not a key name", src.span(m.start(), m.end()), "")
+                error(
+                    "E114",
+                    f"`{seg}` is not a key name" if seg else "empty key name in the path",
+                    src.span(start, max(end, start + 1)),
+                    "expected a name",
+                    help="e.g. `--set train.steps=100`",
+                )
             ]
-        names.append(Name(src.span(m.start(), m.end()), seg))
+        names.append(Name(src.span(start, end), seg))
+        start = end + 1
     if len(names) < 2:
         return None, [
             error(
@@ -1128,5 +1136,11 @@ def _set(items: tuple[Item, ...], path: tuple[Name, ...], value: Value) -> tuple
         if isinstance(it, Block) and it.kind.text == head.text:
             new = replace(it, items=_set(it.items, rest, value))
             return (*items[:i], new, *items[i + 1 :])
-    block = Block(head.span, head, None, _set((), rest, value))
+    # A block the spec leaves out gets the label of its defaults (`job local`, ...).
+    default = _DEFAULT_LABELS.get(head.text)
+    label = Name(head.span, default) if default else None
+    block = Block(head.span, head, label, _set((), rest, value))
     return (*items, block)
+
+
+_DEFAULT_LABELS = {"job": "local", "distributed": "none"}

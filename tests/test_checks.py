@@ -1,0 +1,109 @@
+"""Cross-field checks: the pass list, target checks, and the rules at their boundaries.
+
+Most rules are exercised, with their exact spans, by the bad-spec corpus
+(tests/corpus/*.l2h, run by test_corpus.py); these tests cover the API and the edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from l2hmcc import checks, driver
+from l2hmcc.lower import LowerResult, lower
+from l2hmcc.source import Source
+from l2hmcc.syntax import parse
+
+
+@dataclass(frozen=True)
+class FakeTarget:
+    name: str
+    framework: str
+    backend: str
+
+
+def low(text: str) -> LowerResult:
+    tree = parse(Source("t.l2h", text)).tree
+    assert tree is not None
+    r = lower(tree, "t.l2h")
+    assert r.spec is not None, r.diagnostics
+    return r
+
+
+def codes(text: str, target: FakeTarget | None = None) -> list[str]:
+    r = low(text)
+    assert r.spec is not None
+    return [d.code for d in checks.check(r.spec, r.spans, target)]
+
+
+U1 = "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\n"
+
+
+def test_passes_are_named_functions() -> None:
+    for p in [*checks.PASSES, *checks.TARGET_PASSES]:
+        assert callable(p) and p.__doc__, p
+
+
+@pytest.mark.parametrize(
+    ("shape", "group", "expected"),
+    [
+        ("[4, 4]", "U1", []),
+        ("[4, 4, 4]", "U1", ["E201"]),
+        ("[2, 2, 2, 2]", "SU3", []),
+        ("[4, 4]", "SU2", ["E201"]),
+    ],
+)
+def test_charge_dimension(shape: str, group: str, expected: list[str]) -> None:
+    text = f"lattice {{ group = {group}  shape = {shape}  beta = 2.0 }}\nloss {{ charge = 0.1 }}"
+    assert codes(text) == expected
+
+
+def test_odd_extents_are_fine_with_a_random_mask() -> None:
+    text = "lattice { group = U1  shape = [5, 5]  beta = 2.0 }\n"
+    assert codes(text) == ["E202", "E202"]
+    assert codes(text + "dynamics { mask = random }") == []
+
+
+def test_zero_charge_weight_alone_is_fine_but_all_zero_is_not() -> None:
+    assert codes(U1 + "loss { plaquette = 0  charge = 0.1 }") == []
+    assert codes(U1 + "loss { plaquette = 0  charge = 0  rmse = 0 }") == ["E211"]
+
+
+def test_pooling_must_divide_every_extent() -> None:
+    net = "network { conv { filters = [2, 2]  pool = [2, 2] } }"
+    assert codes("lattice { group = U1  shape = [8, 8]  beta = 2.0 }\n" + net) == []
+    assert codes("lattice { group = U1  shape = [8, 6]  beta = 2.0 }\n" + net) == ["E210"]
+
+
+def test_ranks_and_backends() -> None:
+    assert codes(U1 + "job local { ranks_per_node = 2 }") == ["E206"]
+    assert codes(U1 + "distributed ddp {}\njob local { ranks_per_node = 2 }") == []
+    assert codes(U1 + "distributed ddp {}") == []  # ranks per node left to the system
+
+
+@pytest.mark.parametrize(
+    ("backend", "target", "expected"),
+    [
+        ("deepspeed", FakeTarget("tensorflow", "tensorflow", "none"), ["E301"]),
+        ("ddp", FakeTarget("tensorflow-horovod", "tensorflow", "horovod"), ["E301"]),
+        ("horovod", FakeTarget("tensorflow-horovod", "tensorflow", "horovod"), []),
+        ("horovod", FakeTarget("pytorch-ddp", "pytorch", "ddp"), ["E302"]),
+        ("ddp", FakeTarget("pytorch-ddp", "pytorch", "ddp"), []),
+    ],
+)
+def test_target_checks(backend: str, target: FakeTarget, expected: list[str]) -> None:
+    text = U1 + f"distributed {backend} {{}}\njob local {{ ranks_per_node = 2 }}"
+    assert codes(text) == []
+    assert codes(text, target) == expected
+
+
+def test_without_a_distributed_block_the_target_decides(tmp_path: object) -> None:
+    import pathlib
+
+    path = pathlib.Path(str(tmp_path)) / "s.l2h"
+    path.write_text(U1 + "job local { ranks_per_node = 2 }\n")
+    assert [d.code for d in driver.check(str(path)).diagnostics] == ["E206"]
+    outcome = driver.check(str(path), target="pytorch-ddp")
+    assert outcome.ok and outcome.spec is not None
+    assert outcome.spec.distributed.backend == "ddp"

@@ -1,0 +1,192 @@
+"""Lowering: defaults resolved per group, step forms, overrides, sweeps, span mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from l2hmcc import ir
+from l2hmcc.lower import (
+    LowerResult,
+    apply_overrides,
+    did_you_mean,
+    ir_path,
+    lower,
+    parse_override,
+)
+from l2hmcc.source import Source
+from l2hmcc.syntax import parse
+
+LATTICE = "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\n"
+SU3 = "lattice { group = SU3  shape = [2, 2, 2, 2]  beta = 6.0 }\n"
+
+
+def low(text: str, name: str = "specs/my-run.l2h") -> LowerResult:
+    result = parse(Source(name, text))
+    assert result.tree is not None, result.diagnostics
+    return lower(result.tree, name)
+
+
+def ok(text: str) -> ir.Spec:
+    r = low(text)
+    assert r.spec is not None and not r.diagnostics, r.diagnostics
+    return r.spec
+
+
+def test_defaults_for_u1() -> None:
+    spec = ok(LATTICE)
+    assert spec.experiment.name == "my-run"
+    assert spec.dynamics.x_update == "compact"
+    assert spec.train.precision == "fp32" and spec.train.network_precision == "fp32"
+    assert spec.lattice.beta == ir.Constant(value=2.0)
+    assert spec.distributed == ir.NoBackend()
+    assert spec.job.system == "local"
+    assert spec.hmc.step_size == ir.AutoStepSize(target_acceptance=0.8)
+
+
+def test_defaults_for_su3() -> None:
+    spec = ok(SU3 + "train { network_precision = bf16  chains = 3 }")
+    assert spec.dynamics.x_update == "group"
+    assert spec.train.precision == "fp64"
+    assert spec.train.network_precision == "bf16"
+    assert spec.evaluate.chains == 3 and spec.hmc.chains == 3
+
+
+def test_labels_set_name_backend_system() -> None:
+    spec = ok(
+        "experiment abc { }\n" + LATTICE + "distributed deepspeed { zero_stage = 2 }\n"
+        'job aurora { account = "p"  walltime = 1h30m  env { A = 1  B = "x"  C = on } }'
+    )
+    assert spec.experiment.name == "abc"
+    assert spec.distributed == ir.DeepSpeed(zero_stage=2)
+    assert spec.job.system == "aurora" and spec.job.walltime_min == 90
+    assert spec.job.env == {"A": "1", "B": "x", "C": "on"}
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("90m", 90), ("2h", 120), ("01:30:00", 90), ("1:05", 65), ("45", 45), ("3600s", 60)],
+)
+def test_walltimes(text: str, minutes: int) -> None:
+    assert ok(LATTICE + f"job local {{ walltime = {text} }}").job.walltime_min == minutes
+
+
+@pytest.mark.parametrize(
+    ("train", "eras", "per_era"),
+    [
+        ("steps = 100", 1, 100),
+        ("steps = 1e3", 1, 1000),
+        ("eras = 4  steps_per_era = 25", 4, 25),
+        ("steps = 100  eras = 4", 4, 25),
+        ("steps = 100  eras = 4  steps_per_era = 25", 4, 25),
+    ],
+)
+def test_step_forms(train: str, eras: int, per_era: int) -> None:
+    t = ok(LATTICE + f"train {{ {train} }}").train
+    assert (t.eras, t.steps_per_era, t.steps) == (eras, per_era, eras * per_era)
+
+
+def test_beta_schedules() -> None:
+    assert ok(LATTICE.replace("2.0", "linear(4, 6)")).lattice.beta == ir.Linear(start=4, end=6)
+    assert ok(LATTICE.replace("2.0", "geometric(4, 6)")).lattice.beta == ir.Geometric(
+        start=4, end=6
+    )
+    assert ok(LATTICE.replace("2.0", "eras([4, 5])")).lattice.beta == ir.Eras(values=(4, 5))
+
+
+def test_hmc_step_sizes() -> None:
+    assert ok(LATTICE + "hmc { step_size = 0.1 }").hmc.step_size == ir.FixedStepSize(value=0.1)
+    assert ok(LATTICE + "hmc { step_size = auto }").hmc.step_size == ir.AutoStepSize()
+    assert ok(LATTICE + "hmc { step_size = auto(0.7) }").hmc.step_size == ir.AutoStepSize(
+        target_acceptance=0.7
+    )
+
+
+def test_conv_defaults_kernel_and_pool() -> None:
+    conv = ok(LATTICE + "network { conv { filters = [2, 4] } }").network.conv
+    assert conv == ir.Conv(filters=(2, 4), kernel=(3, 3), pool=(1, 1))
+
+
+def test_sweeps_take_the_first_value_and_are_recorded() -> None:
+    spec = ok(
+        LATTICE.replace("2.0", "sweep(2.0, linear(1.0, 2.0))")
+        + "train { lr = sweep(1e-3, 1e-4) }\njob local { walltime = sweep(1h, 30m) }"
+    )
+    assert spec.lattice.beta == ir.Constant(value=2.0)
+    assert spec.train.lr == 1e-3
+    assert [(s.path, s.values) for s in spec.sweeps] == [
+        (
+            "lattice.beta",
+            ({"kind": "constant", "value": 2.0}, {"kind": "linear", "start": 1.0, "end": 2.0}),
+        ),
+        ("train.lr", (1e-3, 1e-4)),
+        ("job.walltime", (60, 30)),
+    ]
+
+
+def test_every_sweep_value_is_range_checked() -> None:
+    r = low(LATTICE + "dynamics { leapfrog = sweep(2, 0, -1) }")
+    assert [(d.code, d.primary.span.col) for d in r.diagnostics] == [("E104", 32), ("E104", 35)]
+
+
+def test_span_map_points_into_the_source_and_falls_back() -> None:
+    text = LATTICE + "train { lr = 0.5 }\n"
+    r = low(text)
+    s = r.spans.value("train.lr")
+    assert text[s.start : s.end] == "0.5"
+    header = r.spans.value("train.optimizer")  # defaulted: the block header
+    assert text[header.start : header.end] == "train"
+    assert r.spans.value("job.nodes") == r.spans.file_span
+    assert r.spans.written("train.lr") and not r.spans.written("train.chains")
+    shape1 = r.spans.value("lattice.shape.1")
+    assert text[shape1.start : shape1.end] == "4" and shape1.col == 35
+
+
+def test_ir_path_drops_union_tags() -> None:
+    assert ir_path(("distributed", "deepspeed", "zero_stage")) == "distributed.zero_stage"
+    assert ir_path(("lattice", "beta", "linear", "end")) == "lattice.beta.end"
+    assert ir_path(("lattice", "shape", 1)) == "lattice.shape.1"
+    assert ir_path(("distributed",)) == "distributed"
+
+
+def test_did_you_mean() -> None:
+    assert did_you_mean("leapfrogs", ["leapfrog", "step_size"]) == "leapfrog"
+    assert did_you_mean("u1", ["U1", "SU2"]) == "U1"
+    assert did_you_mean("zzz", ["leapfrog"]) is None
+
+
+def test_overrides_replace_add_and_create() -> None:
+    base = parse(Source("s", LATTICE + "train { steps = 10 }")).tree
+    assert base is not None
+    ovs = []
+    for i, text in enumerate(
+        ["train.steps=20", "lattice.shape=[8, 8]", "network.conv.filters=[2]", "job.nodes=1"], 1
+    ):
+        ov, diags = parse_override(text, i)
+        assert ov is not None and not diags
+        ovs.append(ov)
+    spec = lower(apply_overrides(base, ovs), "s").spec
+    assert spec is not None
+    assert spec.train.steps == 20 and spec.lattice.shape == (8, 8)
+    assert spec.network.conv is not None and spec.network.conv.filters == (2,)
+
+
+@pytest.mark.parametrize("text", ["train.steps", "steps=1", "train..steps=1", "tr@in.steps=1"])
+def test_malformed_overrides(text: str) -> None:
+    ov, diags = parse_override(text, 1)
+    assert ov is None and diags[0].code == "E114"
+    assert diags[0].primary.span.file == "--set[1]"
+
+
+def test_override_errors_point_into_the_override() -> None:
+    tree = parse(Source("s", LATTICE)).tree
+    assert tree is not None
+    ov, _ = parse_override("train.lr=-1", 3)
+    assert ov is not None
+    [d] = lower(apply_overrides(tree, [ov]), "s").diagnostics
+    assert d.code == "E104" and d.primary.span.file == "--set[3]" and d.primary.span.col == 10
+
+
+def test_errors_of_several_kinds_in_one_run() -> None:
+    r = low(LATTICE + "dynamics { leapfrogs = 1  leapfrog = 0  mask = chess }")
+    assert r.spec is None
+    assert sorted(d.code for d in r.diagnostics) == ["E102", "E104", "E105"]
