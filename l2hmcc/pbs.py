@@ -307,12 +307,10 @@ def _plan_cluster(
     torch_backend = dist_backend(system, stack) if framework == "pytorch" else None
     distributed = backend != "none"
     if distributed:
-        library = "nccl" if torch_backend == "nccl" or system.name == "polaris" else "ccl"
-        env.extend(system.comm_env.get(library, ()))
-        if library in system.comm_notes:
-            notes.append(system.comm_notes[library])
-        if library == "nccl":
-            ld_library_path = systems.POLARIS_LD_LIBRARY_PATH
+        env.extend(system.comm_env)
+        ld_library_path = system.comm_ld_library_path
+        if system.comm_note:
+            notes.append(system.comm_note)
         if torch_backend is not None:
             env.append(("L2HMCC_DIST_BACKEND", torch_backend))
     cpu_lists: list[list[int]] = []

@@ -237,10 +237,12 @@ class System:
     master_port: int = 29500
     env: tuple[tuple[str, str], ...] = ()
     """Exported by every job on this system (values are literal; ``$`` is not expanded)."""
-    comm_env: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    """Extra exports for distributed jobs, by collective library (nccl, ccl)."""
-    comm_notes: dict[str, str] = field(default_factory=dict)
-    """A comment for the job script next to those exports."""
+    comm_env: tuple[tuple[str, str], ...] = ()
+    """Extra exports for distributed jobs (the collective library's settings)."""
+    comm_ld_library_path: tuple[str, ...] = ()
+    """Prepended to LD_LIBRARY_PATH for distributed jobs (Polaris: the AWS OFI NCCL plugin)."""
+    comm_note: str = ""
+    """A comment for the job script next to those settings."""
 
     @property
     def is_cluster(self) -> bool:
@@ -398,30 +400,24 @@ POLARIS = System(
         ("no_proxy", NO_PROXY),
         ("TMPDIR", "/tmp"),
     ),
-    comm_env={
-        # UG:polaris/applications-and-libraries/libraries/nccl.md; if a job hangs, drop the
-        # first four.
-        "nccl": (
-            ("NCCL_NET_GDR_LEVEL", "PHB"),
-            ("NCCL_CROSS_NIC", "1"),
-            ("NCCL_COLLNET_ENABLE", "1"),
-            ("NCCL_NET", "AWS Libfabric"),
-            ("FI_CXI_DISABLE_HOST_REGISTER", "1"),
-            ("FI_MR_CACHE_MONITOR", "userfaultfd"),
-            ("FI_CXI_DEFAULT_CQ_SIZE", "131072"),
-        ),
-    },
-    comm_notes={
-        "nccl": "NCCL settings of the Polaris NCCL page; if a job hangs, unset NCCL_NET_GDR_LEVEL,"
-        " NCCL_CROSS_NIC, NCCL_COLLNET_ENABLE and NCCL_NET.",
-    },
+    # UG:polaris/applications-and-libraries/libraries/nccl.md
+    comm_env=(
+        ("NCCL_NET_GDR_LEVEL", "PHB"),
+        ("NCCL_CROSS_NIC", "1"),
+        ("NCCL_COLLNET_ENABLE", "1"),
+        ("NCCL_NET", "AWS Libfabric"),
+        ("FI_CXI_DISABLE_HOST_REGISTER", "1"),
+        ("FI_MR_CACHE_MONITOR", "userfaultfd"),
+        ("FI_CXI_DEFAULT_CQ_SIZE", "131072"),
+    ),
+    comm_ld_library_path=(
+        "/soft/libraries/aws-ofi-nccl/v1.9.1-aws/lib",
+        "/soft/libraries/hwloc/lib/",
+    ),
+    comm_note="NCCL settings of the Polaris NCCL page; if a job hangs, unset NCCL_NET_GDR_LEVEL,"
+    " NCCL_CROSS_NIC, NCCL_COLLNET_ENABLE and NCCL_NET.",
 )
 
-POLARIS_LD_LIBRARY_PATH = (
-    "/soft/libraries/aws-ofi-nccl/v1.9.1-aws/lib",
-    "/soft/libraries/hwloc/lib/",
-)
-"""Prepended to LD_LIBRARY_PATH for NCCL jobs on Polaris (the AWS OFI NCCL plugin)."""
 
 # ----------------------------------------------------------------------------------------------
 # Aurora: 2× SPR (2×52 cores) + 6 PVC GPUs = 12 tiles; cores 0 and 52 reserved since 2025-03-31
@@ -442,6 +438,8 @@ _ONECCL_ENV = (
     ("FI_MR_CACHE_MONITOR", "userfaultfd"),
     ("CCL_KVS_MODE", "mpi"),
 )
+
+_ONECCL_NOTE = "oneCCL minimal settings of the Aurora oneCCL page (tested to 1024 nodes)."
 
 _AURORA_ENV = (
     ("http_proxy", PROXY),
@@ -512,8 +510,8 @@ AURORA = System(
     hsn_suffix=".hsn.cm.aurora.alcf.anl.gov",
     master_port=2345,
     env=_AURORA_ENV,
-    comm_env={"ccl": _ONECCL_ENV},
-    comm_notes={"ccl": "oneCCL minimal settings of the Aurora oneCCL page (tested to 1024 nodes)."},
+    comm_env=_ONECCL_ENV,
+    comm_note=_ONECCL_NOTE,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -555,7 +553,8 @@ SUNSPOT = System(
     hsn_suffix="-hsn0.hsn.cm.sunspot.alcf.anl.gov",
     master_port=2345,
     env=_AURORA_ENV,
-    comm_env={"ccl": _ONECCL_ENV},
+    comm_env=_ONECCL_ENV,
+    comm_note=_ONECCL_NOTE,
 )
 
 # ----------------------------------------------------------------------------------------------
