@@ -601,7 +601,11 @@ def _render_one(d: Diagnostic, sources: Mapping[str, Source], out: _Out) -> None
         for lab, primary in labels:
             if lab.span.file == file and lab.span.line > 0:
                 by_line.setdefault(lab.span.line, []).append((lab, primary))
+        previous = None
         for line_no in sorted(by_line):
+            if previous is not None and line_no > previous + 1:
+                out.add(f"{'.' * width}\n" if width > 2 else "...\n", "bold blue")
+            previous = line_no
             text, shift = _window(src.line_text(line_no), by_line[line_no])
             out.add(f"{line_no:>{width}} | ", "bold blue")
             out.add(_expand_tabs(text) + "\n")

@@ -407,6 +407,12 @@ _TOKEN_NAMES = {
 }
 
 
+#: Things people write for durations that are not durations (`1.5h`, `90min`, `2hours`).
+_BAD_DURATION = re.compile(
+    r"(?<![\w.])(\d+\.\d+[hms]|\d+(?:\.\d+)?(?:min|mins|minutes?|hrs?|hours?|secs?|seconds?|d|days?))\b"
+)
+
+
 def _describe(token_type: str) -> str:
     return _TOKEN_NAMES.get(token_type, f"`{token_type}`")
 
@@ -476,6 +482,14 @@ def _syntax_error(source: Source, e: Exception) -> Diagnostic:
     else:
         assert token is not None
         span = source.span(token.start_pos or 0, token.end_pos or 0)
+    if bad := _BAD_DURATION.search(text, max(0, span.start - 40), span.start + 1):
+        return error(
+            "E113",
+            f"`{bad.group(0)}` is not a duration",
+            source.span(bad.start(), bad.end()),
+            "not a duration",
+            help="write whole units: `1h30m`, `90m`, `45s` or `01:30:00`",
+        )
     code = _match(e)
     # An example matches a parser state, whatever the token; these codes are about one token.
     if (code == "E006" and ttype != "RBRACE") or (code == "E008" and ttype != "COMMA"):

@@ -9,6 +9,10 @@ from l2hmcc.ir import Spec
 from l2hmcc.lower import SpanMap
 
 
+def _entries(n: int) -> str:
+    return f"{n} entr{'y' if n == 1 else 'ies'}"
+
+
 def conv_lengths(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     """E208: filters, kernel and pool describe the same layers."""
     conv = spec.network.conv
@@ -18,10 +22,10 @@ def conv_lengths(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     return [
         error(
             "E208",
-            f"`network.conv.{name}` has {len(values)} entries but `filters` has {n}",
+            f"`network.conv.{name}` has {_entries(len(values))} but `filters` has {n}",
             spans.value(f"network.conv.{name}"),
-            f"{len(values)} entries",
-            secondary=[Label(spans.value("network.conv.filters"), f"{n} layers")],
+            _entries(len(values)),
+            secondary=[Label(spans.value("network.conv.filters"), f"{n} layer{'s' * (n != 1)}")],
             help=f"give one `{name}` per conv layer",
         )
         for name, values in (("kernel", conv.kernel), ("pool", conv.pool))
