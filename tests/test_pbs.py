@@ -307,6 +307,7 @@ def run_job(
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(tmp_path),
+        "PBS_ENVIRONMENT": "PBS_BATCH",
         "PBS_O_WORKDIR": str(job),
         "PBS_NODEFILE": str(nodefile),
         "STUB_OUT": str(out),
@@ -416,21 +417,35 @@ def test_failed_module_load_stops_the_job(tmp_path: Path) -> None:
     assert not (out / "mpiexec.argv").exists()
 
 
-def test_job_refuses_to_run_outside_the_job_directory(tmp_path: Path) -> None:
+def test_job_directory_batch_and_by_hand(tmp_path: Path) -> None:
     proc, out = run_job(script(REQUESTS["polaris"], "pytorch-ddp"), tmp_path)
-    assert proc.returncode == 0
-    (tmp_path / "job" / "train.py").unlink()
-    (out / "calls").unlink()
-    env = {"PATH": "/usr/bin:/bin", "PBS_O_WORKDIR": str(tmp_path / "job")}
-    proc = subprocess.run(
-        ["bash", str(tmp_path / "job" / "job.pbs")],
+    assert proc.returncode == 0  # batch: ran in PBS_O_WORKDIR although started elsewhere
+    job = tmp_path / "job"
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+        "PBS_NODEFILE": str(tmp_path / "nodefile"),
+        "STUB_OUT": str(out),
+        "PBS_O_WORKDIR": str(tmp_path),  # where `qsub -I` ran, not the job directory
+        **{f"BASH_FUNC_{name}%%": body for name, body in STUBS.items()},
+    }
+    # by hand inside an interactive job: works in the current directory
+    (out / "python.0.env").unlink()
+    by_hand = subprocess.run(
+        ["bash", "job.pbs"], cwd=job, env=env, capture_output=True, text=True, check=False
+    )
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert (out / "python.0.env").exists()
+    # anywhere without train.py: refuses
+    elsewhere = subprocess.run(
+        ["bash", str(job / "job.pbs")],
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert proc.returncode == 1
-    assert "submit from the job directory" in proc.stderr
+    assert elsewhere.returncode == 1
+    assert "run it from the job directory" in elsewhere.stderr
 
 
 # ----------------------------------------------------------------------------------------------
