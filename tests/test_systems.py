@@ -150,3 +150,13 @@ def test_format_minutes() -> None:
     assert systems.format_minutes(90) == "1h30m"
     assert systems.format_minutes(5) == "5m"
     assert systems.format_minutes(168 * 60) == "168h"
+
+
+def test_the_ir_and_the_target_registry_agree_with_the_database() -> None:
+    import typing
+
+    from l2hmcc import ir, targets
+
+    assert set(typing.get_args(ir.SystemName)) == set(SYSTEMS)
+    registered = {name: (t.framework, t.backend) for name, t in targets.TARGETS.items()}
+    assert registered == systems.TARGETS
