@@ -7,6 +7,7 @@ point into; none raises for bad input. The CLI is a thin layer over these functi
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,30 +167,32 @@ def compile(
     sha = hashlib.sha256(raw).hexdigest()
     ctx = RenderContext(path, src.text, sha, __version__, overrides)
     try:
-        generated = tgt.render(spec, ctx)
+        bundle = Bundle()
+        bundle.update(tgt.render(spec, ctx))
+        bundle.add(manifest.SPEC_COPY_NAME, raw)
+        record = manifest.TargetRecord(name=tgt.name, framework=tgt.framework, backend=tgt.backend)
+        m = manifest.build(
+            spec,
+            spec_path=path,
+            spec_sha256=sha,
+            target=record,
+            overrides=overrides,
+            bundle=bundle,
+        )
+        bundle.add(manifest.MANIFEST_NAME, manifest.dumps(m))
     except Exception as e:  # a target bug must still not show a traceback to users
+        if os.environ.get("L2HMCC_TRACEBACK"):
+            raise
         outcome.diagnostics.append(
             error(
                 "E305",
                 f"target `{target}` failed to render: {type(e).__name__}: {e}",
                 Span.whole_file(path),
-                help="this is a bug in l2hmcc; please report it with the spec",
+                help="this is a bug in l2hmcc; please report it with the spec"
+                " (L2HMCC_TRACEBACK=1 shows the traceback)",
             )
         )
         return outcome
-    bundle = Bundle()
-    bundle.update(generated)
-    bundle.add(manifest.SPEC_COPY_NAME, raw)
-    record = manifest.TargetRecord(name=tgt.name, framework=tgt.framework, backend=tgt.backend)
-    m = manifest.build(
-        spec,
-        spec_path=path,
-        spec_sha256=sha,
-        target=record,
-        overrides=overrides,
-        bundle=bundle,
-    )
-    bundle.add(manifest.MANIFEST_NAME, manifest.dumps(m))
     out_dir = Path(out) if out is not None else Path("jobs") / f"{spec.experiment.name}-{target}"
     try:
         outcome.out_dir = write_bundle(bundle, out_dir, force=force)

@@ -421,7 +421,6 @@ class Key:
 
     convert: Converter
     ir: str | None = None
-    doc: str = ""
 
 
 @dataclass(frozen=True)
@@ -442,8 +441,6 @@ def _label_name(v: Value, path: str, ctx: _Ctx) -> str:
     return v.name
 
 
-POSITIVE_INTS = list_of(integer)
-
 BLOCKS: dict[str, BlockSchema] = {
     "experiment": BlockSchema(
         label=("name", _label_name),
@@ -453,7 +450,7 @@ BLOCKS: dict[str, BlockSchema] = {
     "lattice": BlockSchema(
         keys={
             "group": Key(choice(ir.GroupName)),
-            "shape": Key(POSITIVE_INTS),
+            "shape": Key(list_of(integer)),
             "action": Key(choice(ir.ActionName)),
             "beta": Key(beta),
             "start": Key(choice(ir.StartName)),
