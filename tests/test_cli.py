@@ -161,3 +161,16 @@ def test_console_script_entry_point() -> None:
         pytest.skip("console script not installed in this environment")
     r = subprocess.run([str(script), "check", U1], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and r.stdout == f"ok: {U1}\n"
+
+
+def test_fmt_diff_and_syntax_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "s.l2h"
+    p.write_text("train{steps=1}\n")
+    assert main(["fmt", "--check", "--diff", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert "-train{steps=1}" in out and "+    steps = 1" in out
+    assert p.read_text() == "train{steps=1}\n"  # --check never writes
+    p.write_text("train { steps = }\n")
+    assert main(["fmt", str(p)]) == 1
+    assert "E007" in capsys.readouterr().err
+    assert p.read_text() == "train { steps = }\n"

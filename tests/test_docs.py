@@ -49,3 +49,14 @@ def test_architecture_names_every_stage() -> None:
     text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
     for module in ("source", "syntax", "lower", "ir", "checks", "targets", "emit", "driver", "cli"):
         assert f"{module}" in text
+
+
+def test_readme_spec_checks_clean(tmp_path: Path) -> None:
+    from l2hmcc import driver
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    spec = text.split("## A spec", 1)[1].split("```")[1]
+    path = tmp_path / "readme.l2h"
+    path.write_text(spec, encoding="utf-8")
+    outcome = driver.check(str(path), target="pytorch-deepspeed")
+    assert outcome.diagnostics == []
