@@ -1042,6 +1042,16 @@ def _pydantic_diagnostic(err: Any, spans: SpanMap) -> Diagnostic:
             span,
             "invalid name",
         )
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        guess = did_you_mean(str(got), choices) if choices else None
+        return error(
+            "E105",
+            f"unknown value `{got}` for `{shown}`; expected {_quote_list(choices)}",
+            span,
+            "unknown value",
+            help=f"did you mean `{guess}`?" if guess else None,
+        )
     if kind == "finite_number":
         return error("E104", f"`{shown}` must be a finite number", span, "not finite")
     return error("E103", f"`{shown}`: {err['msg']}", span, "invalid value")
