@@ -216,6 +216,18 @@ class Dynamics(tf.Module):
                     {key[len(prefix) :]: v for key, v in state.items() if key.startswith(prefix)}
                 )
 
+    def named_parameters(self) -> list[tuple[str, tf.Variable]]:
+        """The trainable variables under their ``state_dict`` keys (the optimizer's order)."""
+        out = []
+        if self.log_step_size.trainable:
+            out.append(("log_step_size", self.log_step_size))
+        for k, net in enumerate(self.vnets):
+            out += [(f"vnets.{k}.{n}", v) for n, v in net.params.items() if v.trainable]
+        for k, nets in enumerate(self.xnets):
+            for h, net in enumerate(nets):
+                out += [(f"xnets.{k}.{h}.{n}", v) for n, v in net.params.items() if v.trainable]
+        return out
+
     def train(self, mode: bool = True) -> Dynamics:
         self.training = mode
         for net in self._all_nets():

@@ -72,7 +72,11 @@ def hamiltonian(links: tf.Tensor, p: tf.Tensor, beta: float | tf.Tensor) -> tf.T
 
 
 def _leapfrog(
-    links: tf.Tensor, p: tf.Tensor, beta: float | tf.Tensor, eps: float | tf.Tensor, n_steps: int
+    links: tf.Tensor,
+    p: tf.Tensor,
+    beta: float | tf.Tensor,
+    eps: float | tf.Tensor,
+    n_steps: int | tf.Tensor,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """Leapfrog returning ``(links, p, S_end, S_start)`` (actions per unit β)."""
     grp: GaugeGroup = group_of(links)
@@ -113,8 +117,9 @@ def leapfrog(
 def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
     """The integrator ``hmc_step`` uses (``integrator=`` argument), compiled: ``"xla"``
     (``tf.function(jit_compile=True)``, falling back to a plain ``tf.function`` with a warning
-    if XLA refuses the graph), ``"graph"`` or ``"eager"``.  ``beta`` and ``eps`` are passed as
-    tensors (new values do not retrace); each ``n_steps`` is traced once."""
+    if XLA refuses the graph), ``"graph"`` or ``"eager"``.  ``beta``, ``eps`` and ``n_steps``
+    are passed as tensors (the loop count is dynamic), so step-size tuning, which changes all
+    three, compiles once per dtype and shape."""
     compiled = compile_function(_leapfrog, mode, name="leapfrog")
 
     def run(
@@ -125,8 +130,9 @@ def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
         n_steps: int,
     ) -> tuple[tf.Tensor, ...]:
         rdt = p.dtype
+        steps = tf.constant(int(n_steps), tf.int32)
         out: tuple[tf.Tensor, ...] = compiled(
-            links, p, as_real(beta, rdt), as_real(eps, rdt), int(n_steps)
+            links, p, as_real(beta, rdt), as_real(eps, rdt), steps
         )
         return out
 

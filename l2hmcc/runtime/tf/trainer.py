@@ -1,0 +1,436 @@
+"""Training, evaluation and HMC-baseline loops of L2HMC in TensorFlow, with checkpoints and
+clean stops (mirror of ``pt/trainer.py``).
+
+``Trainer`` owns one ``Dynamics`` (networks + step sizes), its optimizer (``optim.Optimizer``,
+PyTorch's update rules) and learning-rate schedule, the chains (``train.chains`` per rank), a
+``tf.random.Generator`` (seeded from ``train.seed`` and the rank), a ``BetaSchedule`` and three
+``History`` objects (``common``): ``train``, ``eval`` and ``hmc``.
+
+One train step: draw momenta (and directions, and a fresh hot start for the aux term) eagerly;
+then, compiled with ``tf.function(jit_compile=True)`` when ``train.compile``:
+
+1. ``_grads``: propose (model in train mode), ``loss = l2hmc_loss(...)``, the gradients;
+2. ``backend.reduce_gradients`` — eager, outside XLA (Horovod's allreduce has no XLA kernel);
+3. ``_apply``: PyTorch's global-norm clipping and the optimizer update (learning rate passed
+   as a tensor, so the schedule does not retrace);
+4. ``_finish``: the per-chain Metropolis test moves the chains; metrics.
+
+Horovod: the model's variables are broadcast from rank 0 before the first step, and the
+model's and the optimizer's after it.  Checkpoints (``out_dir/checkpoints``, ``.npz``, latest
+``keep_checkpoints``) hold the variables under the PyTorch ``state_dict`` keys, the optimizer
+slots, the step, the generator state, the chains and the histories; ``resume()`` continues a
+run so that its history and final parameters equal an uninterrupted run's.  A ``StopFlag``
+(SIGTERM/SIGUSR1) makes ``train()`` write a checkpoint and return early.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..common.config import BetaSchedule, TrainConfig, lr_factor
+from ..common.history import History
+from .checkpoint import StopFlag, latest_checkpoint, load_checkpoint, save_checkpoint
+from .compile import compile_function
+from .distributed import Backend, SingleProcess
+from .dynamics import Dynamics, DynamicsConfig, Proposal
+from .groups import GaugeGroup, group_by_name
+from .hmc import compile_leapfrog, hmc_step, tune_step_size
+from .lattice import sin_charge, topological_charge
+from .loss import LossConfig, l2hmc_loss
+from .networks import NetworkConfig
+from .optim import Optimizer, clip_by_global_norm
+
+__all__ = ["BetaSchedule", "TrainConfig", "Trainer"]
+
+CHECKPOINT_FORMAT = 1
+
+
+def _history_state(h: History) -> dict[str, Any]:
+    return {
+        "values": h.as_arrays(),
+        "steps": {k: np.asarray(h.steps(k)) for k in h},
+    }
+
+
+def _history_from_state(state: dict[str, Any]) -> History:
+    h = History()
+    records: dict[int, dict[str, Any]] = {}
+    for key, values in state.get("values", {}).items():
+        for s, v in zip(state["steps"][key], values, strict=True):
+            records.setdefault(int(s), {})[key] = v
+    for s in sorted(records):
+        h.append(records[s], step=s)
+    return h
+
+
+class Trainer:
+    """Train, evaluate and compare L2HMC with tuned HMC on one lattice (see the module docstring).
+
+    ``group`` a ``GaugeGroup`` or its name; ``beta`` a number or a ``BetaSchedule``; ``network``
+    ``None`` trains step sizes only; ``out_dir`` (optional) receives ``checkpoints/``;
+    ``backend`` defaults to ``SingleProcess()``; ``log`` gets one line per ``log_every`` steps
+    on the main rank.  ``compile_mode`` overrides ``train.compile`` (``"eager"``, ``"graph"``,
+    ``"xla"``; ``train.compile`` means ``"xla"``).
+    """
+
+    def __init__(
+        self,
+        group: GaugeGroup | str,
+        lattice_shape: tuple[int, ...] | list[int],
+        beta: float | BetaSchedule,
+        dynamics: DynamicsConfig,
+        network: NetworkConfig | None,
+        loss: LossConfig,
+        train: TrainConfig,
+        *,
+        out_dir: str | Path | None = None,
+        backend: Backend | None = None,
+        log: Callable[[str], None] | None = print,
+        compile_mode: str | None = None,
+    ) -> None:
+        self.group = group_by_name(group) if isinstance(group, str) else group
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.beta = beta if isinstance(beta, BetaSchedule) else BetaSchedule(start=float(beta))
+        self.dynamics_config, self.network_config = dynamics, network
+        self.loss_config, self.config = loss, train
+        self.dtype = tf.as_dtype(train.dtype_name)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.backend: Backend = backend if backend is not None else SingleProcess()
+        self._log = log if self.backend.is_main else None
+        if loss.charge > 0 and self.group.name != "U1" and len(self.lattice_shape) != 4:
+            raise ValueError("loss.charge for SU(N) needs a 4D lattice (clover charge)")
+        if train.network_precision in ("bf16", "fp16"):
+            warnings.warn(
+                f"train.network_precision={train.network_precision!r} is not implemented by the "
+                f"TensorFlow runtime; networks run in {train.precision}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.model = Dynamics(
+            self.group, self.lattice_shape, dynamics, network, dtype=self.dtype, seed=train.seed
+        )
+        self.params = self.model.named_parameters()
+        self.optimizer = Optimizer(train.optimizer, self.params, weight_decay=train.weight_decay)
+        self._lr_factor = lr_factor(train)
+        self.backend.broadcast_variables(self.model.trainable_variables)
+        self._broadcast_after_first_step = self.backend.world_size > 1
+
+        self.generator = tf.random.Generator.from_seed(train.seed + 1_000_003 * self.backend.rank)
+        self.x = self.group.random(
+            train.chains, self.lattice_shape, dtype=self.dtype, generator=self.generator
+        )
+        self.step = 0
+        self.histories = {"train": History(), "eval": History(), "hmc": History()}
+        self.stop_flag = StopFlag()
+
+        mode = compile_mode if compile_mode is not None else ("xla" if train.compile else "eager")
+        self.compile_mode = mode
+        self._grads_fn = compile_function(self._grads, mode, name="train step")
+        self._apply_fn = compile_function(self._apply, mode, name="optimizer step")
+        self._finish_fn = compile_function(self._finish, mode, name="accept and metrics")
+        self._propose_fn = compile_function(self._propose_eval, mode, name="proposal")
+
+    # -- compiled pieces ----------------------------------------------------------------------
+    def _beta_tensor(self, beta: float) -> tf.Tensor:
+        return tf.constant(beta, dtype=self.dtype)
+
+    def _loss_and_proposal(
+        self,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        beta: tf.Tensor,
+        directions: tf.Tensor | None,
+        x_aux: tf.Tensor | None,
+        v_aux: tf.Tensor | None,
+        directions_aux: tf.Tensor | None,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor], Proposal]:
+        """Proposal of the chains (and of fresh samples for the aux term, in the same batch)
+        and the loss."""
+        b = int(x.shape[0])
+        if x_aux is not None and v_aux is not None:
+            xx, vv = tf.concat([x, x_aux], 0), tf.concat([v, v_aux], 0)
+            dd = None
+            if directions is not None and directions_aux is not None:
+                dd = tf.concat([directions, directions_aux], 0)
+        else:
+            xx, vv, dd = x, v, directions
+        prop = self.model.propose(xx, vv, beta, dd)
+        acc = prop.acceptance
+        aux = None
+        if x_aux is not None:
+            aux = (x_aux, prop.x[b:], acc[b:])
+            prop = Proposal(*(t[:b] for t in prop))
+            acc = acc[:b]
+        loss, parts = l2hmc_loss(self.loss_config, x, prop.x, acc, aux=aux)
+        return loss, parts, prop
+
+    def _grads(
+        self,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        beta: tf.Tensor,
+        directions: tf.Tensor | None,
+        x_aux: tf.Tensor | None,
+        v_aux: tf.Tensor | None,
+        directions_aux: tf.Tensor | None,
+    ) -> tuple[dict[str, tf.Tensor], Proposal, list[tf.Tensor]]:
+        self.model.train()
+        variables = [v for _, v in self.params]
+        with tf.GradientTape() as tape:
+            loss, parts, prop = self._loss_and_proposal(
+                x, v, beta, directions, x_aux, v_aux, directions_aux
+            )
+        grads = tape.gradient(loss, variables)
+        grads = [
+            tf.zeros_like(w) if g is None else g for g, w in zip(grads, variables, strict=True)
+        ]
+        prop = Proposal(*(tf.stop_gradient(t) for t in prop))
+        return parts, prop, grads
+
+    def _apply(self, grads: list[tf.Tensor], lr: tf.Tensor) -> tf.Tensor:
+        norm = tf.zeros((), self.dtype)
+        if self.config.clip_norm:
+            grads, norm = clip_by_global_norm(grads, self.config.clip_norm)
+        self.optimizer.apply(grads, lr)
+        return norm
+
+    def _finish(
+        self, x: tf.Tensor, prop: Proposal, u: tf.Tensor
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        x_new, accepted = self.model.accept(x, prop, u)
+        return x_new, self.model.metrics(x, x_new, prop, accepted)
+
+    def _propose_eval(
+        self, x: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, directions: tf.Tensor | None
+    ) -> Proposal:
+        self.model.eval()
+        return self.model.propose(x, v, beta, directions)
+
+    # -- one step -----------------------------------------------------------------------------
+    def train_step(self, beta: float) -> dict[str, tf.Tensor]:
+        """One optimisation step on the chains; returns its metrics (``[B]`` and scalars)."""
+        x = self.x
+        v, d, u = self.model.draw(x, self.generator)
+        x_aux = v_aux = d_aux = None
+        if self.loss_config.aux_weight > 0:
+            x_aux = self.group.random(
+                int(x.shape[0]), self.lattice_shape, dtype=self.dtype, generator=self.generator
+            )
+            v_aux, d_aux, _ = self.model.draw(x_aux, self.generator)
+        parts, prop, grads = self._grads_fn(x, v, self._beta_tensor(beta), d, x_aux, v_aux, d_aux)
+        grads = self.backend.reduce_gradients(grads)
+        lr = self.config.lr * self._lr_factor(self.step)
+        grad_norm = self._apply_fn(grads, tf.constant(lr, self.dtype))
+        if self._broadcast_after_first_step:
+            self.backend.broadcast_variables(
+                [*self.model.trainable_variables, *self.optimizer.variables]
+            )
+            self._broadcast_after_first_step = False
+        x_new, metrics = self._finish_fn(x, prop, u)
+        metrics = dict(metrics)
+        metrics.update(parts)
+        metrics["beta"] = tf.constant(beta, tf.float64)
+        metrics["lr"] = tf.constant(self.config.lr * self._lr_factor(self.step + 1), tf.float64)
+        if self.config.clip_norm:
+            metrics["grad_norm"] = grad_norm
+        self.x = x_new
+        return metrics
+
+    # -- loops --------------------------------------------------------------------------------
+    def train(self, steps: int | None = None) -> History:
+        """Train until ``train.total_steps`` (or ``steps`` more); checkpoints; returns the
+        history.  Stops early, after writing a checkpoint, when ``stop_flag`` is set."""
+        total = self.config.total_steps
+        end = total if steps is None else min(total, self.step + steps)
+        hist = self.histories["train"]
+        self.stop_flag.install()
+        t0, s0 = time.perf_counter(), self.step
+        try:
+            while self.step < end:
+                beta = self.beta.at(self.step, total)
+                metrics = self.train_step(beta)
+                hist.append(self._reduce(metrics), step=self.step)
+                self.step += 1
+                if self._log and self.config.log_every and self.step % self.config.log_every == 0:
+                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                    self._log(self._line("train", self.step, total, metrics, rate))
+                stop = self.stop_flag.is_set()
+                every = self.config.checkpoint_every
+                if stop or (every and self.step % every == 0 and self.step < end):
+                    self.save_checkpoint()
+                if stop:
+                    if self._log:
+                        self._log(f"stopped by signal {self.stop_flag.signal} at step {self.step}")
+                    return hist
+        finally:
+            self.stop_flag.uninstall()
+        self.save_checkpoint()
+        return hist
+
+    def evaluate(
+        self, steps: int, beta: float | None = None, x: tf.Tensor | None = None
+    ) -> History:
+        """``steps`` L2HMC trajectories with the trained networks (eval mode, no gradients),
+        starting from the training chains (or ``x``); returns the ``eval`` history."""
+        beta = self.beta.final(self.config.total_steps) if beta is None else beta
+        bt = self._beta_tensor(beta)
+        x = self.x if x is None else x
+        hist = self.histories["eval"]
+        t0 = time.perf_counter()
+        for i in range(steps):
+            v, d, u = self.model.draw(x, self.generator)
+            prop = self._propose_fn(x, v, bt, d)
+            x, metrics = self._finish_fn(x, prop, u)
+            hist.append(self._reduce(metrics))
+            if self._log and self.config.log_every and (i + 1) % self.config.log_every == 0:
+                rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
+                self._log(self._line("eval", i + 1, steps, metrics, rate))
+        self.model.train()
+        return hist
+
+    def run_hmc(
+        self,
+        steps: int,
+        beta: float | None = None,
+        *,
+        target_acceptance: float = 0.75,
+        traj_length: float = 1.0,
+        x: tf.Tensor | None = None,
+    ) -> History:
+        """Tuned-HMC baseline: ``hmc.tune_step_size`` to ``target_acceptance`` at trajectory
+        length ``traj_length`` (the tuning trajectories thermalise), then ``steps``
+        trajectories; returns the ``hmc`` history (with ``dQ`` like the L2HMC histories)."""
+        beta = self.beta.final(self.config.total_steps) if beta is None else beta
+        bt = self._beta_tensor(beta)
+        x = self.x if x is None else x
+        integrator = compile_leapfrog(self.compile_mode) if self.compile_mode != "eager" else None
+        tuned = tune_step_size(
+            x,
+            bt,
+            target=target_acceptance,
+            traj_length=traj_length,
+            generator=self.generator,
+            integrator=integrator,
+        )
+        if self._log:
+            self._log(
+                f"hmc: tuned eps={tuned.eps:.4g} n_steps={tuned.n_steps} "
+                f"acceptance={tuned.acceptance:.3f}"
+            )
+        x = tuned.links
+        hist = self.histories["hmc"]
+        q_old = topological_charge(x) if self.model.has_charge else None
+        qs_old = sin_charge(x) if self.group.is_abelian else None
+        for _ in range(steps):
+            x, metrics = hmc_step(
+                x, bt, tuned.eps, tuned.n_steps, self.generator, integrator=integrator
+            )
+            if q_old is not None:
+                metrics["dQ"] = tf.abs(metrics["charge"] - q_old)
+                q_old = metrics["charge"]
+            if qs_old is not None:
+                metrics["dQ_sin"] = tf.abs(metrics["sin_charge"] - qs_old)
+                qs_old = metrics["sin_charge"]
+            metrics["step_size"] = tf.constant(tuned.eps, tf.float64)
+            metrics["n_steps"] = tf.constant(tuned.n_steps, tf.int64)
+            hist.append(self._reduce(metrics))
+        return hist
+
+    # -- logging ------------------------------------------------------------------------------
+    def _reduce(self, metrics: dict[str, tf.Tensor]) -> dict[str, Any]:
+        """Per-chain metrics stay per chain (this rank's chains); scalars are averaged over
+        ranks."""
+        scalars = {k: v for k, v in metrics.items() if v.shape.rank == 0}
+        if self.backend.world_size > 1 and scalars:
+            floats = {k: tf.cast(v, tf.float64) for k, v in scalars.items()}
+            scalars = self.backend.all_reduce_mean(floats)
+        return {**metrics, **scalars}
+
+    @staticmethod
+    def _line(kind: str, step: int, total: int, m: dict[str, tf.Tensor], rate: float) -> str:
+        def mean(key: str) -> str:
+            return f"{float(tf.reduce_mean(tf.cast(m[key], tf.float64))):.4g}" if key in m else "-"
+
+        eps = " ".join(f"{e:.3g}" for e in np.asarray(m["step_sizes"]).tolist())
+        return (
+            f"{kind} {step}/{total} beta={mean('beta')} loss={mean('loss')} "
+            f"acc={mean('accept_prob')} dQ={mean('dQ')} plaq={mean('plaquette')} "
+            f"eps=[{eps}] {rate:.3g} steps/s"
+        )
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        gen_state = self.generator.state.numpy()
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "framework": "tensorflow",
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"generator": gen_state, "algorithm": int(self.generator.algorithm)},
+            "chains": self.x.numpy(),
+            "histories": {k: _history_state(h) for k, h in self.histories.items()},
+            "beta_schedule": json.loads(json.dumps(asdict(self.beta))),
+            "configs": json.loads(
+                json.dumps(
+                    {
+                        "dynamics": asdict(self.dynamics_config),
+                        "network": None
+                        if self.network_config is None
+                        else asdict(self.network_config),
+                        "loss": asdict(self.loss_config),
+                        "train": asdict(self.config),
+                    }
+                )
+            ),
+            "world_size": self.backend.world_size,
+            "rank": self.backend.rank,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state.get("format", -1)) != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.reset(np.asarray(state["rng"]["generator"]))
+        self.x = tf.constant(np.asarray(state["chains"]))
+        self.histories = {k: _history_from_state(h) for k, h in state["histories"].items()}
+        self.step = int(state["step"])
+        self._broadcast_after_first_step = False
+
+    def checkpoint_dir(self) -> Path | None:
+        if self.out_dir is None:
+            return None
+        rank = self.backend.rank
+        return self.out_dir / "checkpoints" / (f"rank{rank}" if self.backend.world_size > 1 else "")
+
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint of this rank (every rank keeps its own chains and generator)."""
+        directory = self.checkpoint_dir()
+        if directory is None:
+            return None
+        return save_checkpoint(
+            directory, self.step, self.state_dict(), keep=self.config.keep_checkpoints
+        )
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Load ``path`` or the latest checkpoint in ``checkpoint_dir()``; False if none."""
+        if path is None:
+            directory = self.checkpoint_dir()
+            found = latest_checkpoint(directory) if directory is not None else None
+            if found is None:
+                return False
+            path = found
+        self.load_state_dict(load_checkpoint(path))
+        return True
