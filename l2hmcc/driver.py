@@ -90,12 +90,16 @@ def load(path: str, overrides: tuple[str, ...] = ()) -> Outcome:
 
 def check(path: str, overrides: tuple[str, ...] = (), target: str | None = None) -> Outcome:
     """Everything up to and including the checks (with the target's checks if given)."""
-    from l2hmcc import checks, targets
+    from l2hmcc import checks
 
     outcome = load(path, overrides)
     if outcome.spec is None or outcome.spans is None:
         return outcome
-    tgt = targets.get(target) if target else None
+    tgt = None
+    if target:  # the target modules (and Jinja) are imported only when a target is asked for
+        from l2hmcc import targets
+
+        tgt = targets.get(target)
     spec = outcome.spec
     if tgt is not None:
         spec = resolve_backend(spec, outcome.spans, tgt.backend)
