@@ -67,9 +67,21 @@ def shquote(value: object) -> str:
     return shlex.quote(text)
 
 
+def _pystr(text: str) -> str:
+    """``repr(text)`` with the quotes ruff format prefers: double, unless the text holds a
+    double quote (then Python's choice, which needs fewer escapes, as ruff's does)."""
+    r = repr(text)
+    if r.startswith("'") and '"' not in text:
+        return f'"{r[1:-1]}"'  # no quote of either kind inside: the escapes are the same
+    return r
+
+
 def pyrepr(value: object) -> str:
-    """A Python literal for ``value`` that evaluates back to it (``ast.literal_eval``-safe)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    """A Python literal for ``value`` that evaluates back to it (``ast.literal_eval``-safe).
+    Strings use double quotes where ruff format would, so generated code is format-stable."""
+    if isinstance(value, str):
+        return _pystr(value)
+    if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, float):
         if math.isnan(value):

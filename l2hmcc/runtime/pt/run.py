@@ -1,0 +1,345 @@
+"""The PyTorch job driver: one ``Run`` per process, used by every generated ``train.py``.
+
+``train.py`` builds the configs, the backend and the ``Trainer``; ``Run`` does the rest in four
+calls that read like the experiment:
+
+* ``Run(experiment, args, env, backend, device)``: seeds, output directory, ``run.json``
+  (status ``running``), the reporter;
+* ``run.train(trainer, lattice)``: ``--resume`` from the latest checkpoint (or a cold start),
+  then ``Trainer.train`` (checkpoints every N steps and on SIGTERM/SIGUSR1); False when a
+  signal stopped it;
+* ``run.evaluate(trainer, evaluate)``: the trained sampler, ``evaluate.chains`` chains per rank
+  started from the trained chains;
+* ``run.hmc(trainer, hmc)``: the generic-HMC baseline on the same chains budget, its step size
+  fixed or tuned first (the tuning trajectories thermalise and are not timed);
+* ``run.finish(trainer)``: per-chain metrics of every rank gathered to rank 0, which writes
+  ``history/*.npz``, ``summary.json``, ``plots/*.png``, TensorBoard events and ``run.json``.
+
+Every file is written atomically and only by rank 0, except each rank's own checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..common.history import History
+from ..common.launch import LaunchEnv
+from ..common.plots import plot_history
+from ..common.run import (
+    PER_CHAIN_KEYS,
+    Evaluate,
+    Experiment,
+    Hmc,
+    Lattice,
+    Reporter,
+    build_summary,
+    format_report,
+    host_name,
+    run_record,
+    sampler_summary,
+    utc_now,
+    versions,
+    write_json,
+)
+from .hmc import compile_leapfrog, hmc_step, steps_for_length, tune_step_size
+from .trainer import TrainConfig, Trainer
+
+__all__ = ["STOPPED_EXIT_CODE", "Run"]
+
+#: Exit status of a run stopped by SIGTERM/SIGUSR1 after its checkpoint (128 + SIGTERM).
+STOPPED_EXIT_CODE = 128 + int(signal.SIGTERM)
+
+
+def _chain_seed(seed: int, rank: int) -> int:
+    """The trainer's chain generator seed on ``rank`` (``Trainer``: seed + 1000003 · rank)."""
+    return seed + 1_000_003 * rank
+
+
+class Run:
+    """One process's run of a generated job (see the module docstring)."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        args: argparse.Namespace,
+        env: LaunchEnv,
+        backend: Any,
+        device: torch.device,
+    ) -> None:
+        self.experiment = experiment
+        self.args = args
+        self.env = env
+        self.backend = backend
+        self.device = device
+        self.rank: int = backend.rank
+        self.world_size: int = backend.world_size
+        self.is_main = self.rank == 0
+        if env.world_size != self.world_size:
+            raise SystemExit(
+                f"the launcher started {env.world_size} processes but this job's backend runs "
+                f"{self.world_size}; target {experiment.target!r} "
+                + ("runs one process" if self.world_size == 1 else "")
+            )
+        self.out: Path = Path(args.out).resolve()
+        self.reporter = Reporter(enabled=self.is_main, mode=args.progress)
+        self.started_at = utc_now()
+        self.resumed_from: int | None = None
+        self.hosts: list[str] = [str(h) for h in backend.gather_objects(host_name())]
+        self.beta = 0.0
+        self._times: dict[str, float] = {}
+        self._hmc_history = History()
+        self._hmc_info: dict[str, Any] = {}
+        # Same network initialisation on every rank (DDP/DeepSpeed/Horovod broadcast it anyway);
+        # the chains get per-rank generators from the trainer.
+        torch.manual_seed(experiment.seed)
+        np.random.seed(experiment.seed % 2**32)
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self._write_run("running")
+
+    # -- configuration --------------------------------------------------------------------------
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        """``train`` with the command line's overrides (steps, compile, intervals)."""
+        a = self.args
+        changes: dict[str, Any] = {}
+        if a.train_steps is not None:
+            changes.update(steps=a.train_steps, eras=0, steps_per_era=0)
+        if a.compile is not None:
+            changes["compile"] = a.compile
+        if a.log_every is not None:
+            changes["log_every"] = a.log_every
+        if a.checkpoint_every is not None:
+            changes["checkpoint_every"] = a.checkpoint_every
+        return dataclasses.replace(train, **changes) if changes else train
+
+    def log(self, line: str) -> None:
+        self.reporter.log(line)
+
+    # -- phases ---------------------------------------------------------------------------------
+    def train(self, trainer: Trainer, lattice: Lattice) -> bool:
+        """Resume or start, then train; False if SIGTERM/SIGUSR1 stopped training (a checkpoint
+        of the stopping step is written)."""
+        if self.args.resume and trainer.resume():
+            self.backend.after_resume()
+            self.resumed_from = trainer.step
+            self.log(f"resumed from step {trainer.step} ({trainer.checkpoint_dir()})")
+        elif lattice.start == "cold":
+            trainer.x = trainer.group.cold(
+                trainer.config.chains, lattice.shape, dtype=trainer.dtype, device=self.device
+            )
+        total = trainer.config.total_steps
+        self.beta = trainer.beta.final(total)
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"training {total} steps ({self.world_size} rank(s))"):
+            trainer.train()
+        self._times["train"] = time.perf_counter() - t0
+        return not trainer.stop_flag.is_set()
+
+    def _chains_like(self, x: torch.Tensor, chains: int) -> torch.Tensor:
+        """``chains`` chains from the trained ones (repeated and cut when the counts differ)."""
+        if chains == x.shape[0]:
+            return x.clone()
+        reps = math.ceil(chains / x.shape[0])
+        return x.repeat((reps,) + (1,) * (x.dim() - 1))[:chains].clone()
+
+    def evaluate(self, trainer: Trainer, evaluate: Evaluate) -> None:
+        steps = evaluate.steps if self.args.eval_steps is None else self.args.eval_steps
+        x = self._chains_like(trainer.x, evaluate.chains)
+        self._eval_chains = evaluate.chains
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"evaluating the trained sampler: {steps} trajectories"):
+            trainer.evaluate(steps, beta=self.beta, x=x)
+        self._times["eval"] = time.perf_counter() - t0
+
+    def hmc(self, trainer: Trainer, hmc: Hmc) -> None:
+        """Generic HMC at the final β from the trained chains: ε fixed or tuned (not timed),
+        then ``steps`` timed trajectories of ``ceil(τ/ε)`` leapfrog steps."""
+        steps = hmc.steps if self.args.hmc_steps is None else self.args.hmc_steps
+        x = self._chains_like(trainer.x, hmc.chains)
+        self._hmc_chains = hmc.chains
+        beta = torch.tensor(self.beta, dtype=trainer.dtype, device=self.device)
+        integrator = compile_leapfrog() if trainer.config.compile else None
+        gen = trainer.generator
+        if hmc.step_size is None:
+            with self.reporter.phase(f"tuning HMC to acceptance {hmc.target_acceptance}"):
+                tuned = tune_step_size(
+                    x,
+                    beta,
+                    target=hmc.target_acceptance,
+                    traj_length=hmc.trajectory_length,
+                    generator=gen,
+                    integrator=integrator,
+                )
+            eps, n_steps, x = tuned.eps, tuned.n_steps, tuned.links
+            self.log(
+                f"hmc: tuned eps={eps:.4g}, {n_steps} leapfrog steps, acc={tuned.acceptance:.3f}"
+            )
+        else:
+            n_steps = steps_for_length(hmc.step_size, hmc.trajectory_length)
+            eps = hmc.trajectory_length / n_steps
+        self._hmc_info = {
+            "step_size": eps,
+            "leapfrog_steps": n_steps,
+            "tuned": hmc.step_size is None,
+        }
+        hist = self._hmc_history
+        q_old: dict[str, torch.Tensor] = {}
+        every = trainer.config.log_every
+        t_phase = time.perf_counter()
+        with self.reporter.phase(f"HMC baseline: {steps} trajectories"):
+            for i in range(steps):
+                t0 = time.perf_counter()
+                x, metrics = hmc_step(x, beta, eps, n_steps, gen, integrator=integrator)
+                for key, dkey in (("charge", "dQ"), ("sin_charge", "dQ_sin")):
+                    if key in metrics:
+                        if key in q_old:
+                            metrics[dkey] = (metrics[key] - q_old[key]).abs()
+                        q_old[key] = metrics[key]
+                hist.append({**metrics, "time_s": time.perf_counter() - t0})
+                if every and (i + 1) % every == 0:
+                    rate = (i + 1) / max(time.perf_counter() - t_phase, 1e-9)
+                    self.log(
+                        f"hmc {i + 1}/{steps} acc={float(metrics['accept_prob'].mean()):.4g}"
+                        f" plaq={float(metrics['plaquette'].mean()):.4g} {rate:.3g} steps/s"
+                    )
+        elapsed = time.perf_counter() - t_phase
+        self._times["hmc"] = elapsed
+
+    # -- outputs --------------------------------------------------------------------------------
+    def _gathered(self, history: History) -> History:
+        """``history`` with the per-chain metrics of every rank (chain axis joined)."""
+        if self.world_size == 1:
+            return history
+        out = History(history.float_dtype)
+        records: dict[int, dict[str, Any]] = {}
+        for key in history:
+            values = history[key]
+            if key in PER_CHAIN_KEYS and values.ndim >= 2:
+                values = self.backend.all_gather_chains(values)
+            for s, v in zip(history.steps(key), values, strict=True):
+                records.setdefault(int(s), {})[key] = v
+        for s in sorted(records):
+            out.append(records[s], step=s)
+        return out
+
+    def finish(self, trainer: Trainer) -> int:
+        """Gather, write every output on rank 0, print the summary; returns the exit status."""
+        histories = {
+            "train": self._gathered(trainer.histories["train"]),
+            "eval": self._gathered(trainer.histories["eval"]),
+            "hmc": self._gathered(self._hmc_history),
+        }
+        if self.is_main:
+            self._write_outputs(trainer, histories)
+        self.backend.barrier()
+        self.backend.close()
+        return 0
+
+    def stopped(self, trainer: Trainer) -> int:
+        """After a signal stopped training: record it and return ``STOPPED_EXIT_CODE``."""
+        self.log(
+            f"stopped at step {trainer.step} by signal {trainer.stop_flag.signal}; "
+            f"the checkpoint is in {trainer.checkpoint_dir()}: rerun with --resume to continue"
+        )
+        self._write_run("stopped")
+        self.backend.close()
+        return STOPPED_EXIT_CODE
+
+    def _write_outputs(self, trainer: Trainer, histories: dict[str, History]) -> None:
+        out = self.out
+        for name, h in histories.items():
+            h.save(out / "history" / f"{name}.npz", rank=0)
+        lattice_shape = trainer.lattice_shape
+        group = trainer.group.name
+        common = {"group": group, "shape": lattice_shape, "beta": self.beta}
+        eval_steps = len(histories["eval"])
+        l2hmc = sampler_summary(
+            histories["eval"],
+            chains=self._eval_chains * self.world_size,
+            time_s=self._times.get("eval", 0.0),
+            burn_in=eval_steps // 10,
+            **common,
+        )
+        hmc = None
+        if len(histories["hmc"]):
+            hmc = sampler_summary(
+                histories["hmc"],
+                chains=self._hmc_chains * self.world_size,
+                time_s=self._times.get("hmc", 0.0),
+                burn_in=len(histories["hmc"]) // 10,
+                **common,
+            )
+            hmc.update(self._hmc_info)
+        train_h = histories["train"]
+        train = {
+            "steps": trainer.step,
+            "total_steps": trainer.config.total_steps,
+            "chains": trainer.config.chains * self.world_size,
+            "time_s": self._times.get("train"),
+            "resumed_from_step": self.resumed_from,
+            "final_loss": float(np.mean(train_h["loss"][-1])) if "loss" in train_h else None,
+            "step_sizes": [float(e) for e in trainer.model.step_sizes().detach().cpu()],
+        }
+        summary = build_summary(
+            self.experiment,
+            world_size=self.world_size,
+            beta=self.beta,
+            train=train,
+            l2hmc=l2hmc,
+            hmc=hmc,
+        )
+        write_json(out / "summary.json", summary)
+        if not self.args.no_plots:
+            exact = l2hmc["plaquette"]["exact_finite_volume"]
+            for name, h in histories.items():
+                if len(h):
+                    plot_history(h, out / "plots", exact_plaquette=exact, prefix=f"{name}-")
+        if self.args.tensorboard:
+            self._tensorboard(histories)
+        self._write_run("completed")
+        self.reporter.print(format_report(summary))
+        self.reporter.print(f"outputs in {out}")
+
+    def _tensorboard(self, histories: dict[str, History]) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            warnings.warn(f"--tensorboard: {exc}; no events written", RuntimeWarning, stacklevel=2)
+            return
+        with SummaryWriter(str(self.out / "tensorboard")) as writer:
+            for name, h in histories.items():
+                for key in h:
+                    values = h[key]
+                    for s, v in zip(h.steps(key), values, strict=True):
+                        writer.add_scalar(f"{name}/{key}", float(np.mean(v)), int(s))
+
+    def _write_run(self, status: str) -> None:
+        if not self.is_main:
+            return
+        record = run_record(
+            self.experiment,
+            status=status,  # type: ignore[arg-type]
+            started_at=self.started_at,
+            ended_at=None if status == "running" else utc_now(),
+            argv=sys.argv,
+            world_size=self.world_size,
+            hosts=self.hosts,
+            launcher=self.env.launcher,
+            device=str(self.device),
+            dist_backend=self.backend.comm,
+            seeds=[_chain_seed(self.experiment.seed, r) for r in range(self.world_size)],
+            resumed_from_step=self.resumed_from,
+            versions=versions(("torch", "deepspeed", "horovod", "matplotlib")),
+        )
+        write_json(self.out / "run.json", record)
