@@ -411,12 +411,6 @@ class Spec(_Model):
         (), description="Parameter scans (`sweep(...)` values), to be expanded into jobs."
     )
 
-    @property
-    def ranks(self) -> int | None:
-        """Total ranks, when the job fixes ranks per node."""
-        rpn = self.job.ranks_per_node
-        return None if rpn is None else self.job.nodes * rpn
-
 
 #: Union-typed fields and the name of their tag: lowering and error mapping skip the tag
 #: segment pydantic puts into error locations (``distributed.deepspeed.zero_stage``).
