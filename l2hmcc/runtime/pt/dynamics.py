@@ -52,6 +52,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .compile import maybe_compile
 from .groups import GaugeGroup, real_dtype
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
 from .networks import LeapfrogNet, NetworkConfig, VNet, XNet
@@ -201,6 +202,7 @@ class Dynamics(nn.Module):
         if network_precision in ("bf16", "fp16"):
             self.autocast_dtype = torch.bfloat16 if network_precision == "bf16" else torch.float16
         self.has_charge = self.abelian or self.n_dim == 4
+        self._layer_fn = self.apply_layer
 
     # -- construction ------------------------------------------------------------------------
     def _build_masks(self, device: torch.device | str | None) -> Tensor:
@@ -247,9 +249,16 @@ class Dynamics(nn.Module):
         return tuple(None if o is None else o.to(self.dtype) for o in out)  # type: ignore[return-value]
 
     def _v_step(
-        self, k: int, eps: Tensor, x: Tensor, v: Tensor, f: Tensor, logdet: Tensor, inverse: bool
+        self,
+        net: LeapfrogNet | None,
+        eps: Tensor,
+        x: Tensor,
+        v: Tensor,
+        f: Tensor,
+        logdet: Tensor,
+        inverse: bool,
     ) -> tuple[Tensor, Tensor]:
-        s, t, q = self._run(self._vnet(k), x, f)
+        s, t, q = self._run(net, x, f)
         kick = f if q is None else f * torch.exp(eps * q)
         if t is not None:
             kick = kick + t
@@ -268,10 +277,16 @@ class Dynamics(nn.Module):
         return v, logdet
 
     def _x_step(
-        self, k: int, half: int, eps: Tensor, x: Tensor, v: Tensor, logdet: Tensor, inverse: bool
+        self,
+        net: LeapfrogNet | None,
+        fixed: Tensor,
+        eps: Tensor,
+        x: Tensor,
+        v: Tensor,
+        logdet: Tensor,
+        inverse: bool,
     ) -> tuple[Tensor, Tensor]:
-        fixed = self.masks[k] if half == 0 else ~self.masks[k]
-        s, t, q = self._run(self._xnet(k, half), x, v, fixed.to(self.dtype))
+        s, t, q = self._run(net, x, v, fixed.to(self.dtype))
         drift = v if q is None else v * torch.exp(eps * q)
         if t is not None:
             drift = drift + t
@@ -319,17 +334,52 @@ class Dynamics(nn.Module):
         beta: Tensor,
         inverse: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """One layer forward or its exact inverse; ``f`` is the force at the input ``x``.
+        """Layer ``k`` forward or its exact inverse; ``f`` is the force at the input ``x``.
 
         Returns ``(x, v, logdet, action, force)`` with the action and force at the output ``x``
         (reused by the next layer: one force evaluation per layer).
         """
-        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
-        for half in (1, 0) if inverse else (0, 1):
-            x, logdet = self._x_step(k, half, eps, x, v, logdet, inverse)
+        nets = (self._vnet(k), self._xnet(k, 0), self._xnet(k, 1))
+        return self._layer_fn(*nets, self.masks[k], eps, x, v, f, logdet, beta, inverse)
+
+    def apply_layer(
+        self,
+        vnet: LeapfrogNet | None,
+        xnet_first: LeapfrogNet | None,
+        xnet_second: LeapfrogNet | None,
+        mask: Tensor,
+        eps: Tensor,
+        x: Tensor,
+        v: Tensor,
+        f: Tensor,
+        logdet: Tensor,
+        beta: Tensor,
+        inverse: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One layer with its networks and mask passed in: the unit that ``compile_layers``
+        compiles (the networks are arguments, so every layer reuses one graph)."""
+        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
+        halves = (
+            ((xnet_second, ~mask), (xnet_first, mask))
+            if inverse
+            else ((xnet_first, mask), (xnet_second, ~mask))
+        )
+        for net, fixed in halves:
+            x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
         action, f = action_and_force(x, beta)
-        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
+        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         return x, v, logdet, action, f
+
+    def compile_layers(self, enabled: bool = True, **compile_kwargs: Any) -> None:
+        """Run every layer through ``torch.compile(apply_layer)`` (eager fallback on failure).
+
+        One graph for forward layers and one for inverse layers, shared by all layers (their
+        networks are graph inputs): compile time does not grow with the number of layers, as it
+        does when the whole trajectory is one graph (see ``compile.py``).
+        """
+        self._layer_fn = maybe_compile(
+            self.apply_layer, enabled, name="leapfrog layer", **compile_kwargs
+        )
 
     def transport(
         self,

@@ -290,6 +290,9 @@ class LeapfrogNet(nn.Module):
             h = self.act(conv(periodic_pad(h, lo, hi)))
             if pool > 1:
                 h = max_pool(h, pool)
+        if self.n_dim == 2:
+            # flatten in memory order (channels last): a view, where flatten(1) would copy
+            return h.permute(0, 2, 3, 1).flatten(1)
         return h.flatten(1)
 
     def embed(self, links: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
