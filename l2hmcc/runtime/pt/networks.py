@@ -14,9 +14,11 @@ The outputs have the momentum shape: U1 ``[B, D, *L]``, SU(N) ``[B, D, *L, N²�
 * v-networks (``VNet``) see all links and the force ``∂S/∂ω`` (same shape as ``v``); they are
   dense (the conv stack, as in the seed, belongs to the x-networks).
 
-Embeddings: U1 ``cos x, sin x`` as ``2D`` channels (periodic in the angles, so the sampler stays
-exact whatever representative of an angle it is given); SU(N) the real and imaginary parts of the
-link matrices, ``2·D·N²`` channels.
+Embeddings: U1 ``cos_sin`` (default): ``cos x, sin x`` as ``2D`` channels (smooth and periodic);
+U1 ``raw``: the angles ``wrap(x) ∈ [−π, π)`` as ``D`` channels (a function of the point on the
+circle, discontinuous at ±π; wrapping keeps the forward and inverse maps seeing the same
+input, so the sampler stays exact); SU(N) ``real_imag``: the real and imaginary parts of the link
+matrices, ``2·D·N²`` channels.
 
 The optional convolution stack runs over the lattice axes with circular (periodic) padding and
 ends, as in the seed's network, with a dense layer to the lattice size (``D·|L|``) before the
@@ -41,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .groups import wrap
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -53,7 +57,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
 }
 
-EMBEDDINGS = ("auto", "cos_sin", "real_imag")
+EMBEDDINGS = ("auto", "cos_sin", "raw", "real_imag")
 
 _CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -214,12 +218,13 @@ class LeapfrogNet(nn.Module):
         self.n_dim = len(self.lattice_shape)
         self.n_colors = group_colors(group)
         abelian = self.n_colors == 1
-        wanted = "cos_sin" if abelian else "real_imag"
-        if config.embedding not in ("auto", wanted):
+        allowed = ("auto", "cos_sin", "raw") if abelian else ("auto", "real_imag")
+        if config.embedding not in allowed:
             raise ValueError(
                 f"network.embedding: {config.embedding!r} does not apply to {group.name}; "
-                f"use {wanted!r} (or 'auto')"
+                f"use one of {allowed}"
             )
+        self.raw = config.embedding == "raw"
         self.n_generators = 1 if abelian else int(group.n_generators)
         volume = math.prod(self.lattice_shape)
         self.n_links = self.n_dim * volume
@@ -227,7 +232,7 @@ class LeapfrogNet(nn.Module):
         self.out_shape = (self.n_dim, *self.lattice_shape) + (
             () if abelian else (self.n_generators,)
         )
-        channels = 2 * self.n_dim * (1 if abelian else self.n_colors**2)
+        channels = (1 if self.raw else 2) * self.n_dim * (1 if abelian else self.n_colors**2)
         factory = {"dtype": dtype, "device": device}
         self.act = ACTIVATIONS[config.activation]()
 
@@ -280,8 +285,9 @@ class LeapfrogNet(nn.Module):
         self.t_bias = (
             nn.Parameter(torch.zeros(self.n_out, **factory)) if "t" in self.heads else None
         )
-        self.s_log_scale = nn.Parameter(torch.zeros((), **factory)) if "s" in self.heads else None
-        self.q_log_scale = nn.Parameter(torch.zeros((), **factory)) if "q" in self.heads else None
+        # shape (1,), not (): DeepSpeed broadcasts parameters as bytes, which 0-dim tensors refuse
+        self.s_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "s" in self.heads else None
+        self.q_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "q" in self.heads else None
 
     def _conv_features(self, h: torch.Tensor) -> torch.Tensor:
         if self.n_dim == 2:
@@ -297,6 +303,9 @@ class LeapfrogNet(nn.Module):
 
     def embed(self, links: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Network input from the links: ``[B, C, *L]`` (channels first), zero where not ``mask``."""
+        if self.raw:
+            angles = wrap(links)
+            return angles if mask is None else angles * mask
         if self.n_colors == 1:
             cos, sin = torch.cos(links), torch.sin(links)
             if mask is not None:

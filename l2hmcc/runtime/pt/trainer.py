@@ -36,7 +36,7 @@ from .checkpoint import StopFlag, latest_checkpoint, load_checkpoint, save_check
 from .distributed import Backend, SingleProcess
 from .dynamics import Dynamics, DynamicsConfig, Proposal
 from .groups import GaugeGroup, group_by_name
-from .hmc import compile_leapfrog, hmc_step, tune_step_size
+from .hmc import compile_leapfrog, hmc_step, steps_for_length, tune_step_size
 from .lattice import sin_charge, topological_charge
 from .loss import LossConfig, l2hmc_loss
 from .networks import NetworkConfig
@@ -218,7 +218,8 @@ class Trainer:
     ``group`` a ``GaugeGroup`` or its name; ``beta`` a number or a ``BetaSchedule``; ``network``
     ``None`` trains step sizes only. ``out_dir`` (optional) receives ``checkpoints/``.
     ``backend`` defaults to ``SingleProcess()``; ``log`` receives one line per ``log_every``
-    steps on the main rank (default ``print``).
+    steps on the main rank (default ``print``); ``on_step(phase, step, total)`` (optional) is
+    called on the main rank after every train/eval/hmc step (progress bars).
     """
 
     def __init__(
@@ -235,6 +236,7 @@ class Trainer:
         backend: Backend | None = None,
         device: torch.device | str | None = None,
         log: Callable[[str], None] | None = print,
+        on_step: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self.group = group_by_name(group) if isinstance(group, str) else group
         self.lattice_shape = tuple(int(n) for n in lattice_shape)
@@ -246,6 +248,7 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.backend: Backend = backend if backend is not None else SingleProcess()
         self._log = log if self.backend.is_main else None
+        self._on_step = on_step if self.backend.is_main else None
         if loss.charge > 0 and self.group.name != "U1" and len(self.lattice_shape) != 4:
             raise ValueError("loss.charge for SU(N) needs a 4D lattice (clover charge)")
 
@@ -366,13 +369,17 @@ class Trainer:
         try:
             while self.step < end:
                 beta = self.beta.at(self.step, total)
+                t_step = time.perf_counter()
                 metrics = self.train_step(beta)
+                metrics["time_s"] = torch.tensor(time.perf_counter() - t_step)
                 hist.append(self._reduce(metrics), step=self.step)
                 self.step += 1
+                if self._on_step:
+                    self._on_step("train", self.step, total)
                 if self._log and self.config.log_every and self.step % self.config.log_every == 0:
                     rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
                     self._log(self._line("train", self.step, total, metrics, rate))
-                stop = self.stop_flag.is_set()
+                stop = self._stop_requested()
                 every = self.config.checkpoint_every
                 if stop or (every and self.step % every == 0 and self.step < end):
                     self.save_checkpoint()
@@ -385,6 +392,15 @@ class Trainer:
         self.save_checkpoint()
         return hist
 
+    def _stop_requested(self) -> bool:
+        """The stop flag, decided by all ranks together (any rank's signal stops every rank at
+        the same step, so no rank waits in a collective of a step the others skip)."""
+        stop = self.stop_flag.is_set()
+        if self.backend.world_size > 1:
+            flag = torch.tensor(1.0 if stop else 0.0, device=self.device)
+            stop = bool(self.backend.all_reduce_mean(flag) > 0)
+        return stop
+
     def evaluate(self, steps: int, beta: float | None = None, x: Tensor | None = None) -> History:
         """``steps`` L2HMC trajectories with the trained networks (eval mode, no gradients),
         starting from the training chains (or ``x``); returns the ``eval`` history."""
@@ -395,13 +411,17 @@ class Trainer:
         self.model.eval()
         t0 = time.perf_counter()
         for i in range(steps):
+            t_step = time.perf_counter()
             v, d, u = self.model.draw(x, self.generator)
             with torch.no_grad():
                 prop = self.model.propose(x, v, bt, d)
             x_new, accepted = self.model.accept(x, prop, u)
             metrics = self.model.metrics(x, x_new, prop, accepted)
+            metrics["time_s"] = torch.tensor(time.perf_counter() - t_step)
             x = x_new
             hist.append(self._reduce(metrics))
+            if self._on_step:
+                self._on_step("eval", i + 1, steps)
             if self._log and self.config.log_every and (i + 1) % self.config.log_every == 0:
                 rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
                 self._log(self._line("eval", i + 1, steps, metrics, rate))
@@ -412,46 +432,55 @@ class Trainer:
         steps: int,
         beta: float | None = None,
         *,
+        step_size: float | None = None,
         target_acceptance: float = 0.75,
         traj_length: float = 1.0,
         x: Tensor | None = None,
     ) -> History:
-        """Tuned-HMC baseline: ``hmc.tune_step_size`` to ``target_acceptance`` at trajectory
-        length ``traj_length`` (the tuning trajectories thermalise), then ``steps`` trajectories;
-        returns the ``hmc`` history (with ``dQ`` like the L2HMC histories)."""
+        """HMC baseline at trajectory length ``traj_length``: ``step_size=None`` tunes ε with
+        ``hmc.tune_step_size`` to ``target_acceptance`` (the tuning trajectories thermalise);
+        a number runs ``n = ceil(τ/ε)`` steps of ``τ/n``. Then ``steps`` trajectories; returns the
+        ``hmc`` history (with ``dQ``, ``time_s`` like the L2HMC histories)."""
         beta = self.beta.final(self.config.total_steps) if beta is None else beta
         bt = self._beta_tensor(beta)
         x = (self.x if x is None else x).clone()
         integrator = compile_leapfrog() if self.config.compile else None
-        tuned = tune_step_size(
-            x,
-            bt,
-            target=target_acceptance,
-            traj_length=traj_length,
-            generator=self.generator,
-            integrator=integrator,
-        )
-        if self._log:
-            self._log(
-                f"hmc: tuned eps={tuned.eps:.4g} n_steps={tuned.n_steps} acceptance={tuned.acceptance:.3f}"
+        if step_size is None:
+            tuned = tune_step_size(
+                x,
+                bt,
+                target=target_acceptance,
+                traj_length=traj_length,
+                generator=self.generator,
+                integrator=integrator,
             )
-        x = tuned.links
+            eps, n_steps, x = tuned.eps, tuned.n_steps, tuned.links
+            if self._log:
+                self._log(
+                    f"hmc: tuned eps={eps:.4g} n_steps={n_steps} acceptance={tuned.acceptance:.3f}"
+                )
+        else:
+            n_steps = steps_for_length(step_size, traj_length)
+            eps = traj_length / n_steps
         hist = self.histories["hmc"]
-        q_old = topological_charge(x) if self.model.has_charge else None
-        qs_old = sin_charge(x) if self.group.is_abelian else None
-        for _ in range(steps):
-            x, metrics = hmc_step(
-                x, bt, tuned.eps, tuned.n_steps, self.generator, integrator=integrator
-            )
-            if q_old is not None:
-                metrics["dQ"] = (metrics["charge"] - q_old).abs()
-                q_old = metrics["charge"]
-            if qs_old is not None:
-                metrics["dQ_sin"] = (metrics["sin_charge"] - qs_old).abs()
-                qs_old = metrics["sin_charge"]
-            metrics["step_size"] = torch.tensor(tuned.eps)
-            metrics["n_steps"] = torch.tensor(tuned.n_steps)
+        old: dict[str, Tensor] = {}  # charges of the previous configuration, for dQ
+        if self.model.has_charge:
+            old["charge"] = topological_charge(x)
+        if self.group.is_abelian:
+            old["sin_charge"] = sin_charge(x)
+        for i in range(steps):
+            t_step = time.perf_counter()
+            x, metrics = hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
+            metrics["time_s"] = torch.tensor(time.perf_counter() - t_step)
+            for key, dkey in (("charge", "dQ"), ("sin_charge", "dQ_sin")):
+                if key in metrics:
+                    metrics[dkey] = (metrics[key] - old[key]).abs()
+                    old[key] = metrics[key]
+            metrics["step_size"] = torch.tensor(eps)
+            metrics["n_steps"] = torch.tensor(n_steps)
             hist.append(self._reduce(metrics))
+            if self._on_step:
+                self._on_step("hmc", i + 1, steps)
         return hist
 
     # -- logging ------------------------------------------------------------------------------

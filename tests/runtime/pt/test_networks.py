@@ -47,8 +47,13 @@ def test_output_shapes_and_heads(grp, shape) -> None:
 
 @pytest.mark.parametrize(
     ("grp", "shape", "cfg"),
-    [(U1, (4, 4), CONV), (U1, (4, 4), NetworkConfig(hidden=(8,))), (SU2, (2, 2, 2), CONV)],
-    ids=["u1-conv", "u1-dense", "su2-conv"],
+    [
+        (U1, (4, 4), CONV),
+        (U1, (4, 4), NetworkConfig(hidden=(8,))),
+        (U1, (4, 4), NetworkConfig(hidden=(8,), embedding="raw")),
+        (SU2, (2, 2, 2), CONV),
+    ],
+    ids=["u1-conv", "u1-dense", "u1-raw", "su2-conv"],
 )
 def test_x_network_ignores_the_links_it_updates(grp, shape, cfg) -> None:
     """The output must not depend on the links outside the mask (exact, not approximate)."""
@@ -152,3 +157,16 @@ def test_periodic_pad_and_max_pool_match_torch() -> None:
     h3 = torch.randn(2, 3, 5, 6, 4, generator=gen(1))
     assert torch.equal(max_pool(h3, 2), torch.nn.MaxPool3d(2)(h3))
     assert torch.equal(periodic_pad(h3, 1, 1), F.pad(h3, (1, 1) * 3, mode="circular"))
+
+
+def test_raw_embedding_sees_wrapped_angles() -> None:
+    """``raw`` feeds ``wrap(x)``: any representative of the same angles gives the same output."""
+    net = VNet(U1, (4, 4), NetworkConfig(hidden=(8,), embedding="raw", head_init=1.0), dtype=F64)
+    assert net.x_layer.in_features == 2 * 16  # D channels, not 2D
+    x = U1.random(2, (4, 4), generator=gen())
+    shifted = x + 2 * torch.pi * torch.randint(-2, 3, x.shape, generator=gen(1)).to(F64)
+    for a, b in zip(net(x, x), net(shifted, x), strict=True):
+        assert a is not None and b is not None
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="embedding"):
+        VNet(SU2, (2, 2), NetworkConfig(embedding="raw"))

@@ -127,8 +127,22 @@ def test_histories_evaluate_and_hmc_baseline() -> None:
     ev = tr.evaluate(4)
     assert ev["accept_prob"].shape == (4, 8) and "sin_charge" in ev
     hmc = tr.run_hmc(5, target_acceptance=0.8)
-    assert hmc["plaquette"].shape == (5, 8) and "dQ" in hmc
+    assert hmc["plaquette"].shape == (5, 8) and hmc["dQ"].shape == (5, 8)
     assert 0.5 < hmc.mean("accept_prob") <= 1.0
+    fixed = tr.run_hmc(2, step_size=0.3, traj_length=1.0)  # no tuning: ceil(1/0.3) = 4 steps
+    assert fixed["n_steps"][-2:].tolist() == [4, 4]
+    assert fixed["step_size"][-1] == pytest.approx(0.25)
+    for h in (hist, ev, fixed):
+        assert np.all(h["time_s"] > 0)
+
+
+def test_on_step_hook_sees_every_step() -> None:
+    calls = []
+    tr = tiny()
+    tr._on_step = lambda phase, step, total: calls.append((phase, step, total))
+    tr.train()
+    tr.evaluate(2)
+    assert calls == [("train", s, 6) for s in range(1, 7)] + [("eval", 1, 2), ("eval", 2, 2)]
 
 
 def _params(tr: Trainer) -> dict[str, torch.Tensor]:
@@ -150,6 +164,8 @@ def test_resume_equals_an_uninterrupted_run(tmp_path) -> None:
     h1, h2 = straight.histories["train"], second.histories["train"]
     assert h1.keys() == h2.keys()
     for key in h1:
+        if key == "time_s":  # wall time
+            continue
         assert np.array_equal(h1[key], h2[key]) and np.array_equal(h1.steps(key), h2.steps(key)), (
             key
         )
