@@ -464,6 +464,22 @@ backend, e.g. Horovod with Polaris' `conda/2025-09-25`. The help names a stack t
         """`job local` runs on this machine through the job directory's `run-local.sh`: one
 node. For several processes use `ranks_per_node = N` (with a distributed backend).""",
     ),
+    # E350-E359: what the targets' runtimes support (l2hmcc/checks/target_support.py, issue 4)
+    "E350": CodeInfo(
+        "DeepSpeed ZeRO stage 0 with fp64 parameters",
+        """With `train.precision = fp64` (the default for SU(N)) the networks and step sizes
+are fp64. DeepSpeed's ZeRO stage 0 all-reduces gradients in buckets of the accelerator's
+supported types (fp32, fp16, bf16) and stops with "attempting to reduce an unsupported grad
+type: torch.float64" (DeepSpeed 0.19.8). ZeRO stages 1 and 2 reduce fp64 gradients correctly.
+Use `zero_stage = 1` (or 2), or `precision = fp32`.""",
+    ),
+    "E351": CodeInfo(
+        "DeepSpeed ZeRO stage 3",
+        """ZeRO stage 3 partitions the parameters between ranks and gathers them only while a
+submodule runs its forward. The L2HMC dynamics read their step sizes outside any submodule,
+and checkpoints need whole state dicts, so stage 3 cannot run them. The networks are small:
+stage 3 would save no memory that matters. Use `zero_stage = 1` or `2`.""",
+    ),
     # Warnings -----------------------------------------------------------------------------------
     "W001": CodeInfo(
         "SU(N) links in single precision",

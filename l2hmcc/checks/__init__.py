@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from l2hmcc.checks import distributed, dynamics, lattice, network, precision, system, training
+from l2hmcc.checks import (
+    distributed,
+    dynamics,
+    lattice,
+    network,
+    precision,
+    system,
+    target_support,
+    training,
+)
 from l2hmcc.diagnostics import Diagnostic, finalize
 from l2hmcc.ir import Spec
 from l2hmcc.lower import SpanMap
@@ -58,6 +67,7 @@ PASSES: list[Pass] = [
 TARGET_PASSES: list[TargetPass] = [
     distributed.backend_framework,
     distributed.backend_target,
+    target_support.deepspeed_support,
     system.check_system_target,
 ]
 

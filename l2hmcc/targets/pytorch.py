@@ -15,13 +15,14 @@ module; its field names follow the spec's blocks, so the generated constants rea
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from l2hmcc import ir, render
 from l2hmcc.bundle import Bundle
-from l2hmcc.targets import job
+from l2hmcc.targets import job, pycode
 from l2hmcc.targets.base import Framework, RenderContext
 from l2hmcc.targets.pycode import from_import, import_sort_key
 
@@ -263,25 +264,24 @@ def train_context(target: PyTorchTarget, spec: ir.Spec, ctx: RenderContext) -> d
     dims = len(lat.shape)
     third, ours = _imports(target)
     t = spec.train
-    steps = t.steps
     title = (
-        f"{spec.experiment.name}: L2HMC for {dims}D {group} on a {_shape_label(lat.shape)}"
-        f" lattice ({target.name})."
+        f"{spec.experiment.name}: L2HMC for {dims}D {group}, lattice {_shape_label(lat.shape)}"
+        f" ({target.description})."
     )
     hmc_eps = (
         f"ε = {spec.hmc.step_size.value}"
         if isinstance(spec.hmc.step_size, ir.FixedStepSize)
         else f"ε tuned to acceptance {spec.hmc.step_size.target_acceptance}"
     )
-    about = [
-        f"Trains the sampler for {steps} steps ({t.chains} chains per rank), evaluates it for",
-        f"{spec.evaluate.steps} trajectories and runs the generic-HMC baseline ({hmc_eps}) for",
-        f"{spec.hmc.steps} trajectories at the final β = {final_beta(lat.beta)}; rank 0 writes"
-        " summary.json,",
-        "run.json, histories and plots to output/. Checkpoints every"
-        f" {t.checkpoint_every} steps and on",
-        "SIGTERM/SIGUSR1; --resume continues from the latest.",
-    ]
+    about = textwrap.wrap(
+        f"Trains the sampler for {t.steps} steps ({t.chains} chains per rank), evaluates it for"
+        f" {spec.evaluate.steps} trajectories and runs the generic-HMC baseline ({hmc_eps}) for"
+        f" {spec.hmc.steps} trajectories at the final β = {final_beta(lat.beta)}. Rank 0 writes"
+        " summary.json, run.json, histories and plots to output/. Checkpoints every"
+        f" {t.checkpoint_every} steps and on SIGTERM/SIGUSR1; --resume continues from the"
+        " latest.",
+        width=pycode.LINE_LENGTH,
+    )
     return {
         "header": render.generated_header(ctx.spec_name, ctx.spec_sha256),
         "title": title,

@@ -214,20 +214,35 @@ def parse_args(
 
 
 class Reporter:
-    """Log lines on the main rank: rich on a terminal (``mode`` ``auto``/``rich``), else plain
-    lines with a UTC timestamp, flushed at once (batch logs)."""
+    """Progress on the main rank: on a terminal (``mode`` ``auto``/``rich``) a rich progress bar
+    per phase with the log lines above it; otherwise plain log lines with a UTC timestamp,
+    flushed at once (batch logs), and a line every ``log_every`` steps of phases whose loop logs
+    nothing itself (``quiet_phases``)."""
 
-    def __init__(self, *, enabled: bool, mode: str = "auto") -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        mode: str = "auto",
+        log_every: int = 0,
+        quiet_phases: Sequence[str] = ("hmc",),
+    ) -> None:
         self.enabled = enabled
+        self.log_every = log_every
+        self.quiet_phases = tuple(quiet_phases)
         self._console: Any = None
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._title = ""
         if enabled and mode != "plain" and (mode == "rich" or sys.stdout.isatty()):
             try:
                 from rich.console import Console
             except ImportError:
                 pass
             else:
-                self._console = Console(force_terminal=mode == "rich" or None)
-        self._status: Any = None
+                self._console = Console(
+                    force_terminal=True if mode == "rich" else None, log_path=False
+                )
 
     @property
     def rich(self) -> bool:
@@ -244,22 +259,61 @@ class Reporter:
 
     @contextmanager
     def phase(self, title: str) -> Iterator[None]:
-        """A status line (rich spinner) while a phase runs; plain mode logs its start."""
+        """A progress bar (rich) while a phase runs; plain mode logs its start."""
         if not self.enabled:
             yield
             return
-        if self._console is not None:
-            with self._console.status(title, spinner="dots"):
-                yield
-        else:
+        self._title = title
+        if self._console is None:
             self.log(title)
+            self._t0 = _dt.datetime.now(_dt.timezone.utc)
             yield
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=True,
+        ) as progress:
+            self._progress, self._tasks = progress, {}
+            try:
+                yield
+            finally:
+                self._progress = None
+        self._console.log(title + ": done", markup=False, highlight=False)
+
+    def on_step(self, phase: str, step: int, total: int) -> None:
+        """The trainer's per-step hook (main rank)."""
+        if not self.enabled:
+            return
+        if self._progress is not None:
+            task = self._tasks.get(phase)
+            if task is None:
+                task = self._tasks[phase] = self._progress.add_task(self._title, total=total)
+            self._progress.update(task, completed=step)
+        elif phase in self.quiet_phases and self.log_every and step % self.log_every == 0:
+            elapsed = (_dt.datetime.now(_dt.timezone.utc) - self._t0).total_seconds()
+            self.log(f"{phase} {step}/{total} {step / max(elapsed, 1e-9):.3g} steps/s")
 
     def print(self, text: str) -> None:
         if not self.enabled:
             return
         if self._console is not None:
-            self._console.print(text, markup=False, highlight=False)
+            self._console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:
             print(text, flush=True)
 

@@ -267,7 +267,8 @@ class DeepSpeedBackend(_TorchDistributed):
     The engine gets the trainer's torch optimizer (the config has no ``optimizer`` section), so
     the trainer's learning-rate schedule keeps acting on that optimizer's ``param_groups``;
     gradient clipping is the config's ``gradient_clipping``. ``deepspeed.init_distributed`` must
-    have run first.
+    have run first. Every parameter needs at least one dimension (the engine broadcasts them
+    at start as bytes, ``p.data.view(torch.uint8)``).
     """
 
     def __init__(self, config: dict[str, Any], device: torch.device) -> None:
@@ -281,9 +282,6 @@ class DeepSpeedBackend(_TorchDistributed):
     ) -> tuple[nn.Module, torch.optim.Optimizer]:
         import deepspeed
 
-        for param in model.parameters():
-            if param.dim() == 0:  # DeepSpeed broadcasts parameters as bytes: needs dim >= 1
-                param.data = param.data.reshape(1)
         engine, _, _, _ = deepspeed.initialize(
             model=model, optimizer=optimizer, config=self.config, dist_init_required=False
         )

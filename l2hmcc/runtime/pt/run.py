@@ -52,7 +52,6 @@ from ..common.run import (
     versions,
     write_json,
 )
-from .hmc import compile_leapfrog, hmc_step, steps_for_length, tune_step_size
 from .trainer import TrainConfig, Trainer
 
 __all__ = ["STOPPED_EXIT_CODE", "Run"]
@@ -98,8 +97,6 @@ class Run:
         self.hosts: list[str] = [str(h) for h in backend.gather_objects(host_name())]
         self.beta = 0.0
         self._times: dict[str, float] = {}
-        self._hmc_history = History()
-        self._hmc_info: dict[str, Any] = {}
         # Same network initialisation on every rank (DDP/DeepSpeed/Horovod broadcast it anyway);
         # the chains get per-rank generators from the trainer.
         torch.manual_seed(experiment.seed)
@@ -121,10 +118,17 @@ class Run:
             changes["log_every"] = a.log_every
         if a.checkpoint_every is not None:
             changes["checkpoint_every"] = a.checkpoint_every
-        return dataclasses.replace(train, **changes) if changes else train
+        config = dataclasses.replace(train, **changes) if changes else train
+        self.reporter.log_every = config.log_every
+        return config
 
     def log(self, line: str) -> None:
+        """The trainer's ``log``: one line every ``log_every`` steps (main rank)."""
         self.reporter.log(line)
+
+    def on_step(self, phase: str, step: int, total: int) -> None:
+        """The trainer's ``on_step``: progress bars on a terminal (main rank)."""
+        self.reporter.on_step(phase, step, total)
 
     # -- phases ---------------------------------------------------------------------------------
     def train(self, trainer: Trainer, lattice: Lattice) -> bool:
@@ -163,58 +167,23 @@ class Run:
         self._times["eval"] = time.perf_counter() - t0
 
     def hmc(self, trainer: Trainer, hmc: Hmc) -> None:
-        """Generic HMC at the final β from the trained chains: ε fixed or tuned (not timed),
-        then ``steps`` timed trajectories of ``ceil(τ/ε)`` leapfrog steps."""
+        """Generic HMC at the final β from the trained chains: ε fixed or tuned first (the
+        tuning trajectories thermalise), then ``steps`` trajectories of ``ceil(τ/ε)`` steps."""
         steps = hmc.steps if self.args.hmc_steps is None else self.args.hmc_steps
-        x = self._chains_like(trainer.x, hmc.chains)
         self._hmc_chains = hmc.chains
-        beta = torch.tensor(self.beta, dtype=trainer.dtype, device=self.device)
-        integrator = compile_leapfrog() if trainer.config.compile else None
-        gen = trainer.generator
-        if hmc.step_size is None:
-            with self.reporter.phase(f"tuning HMC to acceptance {hmc.target_acceptance}"):
-                tuned = tune_step_size(
-                    x,
-                    beta,
-                    target=hmc.target_acceptance,
-                    traj_length=hmc.trajectory_length,
-                    generator=gen,
-                    integrator=integrator,
-                )
-            eps, n_steps, x = tuned.eps, tuned.n_steps, tuned.links
-            self.log(
-                f"hmc: tuned eps={eps:.4g}, {n_steps} leapfrog steps, acc={tuned.acceptance:.3f}"
+        self._hmc_tuned = hmc.step_size is None
+        eps = "tuned" if hmc.step_size is None else f"ε = {hmc.step_size}"
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"HMC baseline ({eps}): {steps} trajectories"):
+            trainer.run_hmc(
+                steps,
+                self.beta,
+                step_size=hmc.step_size,
+                target_acceptance=hmc.target_acceptance,
+                traj_length=hmc.trajectory_length,
+                x=self._chains_like(trainer.x, hmc.chains),
             )
-        else:
-            n_steps = steps_for_length(hmc.step_size, hmc.trajectory_length)
-            eps = hmc.trajectory_length / n_steps
-        self._hmc_info = {
-            "step_size": eps,
-            "leapfrog_steps": n_steps,
-            "tuned": hmc.step_size is None,
-        }
-        hist = self._hmc_history
-        q_old: dict[str, torch.Tensor] = {}
-        every = trainer.config.log_every
-        t_phase = time.perf_counter()
-        with self.reporter.phase(f"HMC baseline: {steps} trajectories"):
-            for i in range(steps):
-                t0 = time.perf_counter()
-                x, metrics = hmc_step(x, beta, eps, n_steps, gen, integrator=integrator)
-                for key, dkey in (("charge", "dQ"), ("sin_charge", "dQ_sin")):
-                    if key in metrics:
-                        if key in q_old:
-                            metrics[dkey] = (metrics[key] - q_old[key]).abs()
-                        q_old[key] = metrics[key]
-                hist.append({**metrics, "time_s": time.perf_counter() - t0})
-                if every and (i + 1) % every == 0:
-                    rate = (i + 1) / max(time.perf_counter() - t_phase, 1e-9)
-                    self.log(
-                        f"hmc {i + 1}/{steps} acc={float(metrics['accept_prob'].mean()):.4g}"
-                        f" plaq={float(metrics['plaquette'].mean()):.4g} {rate:.3g} steps/s"
-                    )
-        elapsed = time.perf_counter() - t_phase
-        self._times["hmc"] = elapsed
+        self._times["hmc"] = time.perf_counter() - t0
 
     # -- outputs --------------------------------------------------------------------------------
     def _gathered(self, history: History) -> History:
@@ -238,7 +207,7 @@ class Run:
         histories = {
             "train": self._gathered(trainer.histories["train"]),
             "eval": self._gathered(trainer.histories["eval"]),
-            "hmc": self._gathered(self._hmc_history),
+            "hmc": self._gathered(trainer.histories["hmc"]),
         }
         if self.is_main:
             self._write_outputs(trainer, histories)
@@ -248,10 +217,7 @@ class Run:
 
     def stopped(self, trainer: Trainer) -> int:
         """After a signal stopped training: record it and return ``STOPPED_EXIT_CODE``."""
-        self.log(
-            f"stopped at step {trainer.step} by signal {trainer.stop_flag.signal}; "
-            f"the checkpoint is in {trainer.checkpoint_dir()}: rerun with --resume to continue"
-        )
+        self.log(f"checkpoint in {trainer.checkpoint_dir()}: rerun with --resume to continue")
         self._write_run("stopped")
         self.backend.close()
         return STOPPED_EXIT_CODE
@@ -280,7 +246,12 @@ class Run:
                 burn_in=len(histories["hmc"]) // 10,
                 **common,
             )
-            hmc.update(self._hmc_info)
+            h = histories["hmc"]
+            hmc.update(
+                step_size=float(h["step_size"][-1]),
+                leapfrog_steps=int(h["n_steps"][-1]),
+                tuned=self._hmc_tuned,
+            )
         train_h = histories["train"]
         train = {
             "steps": trainer.step,

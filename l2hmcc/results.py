@@ -1,0 +1,136 @@
+"""What a finished job writes: the layouts of ``output/summary.json`` and ``output/run.json``.
+
+The runtime writes these files with numpy and the standard library only
+(``l2hmcc/runtime/common/run.py``); these pydantic models are their reference: their JSON
+Schemas are committed beside the manifest's (``l2hmcc/schemas/summary.schema.json``,
+``run.schema.json``), and tests validate what generated jobs write against them. Tools that
+read results (``l2hmcc show``) parse them with these models.
+
+Rates count chain trajectories: one trajectory of each of ``chains`` chains is ``chains``
+trajectories. Values that cannot be estimated (too few records, zero variance) are null.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SUMMARY_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Plaquette(_Model):
+    mean: float | None = Field(description="Mean plaquette ⟨Re tr U_P⟩/N over chains and records.")
+    err: float | None = Field(description="Its error, with the autocorrelation taken into account.")
+    exact: float | None = Field(
+        description="2D U(1): the infinite-volume value I₁(β)/I₀(β); null for other theories."
+    )
+    exact_finite_volume: float | None = Field(
+        description="2D U(1): the exact value on this lattice (periodic, finite volume); null"
+        " otherwise."
+    )
+
+
+class ChargeSquared(_Model):
+    mean: float | None = Field(description="⟨Q²⟩ of the topological charge.")
+    err: float | None = Field(description="Its error, with the autocorrelation taken into account.")
+    exact: float | None = Field(
+        description="2D U(1): the exact finite-volume ⟨Q²⟩; null otherwise."
+    )
+
+
+class TauInt(_Model):
+    value: float | None = Field(
+        description="Integrated autocorrelation time of Q in trajectories (automatic windowing,"
+        " ½ for independent samples)."
+    )
+    err: float | None = Field(description="Its statistical error.")
+
+
+class Sampler(_Model):
+    trajectories: int = Field(ge=0, description="Trajectories recorded (per chain).")
+    burn_in: int = Field(ge=0, description="Leading records left out of the statistics.")
+    chains: int = Field(ge=1, description="Chains, all ranks together.")
+    acceptance: float | None = Field(description="Mean Metropolis acceptance probability.")
+    plaquette: Plaquette = Field(description="The plaquette against its exact value.")
+    q2: ChargeSquared = Field(description="The topological susceptibility volume × χ = ⟨Q²⟩.")
+    tau_int_q: TauInt = Field(description="τ_int of the topological charge Q.")
+    mean_abs_dq: float | None = Field(description="⟨|ΔQ|⟩ between consecutive trajectories.")
+    trajectories_per_s: float | None = Field(
+        description="Chain trajectories per second (the first record, holding any compilation"
+        " warm-up, left out when per-step times exist)."
+    )
+    time_s: float | None = Field(description="Wall time of the phase in seconds.")
+
+
+class Hmc(Sampler):
+    step_size: float = Field(gt=0, description="Leapfrog step size ε of the HMC trajectories.")
+    leapfrog_steps: int = Field(ge=1, description="Leapfrog steps per trajectory.")
+    tuned: bool = Field(description="Whether ε was tuned to the target acceptance first.")
+
+
+class Training(_Model):
+    steps: int = Field(ge=0, description="Training steps done.")
+    total_steps: int = Field(ge=0, description="Training steps of the run.")
+    chains: int = Field(ge=1, description="Chains, all ranks together.")
+    time_s: float | None = Field(description="Wall time of the training phase of this process.")
+    resumed_from_step: int | None = Field(description="The checkpoint step a --resume started at.")
+    final_loss: float | None = Field(description="Loss of the last training step.")
+    step_sizes: list[float] = Field(description="Trained leapfrog step sizes ε_k per layer.")
+
+
+class Summary(_Model):
+    """``output/summary.json``."""
+
+    schema_version: Literal[1] = Field(description="Version of this layout.")
+    experiment: str = Field(description="The spec's experiment name.")
+    spec_sha256: str = Field(description="sha256 of the spec the job was compiled from.")
+    target: str = Field(description="The compile target, e.g. `pytorch-ddp`.")
+    world_size: int = Field(ge=1, description="Ranks of the run.")
+    beta: float = Field(description="β of evaluation and HMC (the schedule's final value).")
+    train: Training = Field(description="The training phase.")
+    l2hmc: Sampler = Field(description="The trained L2HMC sampler.")
+    hmc: Hmc | None = Field(description="The generic-HMC baseline (null when it ran 0 steps).")
+    improvement: float | None = Field(
+        description="HMC's τ_int(Q) × cost per trajectory over L2HMC's; above 1 L2HMC"
+        " decorrelates Q faster per unit of compute."
+    )
+
+
+class RunRecord(_Model):
+    """``output/run.json``: what ran, where, with what."""
+
+    schema_version: Literal[1] = Field(description="Version of this layout.")
+    experiment: str = Field(description="The spec's experiment name.")
+    spec: str = Field(description="The spec's path as given to `l2hmcc compile`.")
+    spec_sha256: str = Field(description="sha256 of the spec.")
+    target: str = Field(description="The compile target.")
+    l2hmcc_version: str = Field(description="The compiler version that generated the job.")
+    status: Literal["running", "completed", "stopped"] = Field(
+        description="`running` while it runs (or if it died), `stopped` after SIGTERM/SIGUSR1"
+        " (resume with --resume), `completed` at the end."
+    )
+    started_at: str = Field(description="UTC start time (ISO 8601).")
+    ended_at: str | None = Field(description="UTC end time (ISO 8601), null while running.")
+    argv: list[str] = Field(description="The command line of rank 0.")
+    world_size: int = Field(ge=1, description="Ranks.")
+    hosts: list[str] = Field(description="Host name of every rank, by rank.")
+    launcher: str = Field(
+        description="Who started the ranks: torchrun, horovod, mpich, pals, openmpi or none."
+    )
+    device: str = Field(description="Device of rank 0 (cpu, cuda:0, xpu:0, mps).")
+    dist_backend: str | None = Field(
+        description="Communication library (gloo, nccl, xccl, ccl, horovod-gloo, horovod-mpi)."
+    )
+    seed: int = Field(description="The spec's seed (network initialisation, masks).")
+    chain_seeds: list[int] = Field(description="Seed of each rank's chain generator, by rank.")
+    resumed_from_step: int | None = Field(description="The checkpoint step a --resume started at.")
+    versions: dict[str, str | None] = Field(
+        description="python, platform, numpy, torch, deepspeed, horovod, matplotlib (null when"
+        " not used)."
+    )

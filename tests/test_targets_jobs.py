@@ -1,0 +1,382 @@
+"""The generated PyTorch jobs, run for real on CPU: every target, the smoke specs.
+
+Each test compiles a shipped smoke spec (job directories are shared through a session fixture)
+and runs ``./run-local.sh`` exactly as a user would, with the real torch, torch.distributed
+(gloo), DeepSpeed and Horovod, then reads what the job wrote: ``summary.json`` and ``run.json``
+(validated against `l2hmcc.results`), the histories, plots and checkpoints.
+
+Budget: each run takes seconds (4×4 U(1), 2⁴ SU(3), tens of steps); the whole file about two
+to three minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from l2hmcc import driver
+from l2hmcc.results import RunRecord, Summary
+
+torch = pytest.importorskip("torch")
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+#: A job directory per (spec, target), compiled once per session.
+JobFactory = Callable[[str, str], Path]
+
+
+@pytest.fixture(scope="session")
+def job(tmp_path_factory: pytest.TempPathFactory) -> JobFactory:
+    base = tmp_path_factory.mktemp("jobs")
+    cache: dict[tuple[str, str], Path] = {}
+
+    def get(spec: str, target: str) -> Path:
+        if (spec, target) not in cache:
+            out = base / f"{spec}-{target}"
+            with pytest.MonkeyPatch.context() as mp:
+                mp.chdir(REPO)
+                outcome = driver.compile(f"specs/{spec}.l2h", target, out)
+            assert outcome.ok, outcome.diagnostics
+            cache[spec, target] = out
+        return cache[spec, target]
+
+    return get
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+        "NO_COLOR": "1",
+    }
+
+
+def run_job(
+    job_dir: Path, *args: str, nproc: int | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    cmd = ["./run-local.sh", *(("--nproc", str(nproc)) if nproc else ()), *args]
+    proc = subprocess.run(
+        cmd, cwd=job_dir, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def check_outputs(
+    out: Path,
+    *,
+    target: str,
+    world_size: int,
+    chains: int,
+    train_steps: int,
+    eval_steps: int,
+    hmc_steps: int,
+    plots: bool = True,
+) -> Summary:
+    """Every output a finished run writes, consistent with its size."""
+    summary = Summary.model_validate_json((out / "summary.json").read_text())
+    record = RunRecord.model_validate_json((out / "run.json").read_text())
+    assert summary.target == record.target == target
+    assert summary.world_size == record.world_size == world_size == len(record.hosts)
+    assert record.status == "completed" and record.ended_at is not None
+    assert record.versions["torch"] == torch.__version__
+    assert summary.train.steps == summary.train.total_steps == train_steps
+    assert summary.l2hmc.trajectories == eval_steps and summary.l2hmc.chains == chains * world_size
+    assert summary.hmc is not None and summary.hmc.trajectories == hmc_steps
+    for s in (summary.l2hmc, summary.hmc):
+        assert s.acceptance is not None and 0.0 <= s.acceptance <= 1.0
+        assert s.plaquette.mean is not None and -1.0 <= s.plaquette.mean <= 1.0
+        assert s.trajectories_per_s is not None and s.trajectories_per_s > 0
+    for phase, steps in (("train", train_steps), ("eval", eval_steps), ("hmc", hmc_steps)):
+        with np.load(out / "history" / f"{phase}.npz") as h:
+            assert h["accept_prob@step"].tolist() == list(range(steps)), phase
+            assert h["accept_prob"].shape == (steps, chains * world_size), phase
+            assert np.isfinite(h["plaquette"]).all()
+    if plots:
+        names = {p.name for p in (out / "plots").glob("*.png")}
+        for phase in ("train", "eval", "hmc"):
+            assert {f"{phase}-acceptance.png", f"{phase}-plaquette.png"} <= names
+        assert {"train-loss.png", "eval-charge.png", "hmc-charge.png", "eval-dq.png"} <= names
+        assert all((out / "plots" / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+    leftovers = [p for p in out.rglob("*") if ".tmp" in p.name]
+    assert leftovers == [], leftovers  # every write was atomic
+    return summary
+
+
+def final_parameters(out: Path, rank: int | None) -> dict[str, torch.Tensor]:
+    directory = out / "checkpoints" / (f"rank{rank}" if rank is not None else "")
+    latest = sorted(directory.glob("ckpt-*.pt"))[-1]
+    state = torch.load(latest, map_location="cpu", weights_only=False)
+    return {k: v for k, v in state["model"].items() if v.is_floating_point()}
+
+
+def assert_same_parameters_on_every_rank(out: Path, world_size: int) -> None:
+    ranks = [final_parameters(out, r) for r in range(world_size)]
+    assert ranks[0], "no parameters"
+    for other in ranks[1:]:
+        assert other.keys() == ranks[0].keys()
+        for k in ranks[0]:
+            assert torch.equal(ranks[0][k].reshape(-1), other[k].reshape(-1)), k
+
+
+# ----------------------------------------------------------------------------------------------
+# pytorch
+
+
+@pytest.fixture(scope="session")
+def u1_pytorch_run(job: JobFactory) -> Path:
+    d = job("u1-smoke", "pytorch")
+    run_job(d)
+    return d / "output"
+
+
+def test_pytorch_u1_trains_evaluates_runs_hmc_and_writes_every_output(
+    u1_pytorch_run: Path,
+) -> None:
+    s = check_outputs(
+        u1_pytorch_run,
+        target="pytorch",
+        world_size=1,
+        chains=4,
+        train_steps=20,
+        eval_steps=10,
+        hmc_steps=10,
+    )
+    assert s.l2hmc.plaquette.exact == pytest.approx(0.697774657964, abs=1e-9)  # I1(2)/I0(2)
+    assert s.hmc is not None and not s.hmc.tuned and s.hmc.step_size == pytest.approx(0.2)
+    assert s.hmc.leapfrog_steps == 5  # τ = 1 / ε = 0.2
+    assert sorted(p.name for p in (u1_pytorch_run / "checkpoints").iterdir()) == [
+        "ckpt-00000010.pt",
+        "ckpt-00000020.pt",
+    ]
+
+
+def test_pytorch_su3_fp64(job: JobFactory) -> None:
+    d = job("su3-smoke", "pytorch")
+    proc = run_job(d)
+    assert "su3_smoke (pytorch, 1 rank(s))" in proc.stdout
+    s = check_outputs(
+        d / "output",
+        target="pytorch",
+        world_size=1,
+        chains=2,
+        train_steps=10,
+        eval_steps=5,
+        hmc_steps=5,
+    )
+    assert s.l2hmc.plaquette.exact is None and s.l2hmc.q2.mean is not None  # clover charge
+    state = torch.load(sorted((d / "output" / "checkpoints").glob("*.pt"))[-1], weights_only=False)
+    assert state["chains"].dtype == torch.complex128
+
+
+def test_sigterm_then_resume_gives_the_uninterrupted_history(job: JobFactory) -> None:
+    d = job("u1-smoke", "pytorch")
+    args = ["--train-steps", "200", "--checkpoint-every", "1000", "--eval-steps", "4"]
+    args += ["--hmc-steps", "4", "--no-plots", "--log-every", "5"]
+    proc = subprocess.Popen(
+        ["./run-local.sh", "--out", "stopped", *args],
+        cwd=d,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        lines.append(line)
+        if "train 10/200" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, "".join(lines) + rest
+    record = json.loads((d / "stopped" / "run.json").read_text())
+    assert record["status"] == "stopped"
+    ckpts = sorted((d / "stopped" / "checkpoints").glob("ckpt-*.pt"))
+    assert len(ckpts) == 1
+    stopped_at = int(ckpts[0].stem.split("-")[1])
+    assert 10 <= stopped_at < 200
+
+    resumed = run_job(d, "--out", "stopped", "--resume", *args)
+    assert f"resumed from step {stopped_at}" in resumed.stdout
+    s = check_outputs(
+        d / "stopped",
+        target="pytorch",
+        world_size=1,
+        chains=4,
+        train_steps=200,
+        eval_steps=4,
+        hmc_steps=4,
+        plots=False,
+    )
+    assert s.train.resumed_from_step == stopped_at
+
+    run_job(d, "--out", "straight", *args)
+    for phase in ("train", "eval", "hmc"):
+        with (
+            np.load(d / "stopped" / "history" / f"{phase}.npz") as a,
+            np.load(d / "straight" / "history" / f"{phase}.npz") as b,
+        ):
+            assert sorted(a.files) == sorted(b.files)
+            for key in a.files:
+                if key != "time_s":
+                    assert np.array_equal(a[key], b[key]), (phase, key)
+
+
+def test_carried_runtime_runs_without_the_compiler_dependencies(job: JobFactory) -> None:
+    """train.py runs with lark, jinja2, pydantic and l2hmcc itself unimportable, and imports
+    none of them."""
+    d = job("u1-smoke", "pytorch")
+    blocked = ("lark", "jinja2", "pydantic", "l2hmcc")
+    code = (
+        "import runpy, sys\n"
+        f"for name in {blocked!r}:\n"
+        "    sys.modules[name] = None  # import raises ImportError\n"
+        "sys.path.insert(0, '.')\n"
+        "sys.argv = ['train.py', '--out', 'isolated', '--train-steps', '3',\n"
+        "            '--eval-steps', '2', '--hmc-steps', '2', '--no-plots']\n"
+        "try:\n"
+        "    runpy.run_path('train.py', run_name='__main__')\n"
+        "finally:\n"
+        "    loaded = sorted(m for m, mod in sys.modules.items() if mod is not None\n"
+        f"                    and m.split('.')[0] in {blocked!r})\n"
+        "    print('LOADED', loaded)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=d, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "LOADED []" in proc.stdout
+    assert (d / "isolated" / "summary.json").is_file()
+
+
+def test_help_lists_the_options(job: JobFactory) -> None:
+    d = job("u1-smoke", "pytorch")
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--help"], cwd=d, capture_output=True, text=True, env=_env()
+    )
+    assert proc.returncode == 0, proc.stderr
+    for option in ("--out DIR", "--resume", "--train-steps", "--eval-steps", "--hmc-steps"):
+        assert option in proc.stdout
+    assert "u1_smoke: L2HMC for 2D U(1)" in proc.stdout  # the docstring is the description
+
+
+def test_single_process_target_refuses_several(job: JobFactory) -> None:
+    d = job("u1-smoke", "pytorch")
+    proc = subprocess.run(
+        ["./run-local.sh", "--nproc", "2"], cwd=d, env=_env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "runs one process" in proc.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# distributed
+
+
+@pytest.mark.distributed
+def test_ddp_two_ranks_with_gloo(job: JobFactory) -> None:
+    d = job("u1-smoke", "pytorch-ddp")
+    proc = run_job(d, nproc=2)
+    assert "u1_smoke (pytorch-ddp, 2 rank(s))" in proc.stdout
+    out = d / "output"
+    check_outputs(
+        out,
+        target="pytorch-ddp",
+        world_size=2,
+        chains=4,
+        train_steps=20,
+        eval_steps=10,
+        hmc_steps=10,
+    )
+    record = RunRecord.model_validate_json((out / "run.json").read_text())
+    assert (record.launcher, record.dist_backend) == ("torchrun", "gloo")
+    assert record.chain_seeds == [7, 7 + 1_000_003]
+    assert_same_parameters_on_every_rank(out, 2)
+
+
+@pytest.mark.distributed
+@pytest.mark.deepspeed
+def test_deepspeed_one_rank_matches_plain_pytorch(job: JobFactory, u1_pytorch_run: Path) -> None:
+    pytest.importorskip("deepspeed")
+    d = job("u1-smoke", "pytorch-deepspeed")
+    run_job(d)
+    out = d / "output"
+    check_outputs(
+        out,
+        target="pytorch-deepspeed",
+        world_size=1,
+        chains=4,
+        train_steps=20,
+        eval_steps=10,
+        hmc_steps=10,
+    )
+    # ZeRO-1 with the trainer's Adam takes the same steps as the plain optimizer, up to float32
+    # rounding (DeepSpeed sums gradients and their norm over flat buffers, in another order).
+    with (
+        np.load(out / "history" / "train.npz") as a,
+        np.load(u1_pytorch_run / "history" / "train.npz") as b,
+    ):
+        assert np.array_equal(a["accepted"], b["accepted"])
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=2e-3)
+        np.testing.assert_allclose(a["step_sizes"], b["step_sizes"], rtol=1e-4)
+
+
+@pytest.mark.distributed
+@pytest.mark.deepspeed
+def test_deepspeed_two_ranks_su3_fp64(job: JobFactory) -> None:
+    pytest.importorskip("deepspeed")
+    d = job("su3-smoke", "pytorch-deepspeed")
+    start = time.monotonic()
+    run_job(d, nproc=2)
+    # skip_cpu_shm_build: no JIT compile of DeepSpeed's CPU allreduce op (~2 min on 2 cores)
+    assert time.monotonic() - start < 120
+    out = d / "output"
+    check_outputs(
+        out,
+        target="pytorch-deepspeed",
+        world_size=2,
+        chains=2,
+        train_steps=10,
+        eval_steps=5,
+        hmc_steps=5,
+    )
+    params = final_parameters(out, 0)
+    assert all(v.dtype == torch.float64 for v in params.values())
+    assert_same_parameters_on_every_rank(out, 2)
+    record = RunRecord.model_validate_json((out / "run.json").read_text())
+    assert record.versions["deepspeed"] is not None
+
+
+@pytest.mark.distributed
+@pytest.mark.horovod
+def test_horovod_two_ranks_with_gloo(job: JobFactory) -> None:
+    pytest.importorskip("horovod.torch")
+    d = job("u1-smoke", "pytorch-horovod")
+    run_job(d, nproc=2)
+    out = d / "output"
+    check_outputs(
+        out,
+        target="pytorch-horovod",
+        world_size=2,
+        chains=4,
+        train_steps=20,
+        eval_steps=10,
+        hmc_steps=10,
+    )
+    record = RunRecord.model_validate_json((out / "run.json").read_text())
+    assert (record.launcher, record.dist_backend) == ("horovod", "horovod-gloo")
+    assert_same_parameters_on_every_rank(out, 2)
