@@ -8,6 +8,8 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRA
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0
 export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/.venv/inductor-cache}
 V=.venv/bin
+# Generated jobs and launchers call `python`, `torchrun`, `deepspeed`, `horovodrun`: use the venv's.
+export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff" && $V/ruff check . && $V/ruff format --check .
 echo "== mypy" && $V/mypy
 echo "== pytest"
