@@ -90,6 +90,13 @@ def main() -> None:
             )
             worst = max([worst, *(t[0] for t in (check, comp) if t is not None)])
             print(f"{spec.name:<22} {cell(check)} {cell(comp)}  {target}")
+    # The floor every run pays: the interpreter, and the two libraries the front end needs.
+    for label, code in (
+        ("(python -c pass)", "pass"),
+        ("(import pydantic, lark)", "import pydantic, lark; pydantic.BaseModel"),
+    ):
+        floor = timed([sys.executable, "-c", code], args.runs)
+        print(f"{label:<22} {cell(floor)}")
     verdict = "within" if worst <= GOAL_S else "OVER"
     load = os.getloadavg()[0]
     print(
