@@ -103,7 +103,7 @@ class Proposal(NamedTuple):
     """Result of ``Dynamics.propose``: the proposed state and the energies of the MH test.
 
     ``x``/``v`` the proposed links and momenta; ``logdet`` ``Σ log|J|`` ``[B]``; ``h_init`` and
-    ``h_prop`` ``H(ξ)`` and ``H(ξ')`` ``[B]``; ``action_prop`` ``S(x')`` ``[B]``.
+    ``h_prop`` ``H(ξ)`` and ``H(ξ')`` ``[B]``.
     """
 
     x: Tensor
@@ -111,7 +111,6 @@ class Proposal(NamedTuple):
     logdet: Tensor
     h_init: Tensor
     h_prop: Tensor
-    action_prop: Tensor
 
     @property
     def acceptance(self) -> Tensor:
@@ -455,7 +454,7 @@ class Dynamics(nn.Module):
             x1 = self.group.project(x1)  # affine: wrap once, at the end
         h0 = s0 + self.group.kinetic_energy(v)
         h1 = s1 + self.group.kinetic_energy(v1)
-        return Proposal(x1, v1, logdet, h0, h1, s1)
+        return Proposal(x1, v1, logdet, h0, h1)
 
     def forward(
         self, x: Tensor, v: Tensor, beta: Tensor | float, forward_mask: Tensor | None = None
