@@ -67,17 +67,18 @@ def parse_file(path: str) -> Outcome:
 
 def load(path: str, overrides: tuple[str, ...] = ()) -> Outcome:
     """Read, parse, apply ``--set`` overrides and lower to the IR."""
-    from l2hmcc.lower import apply_overrides, lower, parse_override
+    from l2hmcc.lower import apply_overrides, lower, override_source, parse_override
 
     outcome = parse_file(path)
     if outcome.tree is None:
         return outcome
     parsed = []
     for i, text in enumerate(overrides, start=1):
+        src = override_source(text, i)
+        outcome.sources[src.name] = src
         ov, diags = parse_override(text, i)
         outcome.diagnostics.extend(diags)
         if ov is not None:
-            outcome.sources[ov.source.name] = ov.source
             parsed.append(ov)
     if not outcome.ok:
         return outcome

@@ -1075,10 +1075,15 @@ class Override:
     value: Value
 
 
+def override_source(text: str, index: int) -> Source:
+    """The `Source` of the ``index``-th ``--set`` (1-based), as messages name it."""
+    return Source(f"--set[{index}]", text)
+
+
 def parse_override(text: str, index: int) -> tuple[Override | None, list[Diagnostic]]:
     """Parse ``block.key=value`` (the text of the ``index``-th ``--set``)."""
-    name = f"--set[{index}]"
-    src = Source(name, text)
+    src = override_source(text, index)
+    name = src.name
     eq = text.find("=")
     if eq <= 0:
         return None, [
