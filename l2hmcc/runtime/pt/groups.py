@@ -501,6 +501,11 @@ def _su2_from_quaternion(a: Tensor) -> Tensor:
 
 def _su2_exp(p: Tensor) -> Tensor:
     """``exp(i p·σ/2) = cos θ + i sin θ (p̂·σ)`` with ``θ = |p|/2``, smooth at ``p = 0``."""
+    return _su2_from_quaternion(_su2_quaternion(p))
+
+
+def _su2_quaternion(p: Tensor) -> Tensor:
+    """Unit quaternion ``(cos θ, sin θ p̂)`` of ``exp(i p·σ/2)``, ``θ = |p|/2``: ``[..., 4]``."""
     t2 = 0.25 * p.square().sum(-1)  # θ²
     small = t2 < 1e-2
     # Keep the closed form's argument away from 0 so that neither branch produces NaN
@@ -511,8 +516,7 @@ def _su2_exp(p: Tensor) -> Tensor:
     sinc_series = _horner(t2, [(-1) ** k / math.factorial(2 * k + 1) for k in range(8)])
     cos_t = torch.where(small, cos_series, torch.cos(t))
     sinc_t = torch.where(small, sinc_series, torch.sin(t) / t)
-    a = torch.cat([cos_t.unsqueeze(-1), 0.5 * sinc_t.unsqueeze(-1) * p], dim=-1)
-    return _su2_from_quaternion(a)
+    return torch.cat([cos_t.unsqueeze(-1), 0.5 * sinc_t.unsqueeze(-1) * p], dim=-1)
 
 
 def _horner(x: Tensor, coeffs: Sequence[float]) -> Tensor:

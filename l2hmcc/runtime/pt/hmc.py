@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import su_pairs
 from .groups import GaugeGroup, group_of
 from .lattice import action_and_force, planes, sin_charge, topological_charge
 
@@ -126,7 +127,31 @@ def leapfrog(
 COMPILE_OPTIONS: dict[str, object] = {"realize_opcount_threshold": 1}
 
 
-def compile_leapfrog(*, compile_complex: bool = False, **compile_kwargs: Any) -> LeapfrogFn:
+def _leapfrog_pairs(
+    links: Tensor,
+    p: Tensor,
+    beta: float | Tensor,
+    eps: float | Tensor,
+    n_steps: int,
+    units: dict[str, Callable[..., Any]],
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The leapfrog of ``_leapfrog`` on real-pair SU(N) links (``su_pairs``) with given units."""
+    b = torch.as_tensor(beta, dtype=p.dtype, device=p.device)
+    e = torch.as_tensor(eps, dtype=p.dtype, device=p.device)
+    one, half = (torch.tensor(v, dtype=p.dtype, device=p.device) for v in (1.0, 0.5))
+    lr = su_pairs.to_pairs(links)
+    p, s_start = units["w_kick"](lr, su_pairs.staple_sums(lr, units["plane"]), p, b, e, half)
+    s_unit = s_start
+    for i in range(n_steps):
+        lr = units["drift"](lr, p, e)
+        a = su_pairs.staple_sums(lr, units["plane"])
+        p, s_unit = units["w_kick"](lr, a, p, b, e, one if i < n_steps - 1 else half)
+    return su_pairs.from_pairs(lr), p, s_unit, s_start
+
+
+def compile_leapfrog(
+    *, pairs: bool = True, compile_complex: bool = False, **compile_kwargs: Any
+) -> LeapfrogFn:
     """A ``torch.compile``-d integrator for ``hmc_step(..., integrator=...)``.
 
     The compiled units are one molecular-dynamics step (drift + force + kick) and the opening
@@ -134,10 +159,11 @@ def compile_leapfrog(*, compile_complex: bool = False, **compile_kwargs: Any) ->
     compile) and do not depend on ``n_steps``.  ``compile_kwargs`` go to ``torch.compile``
     (default ``dynamic=False``, ``options=COMPILE_OPTIONS``).  If compilation fails at the
     first call, a warning is issued and the eager integrator is used from then on.  Real
-    dtypes (U1) compile to fused vectorised kernels.  Complex dtypes (SU(N)) compile, but
-    inductor emits no fused code for complex operators (../shared/reference/dependencies.md;
-    measured 0.35× eager on SU(3) 4⁴), so complex links run the eager integrator unless
-    ``compile_complex=True``.
+    dtypes (U1) compile to fused vectorised kernels.  Inductor emits no fused code for complex
+    operators (../shared/reference/dependencies.md; measured 0.35× eager on SU(3) 4⁴), so
+    SU(N) links are integrated on real (re, im) pairs (``su_pairs``, ``pairs=True``, the
+    default); with ``pairs=False`` complex links run the eager integrator, or the compiled
+    complex one if ``compile_complex=True``.
     """
     import warnings
 
@@ -145,11 +171,31 @@ def compile_leapfrog(*, compile_complex: bool = False, **compile_kwargs: Any) ->
     kwargs.update(compile_kwargs)
     first = torch.compile(_first_kick, **kwargs)
     step = torch.compile(_md_step, **kwargs)
+    # SU(N): real-pair units, default inductor options (materialising every intermediate
+    # costs more than recomputation for these small matrix products).
+    pair_kwargs: dict[str, Any] = {"dynamic": False}
+    pair_kwargs.update(compile_kwargs)
+    pair_units = {
+        "plane": torch.compile(su_pairs.plane_products, **pair_kwargs),
+        "w_kick": torch.compile(su_pairs.w_kick, **pair_kwargs),
+        "drift": torch.compile(su_pairs.drift, **pair_kwargs),
+    }
     state: dict[str, Any] = {"compiled": True}
 
     def run(
         links: Tensor, p: Tensor, beta: float | Tensor, eps: float | Tensor, n_steps: int
     ) -> tuple[Tensor, ...]:
+        if state["compiled"] and links.is_complex() and pairs:
+            try:
+                return _leapfrog_pairs(links, p, beta, eps, n_steps, pair_units)
+            except Exception as exc:
+                warnings.warn(
+                    f"torch.compile of the SU(N) leapfrog failed ({type(exc).__name__}: {exc}); "
+                    "running eager",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                state["compiled"] = False
         if state["compiled"] and (compile_complex or not links.is_complex()):
             # Python floats would be baked into the graphs (one recompilation per new ε or β);
             # 0-d tensors are graph inputs.

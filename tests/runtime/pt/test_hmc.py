@@ -9,7 +9,7 @@ import torch
 
 from l2hmcc.runtime.common import exact
 from l2hmcc.runtime.common.autocorr import mean_error
-from l2hmcc.runtime.pt import hmc, lattice
+from l2hmcc.runtime.pt import hmc, lattice, su_pairs
 from l2hmcc.runtime.pt.groups import SU2, SU3, U1
 
 torch.set_num_threads(1)
@@ -199,4 +199,37 @@ def test_compiled_leapfrog_matches_eager() -> None:
     out_c = integ(links, p, 2.0, 0.1, 4)
     out_e = hmc._leapfrog(links, p, 2.0, 0.1, 4)
     for a, b in zip(out_c, out_e, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("grp", [SU2, SU3], ids=str)
+def test_planar_pair_algebra_matches_complex(grp) -> None:
+    """The real-pair (planar) SU(N) path used under torch.compile, run eagerly."""
+    g = gen(15)
+    links = grp.random(2, (2, 3, 2, 2), generator=g)
+    p = grp.random_momenta(links, g)
+    pairs = su_pairs.to_pairs(links)
+    assert pairs.shape == (grp.n_colors, grp.n_colors, 2, 2, 4, 2, 3, 2, 2)
+    assert torch.equal(su_pairs.from_pairs(pairs), links)
+    s, f = su_pairs.action_and_force(pairs, 1.3)
+    torch.testing.assert_close(s, lattice.wilson_action(links, 1.3), rtol=1e-13, atol=1e-12)
+    torch.testing.assert_close(f, lattice.force(links, 1.3), rtol=1e-13, atol=1e-13)
+    eps = torch.tensor([0.3, 0.7], dtype=F64)
+    moved = su_pairs.from_pairs(su_pairs.drift(pairs, p, eps))
+    torch.testing.assert_close(moved, grp.exp_update(links, p, eps), rtol=0, atol=1e-14)
+    units = {"plane": su_pairs.plane_products, "w_kick": su_pairs.w_kick, "drift": su_pairs.drift}
+    out = hmc._leapfrog_pairs(links, p, 2.0, 0.1, 5, units)
+    ref = hmc._leapfrog(links, p, 2.0, 0.1, 5)
+    for a, b in zip(out, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_compiled_su3_leapfrog_matches_eager() -> None:
+    g = gen(16)
+    links = SU3.random(2, (2, 2, 2, 2), generator=g)
+    p = SU3.random_momenta(links, g)
+    out = hmc.compile_leapfrog()(links, p, 5.0, 0.1, 3)
+    ref = hmc._leapfrog(links, p, 5.0, 0.1, 3)
+    for a, b in zip(out, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
