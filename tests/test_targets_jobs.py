@@ -165,8 +165,14 @@ def test_pytorch_u1_trains_evaluates_runs_hmc_and_writes_every_output(
 
 def test_pytorch_su3_fp64(job: JobFactory) -> None:
     d = job("su3-smoke", "pytorch")
-    proc = run_job(d)
+    proc = run_job(d, "--tensorboard")
     assert "su3_smoke (pytorch, 1 rank(s))" in proc.stdout
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert "--tensorboard" in proc.stderr  # a warning, not a failure
+    else:
+        assert list((d / "output" / "tensorboard").glob("events.out.tfevents.*"))
     s = check_outputs(
         d / "output",
         target="pytorch",
@@ -309,8 +315,46 @@ def test_ddp_two_ranks_with_gloo(job: JobFactory) -> None:
 
 
 @pytest.mark.distributed
+def test_ddp_under_mpi_rank_variables(job: JobFactory) -> None:
+    """The same train.py under mpiexec on Polaris: ranks from PMI_*, rendezvous from the
+    MASTER_ADDR/MASTER_PORT that job.pbs exports (two processes started by hand here)."""
+    from l2hmcc.runtime.common.launch import free_port
+
+    d = job("u1-smoke", "pytorch-ddp")
+    port = str(free_port())
+    env = {k: v for k, v in _env().items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    args = ["--out", "mpi", "--train-steps", "5", "--eval-steps", "3", "--hmc-steps", "3"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "train.py", *args, "--no-plots"],
+            cwd=d,
+            env={
+                **env,
+                "PMI_RANK": str(r),
+                "PMI_LOCAL_RANK": str(r),
+                "PMI_SIZE": "2",
+                "PMI_LOCAL_SIZE": "2",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in range(2)
+    ]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    record = RunRecord.model_validate_json((d / "mpi" / "run.json").read_text())
+    assert (record.launcher, record.world_size, record.dist_backend) == ("mpich", 2, "gloo")
+    assert_same_parameters_on_every_rank(d / "mpi", 2)
+
+
+@pytest.mark.distributed
 @pytest.mark.deepspeed
-def test_deepspeed_one_rank_matches_plain_pytorch(job: JobFactory, u1_pytorch_run: Path) -> None:
+def test_deepspeed_one_rank_matches_plain_pytorch_and_resumes(
+    job: JobFactory, u1_pytorch_run: Path
+) -> None:
     pytest.importorskip("deepspeed")
     d = job("u1-smoke", "pytorch-deepspeed")
     run_job(d)
@@ -333,6 +377,17 @@ def test_deepspeed_one_rank_matches_plain_pytorch(job: JobFactory, u1_pytorch_ru
         assert np.array_equal(a["accepted"], b["accepted"])
         np.testing.assert_allclose(a["loss"], b["loss"], rtol=2e-3)
         np.testing.assert_allclose(a["step_sizes"], b["step_sizes"], rtol=1e-4)
+    # Resuming refreshes ZeRO's fp32 partitions from the loaded parameters: 10 steps, then a
+    # resume to the spec's 20, equals the straight run.
+    short = ["--eval-steps", "2", "--hmc-steps", "2", "--no-plots"]
+    run_job(d, "--out", "part", "--train-steps", "10", *short)
+    run_job(d, "--out", "part", "--resume", *short)
+    with (
+        np.load(out / "history" / "train.npz") as a,
+        np.load(d / "part" / "history" / "train.npz") as b,
+    ):
+        for key in ("loss", "accepted", "step_sizes", "plaquette"):
+            assert np.array_equal(a[key], b[key]), key
 
 
 @pytest.mark.distributed

@@ -173,6 +173,8 @@ class Run:
         self._hmc_chains = hmc.chains
         self._hmc_tuned = hmc.step_size is None
         eps = "tuned" if hmc.step_size is None else f"ε = {hmc.step_size}"
+        if steps == 0:
+            return
         t0 = time.perf_counter()
         with self.reporter.phase(f"HMC baseline ({eps}): {steps} trajectories"):
             trainer.run_hmc(
