@@ -220,3 +220,22 @@ def test_sun_training_step_runs_and_learns_step_sizes(group) -> None:
     hist = tr.train()
     assert np.all(np.isfinite(hist["loss"])) and "grad_norm" in hist and "charge" in hist
     assert not math.isclose(float(hist["step_sizes"][-1][0]), 0.1)
+
+
+def test_fp32_physics_and_network_autocast_only_on_cuda() -> None:
+    torch.manual_seed(0)
+    with pytest.warns(RuntimeWarning, match="CUDA only"):
+        tr = Trainer(
+            "SU2",
+            (2, 2),
+            2.0,
+            DynamicsConfig(leapfrog=1, step_size=0.1),
+            NetworkConfig(hidden=(8,)),
+            LossConfig(plaquette=1.0),
+            TrainConfig(steps=2, chains=2, precision="fp32", network_precision="bf16", log_every=0),
+            log=None,
+        )
+    assert tr.model.autocast_dtype == torch.bfloat16  # would apply on CUDA
+    hist = tr.train()
+    assert tr.x.dtype == torch.complex64 and next(tr.model.parameters()).dtype == torch.float32
+    assert np.all(np.isfinite(hist["loss"]))
