@@ -6,11 +6,14 @@ Workloads (the seed's, see ../shared/reference/l2hmc.md):
 * SU(3) 4⁴, 8 chains, β = 6, 8 leapfrog steps of ε = 0.05.
 
 One trajectory = momentum refresh, leapfrog (n + 1 forces, n link updates), Metropolis test,
-plaquette and charge (U1: integer and sine charge; SU(3): the clover charge is left out with
-``--no-charge``).  Every variant runs in the same process, one after the other, after a warm-up
-(which includes compilation; its time is reported separately), with ``torch.set_num_threads``
-set from ``--threads`` (default 1, as in CI).  The table reports trajectories per second and
-the ratios compiled/eager and fp32/fp64 side by side.
+plaquette and charge (U1: integer and sine charge; SU(3): unsmoothed clover charge; leave them
+out with ``--no-charge``).  All variants (fp64/fp32 × eager/compiled) run in the same process:
+each is warmed up first (two trajectories, including compilation, timed separately; a cold
+inductor cache adds ~5 s for U1 and ~30-60 s for SU(3)), then they run interleaved in
+``--rounds`` rounds, and each variant is reported by its fastest round (the median too): on a
+shared machine the load drifts, and interleaving keeps the ratios fair.  ``torch.set_num_threads``
+comes from ``--threads`` (default 1, as in CI).  The compiled SU(3) integrator runs on planar
+real (re, im) arrays (``l2hmcc.runtime.pt.su_pairs``).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_hmc_pt.py            # all (a few minutes)
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_hmc_pt.py --quick    # fewer trajectories
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,81 +57,113 @@ class Result:
     workload: str
     dtype: str
     mode: str
-    traj_per_s: float
-    ms_per_traj: float
-    warmup_s: float
+    traj_per_s: float  #: from the fastest round
+    ms_per_traj: float  #: fastest round
+    ms_per_traj_median: float  #: median over rounds
+    warmup_s: float  #: first two trajectories, including compilation
     acceptance: float
     n_traj: int
 
 
-def run_one(wl: Workload, dtype: torch.dtype, compiled: bool, n_traj: int, charge: bool) -> Result:
-    g = torch.Generator().manual_seed(0)
-    links = wl.group.random(wl.batch, wl.shape, dtype=dtype, generator=g)
-    integ = hmc.compile_leapfrog(dynamic=False) if compiled else None
-    t0 = time.perf_counter()
-    for _ in range(2):  # warm-up: compilation and allocator
-        links, met = hmc.hmc_step(
-            links, wl.beta, wl.eps, wl.n_steps, g, integrator=integ, measure_charge=charge
+class Variant:
+    """One (workload, dtype, mode) combination with its chains, kept between rounds."""
+
+    def __init__(self, wl: Workload, dtype: torch.dtype, compiled: bool, charge: bool) -> None:
+        self.wl, self.dtype, self.compiled, self.charge = wl, dtype, compiled, charge
+        self.g = torch.Generator().manual_seed(0)
+        self.links = wl.group.random(wl.batch, wl.shape, dtype=dtype, generator=self.g)
+        self.integ = hmc.compile_leapfrog() if compiled else None
+        self.rounds: list[float] = []
+        self.acc: list[float] = []
+        t0 = time.perf_counter()
+        self.run(2)  # warm-up: compilation and allocator
+        self.warm = time.perf_counter() - t0
+        self.acc.clear()
+
+    def run(self, n: int) -> float:
+        wl = self.wl
+        t0 = time.perf_counter()
+        for _ in range(n):
+            self.links, met = hmc.hmc_step(
+                self.links,
+                wl.beta,
+                wl.eps,
+                wl.n_steps,
+                self.g,
+                integrator=self.integ,
+                measure_charge=self.charge,
+            )
+            self.acc.append(float(met["accept_prob"].mean()))
+        return (time.perf_counter() - t0) / n
+
+    def result(self) -> Result:
+        best = min(self.rounds)
+        return Result(
+            workload=self.wl.name,
+            dtype=str(self.dtype).replace("torch.", ""),
+            mode="compiled" if self.compiled else "eager",
+            traj_per_s=1.0 / best,
+            ms_per_traj=1e3 * best,
+            ms_per_traj_median=1e3 * statistics.median(self.rounds),
+            warmup_s=self.warm,
+            acceptance=sum(self.acc) / len(self.acc),
+            n_traj=len(self.acc),
         )
-    warm = time.perf_counter() - t0
-    acc = 0.0
-    t0 = time.perf_counter()
-    for _ in range(n_traj):
-        links, met = hmc.hmc_step(
-            links, wl.beta, wl.eps, wl.n_steps, g, integrator=integ, measure_charge=charge
-        )
-        acc += float(met["accept_prob"].mean())
-    dt = time.perf_counter() - t0
-    return Result(
-        workload=wl.name,
-        dtype=str(dtype).replace("torch.", ""),
-        mode="compiled" if compiled else "eager",
-        traj_per_s=n_traj / dt,
-        ms_per_traj=1e3 * dt / n_traj,
-        warmup_s=warm,
-        acceptance=acc / n_traj,
-        n_traj=n_traj,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=sorted(WORKLOADS), action="append")
     ap.add_argument("--quick", action="store_true", help="fewer trajectories (smoke run)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds per variant")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--no-charge", action="store_true", help="skip the charge measurements")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    n_traj = {"u1": 10 if args.quick else 60, "su3": 3 if args.quick else 20}
+    per_round = {"u1": 2 if args.quick else 10, "su3": 1 if args.quick else 4}
+    rounds = 2 if args.quick else args.rounds
     modes = [False] if args.no_compile else [False, True]
+    keys = args.only or ["u1", "su3"]
     results: list[Result] = []
-    for key in args.only or ["u1", "su3"]:
+    for key in keys:
         wl = WORKLOADS[key]
-        for dtype in (torch.float64, torch.float32):
-            for compiled in modes:
-                r = run_one(wl, dtype, compiled, n_traj[key], charge=not args.no_charge)
-                results.append(r)
-                print(
-                    f"{r.workload:16s} {r.dtype:8s} {r.mode:9s} {r.traj_per_s:9.2f} traj/s "
-                    f"{r.ms_per_traj:9.2f} ms/traj  warm-up {r.warmup_s:6.1f} s  acc {r.acceptance:.2f}",
-                    flush=True,
-                )
+        variants = [
+            Variant(wl, dtype, compiled, charge=not args.no_charge)
+            for dtype in (torch.float64, torch.float32)
+            for compiled in modes
+        ]
+        # Interleave the variants round by round: on a shared machine the load drifts, and
+        # the fastest round of each variant is the fairest basis for the ratios.
+        for _ in range(rounds):
+            for v in variants:
+                v.rounds.append(v.run(per_round[key]))
+        for v in variants:
+            r = v.result()
+            results.append(r)
+            print(
+                f"{r.workload:16s} {r.dtype:8s} {r.mode:9s} {r.traj_per_s:9.2f} traj/s "
+                f"{r.ms_per_traj:9.2f} ms/traj (median {r.ms_per_traj_median:8.2f})  "
+                f"warm-up {r.warmup_s:6.1f} s  acc {r.acceptance:.2f}",
+                flush=True,
+            )
     print()
     print(
-        f"{'workload':16s} {'dtype':8s} {'eager':>10s} {'compiled':>10s} {'comp/eager':>11s} {'fp32/fp64':>10s}"
+        f"{'workload':16s} {'dtype':8s} {'eager':>10s} {'compiled':>10s} "
+        f"{'comp/eager':>11s} {'fp32/fp64':>10s}   (trajectories/s, fastest round)"
     )
     by = {(r.workload, r.dtype, r.mode): r.traj_per_s for r in results}
-    for key in args.only or ["u1", "su3"]:
+    for key in keys:
         name = WORKLOADS[key].name
         for dt in ("float64", "float32"):
             e = by.get((name, dt, "eager"))
             c = by.get((name, dt, "compiled"))
-            e64 = by.get((name, "float64", "eager"))
+            e64, c64 = by.get((name, "float64", "eager")), by.get((name, "float64", "compiled"))
             ratio_c = f"{c / e:11.2f}" if c and e else f"{'-':>11s}"
-            ratio_p = f"{e / e64:10.2f}" if e and e64 else f"{'-':>10s}"
-            print(f"{name:16s} {dt:8s} {e or 0:10.2f} {c or 0:10.2f} {ratio_c} {ratio_p}")
+            ratio_p = f"{e / e64:5.2f}/{(c or 0) / (c64 or 1):4.2f}" if e and e64 else "-"
+            print(f"{name:16s} {dt:8s} {e or 0:10.2f} {c or 0:10.2f} {ratio_c} {ratio_p:>10s}")
+    print("(fp32/fp64 column: eager/compiled)")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return 0

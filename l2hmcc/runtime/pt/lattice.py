@@ -130,12 +130,13 @@ def _staple_terms(links: Tensor) -> Iterator[tuple[int, Tensor]]:
     d = _ndim(links)
     for mu, nu in planes(d):
         u_mu, u_nu = links[:, mu], links[:, nu]
+        u_mu_up, u_nu_right = shift(u_mu, nu), shift(u_nu, mu)  # U_μ(x+ν̂), U_ν(x+μ̂)
         # M_μν(x) = U_μ(x+ν̂)† U_ν(x)† = (U_ν(x) U_μ(x+ν̂))†, and the same with μ ↔ ν.
-        m_mn = dagger(u_nu @ shift(u_mu, nu))
-        m_nm = dagger(u_mu @ shift(u_nu, mu))
+        m_mn = dagger(u_nu @ u_mu_up)
+        m_nm = dagger(u_mu @ u_nu_right)
         # upper staples: U_ν(x+μ̂) M_μν(x) for μ, U_μ(x+ν̂) M_νμ(x) for ν
-        yield mu, shift(u_nu, mu) @ m_mn
-        yield nu, shift(u_mu, nu) @ m_nm
+        yield mu, u_nu_right @ m_mn
+        yield nu, u_mu_up @ m_nm
         # lower staples, computed at y = x - ν̂ (resp. x - μ̂) and shifted back:
         # U_ν(y+μ̂)† U_μ(y)† U_ν(y) = M_νμ(y) U_ν(y)   for link μ at x = y + ν̂
         # U_μ(y+ν̂)† U_ν(y)† U_μ(y) = M_μν(y) U_μ(y)   for link ν at x = y + μ̂
