@@ -8,11 +8,14 @@ Each target is one small module in this package:
   the shared context builder in `pytorch` (the modules differ in their backend set-up, their
   local launcher and, for DeepSpeed, ``ds_config.json``);
 * `job`: what every job directory has whatever the framework (the carried runtime, the local
-  launcher ``run-local.sh``, ``job.pbs``);
+  launcher ``run-local.sh``, ``job.pbs``); `sampler`: the IR → runtime config tables both
+  frameworks' ``train.py`` use; `pycode`: ruff-style layout of generated Python;
 * the TensorFlow entries are placeholders (`PendingTarget`) until their modules exist.
 
 To add a target: write ``l2hmcc/targets/<name>.py`` with an object that satisfies `Target`
-(usually a `pytorch.PyTorchTarget` or its TensorFlow sibling) and list it in `TARGETS`.
+and list it in `TARGETS`. A PyTorch backend is a `pytorch.PyTorchTarget` plus a
+``templates/pytorch/backend_<name>.py.j2`` partial; a TensorFlow target renders its own
+``train.py`` from `sampler`'s tables and calls `job.job_files(..., framework_dir="tf")`.
 """
 
 from __future__ import annotations
