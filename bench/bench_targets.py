@@ -81,7 +81,9 @@ class Result:
 def compile_job(spec: str, overrides: tuple[str, ...], compiled: bool, out: Path) -> Path:
     sets = [a for o in (*overrides, f"train.compile={str(compiled).lower()}") for a in ("--set", o)]
     cmd = [sys.executable, "-m", "l2hmcc", "compile", spec, "--target", "pytorch", "-o", str(out)]
-    subprocess.run([*cmd, "--force", *sets], cwd=REPO, check=True, capture_output=True)
+    proc = subprocess.run([*cmd, "--force", *sets], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     return out
 
 

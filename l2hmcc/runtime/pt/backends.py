@@ -164,10 +164,10 @@ class _TorchDistributed:
             flat = flat.to(self._comm_device())
             dist.all_reduce(flat, op=dist.ReduceOp.SUM)
             flat = (flat / self.world_size).to(next(iter(value.values())).device)
-            return _unstack(keys, flat, value)  # type: ignore[return-value]
+            return _unstack(keys, flat, value)
         t = value.detach().to(self._comm_device(), torch.float64)
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        return (t / self.world_size).to(value.device, value.dtype)  # type: ignore[return-value]
+        return (t / self.world_size).to(value.device, value.dtype)
 
     def barrier(self) -> None:
         self._dist.barrier()
@@ -380,7 +380,7 @@ class HorovodBackend:
                 return value
             keys, flat = _stack_scalars(value)
             flat = hvd.allreduce(flat.cpu(), op=hvd.Average, name="metrics")
-            return _unstack(keys, flat.to(next(iter(value.values())).device), value)  # type: ignore[return-value]
+            return _unstack(keys, flat.to(next(iter(value.values())).device), value)
         out = hvd.allreduce(value.detach().cpu().to(torch.float64), op=hvd.Average)
         return out.to(value.device, value.dtype)  # type: ignore[no-any-return]
 

@@ -86,9 +86,9 @@ class Run:
         self.is_main = self.rank == 0
         if env.world_size != self.world_size:
             raise SystemExit(
-                f"the launcher started {env.world_size} processes but this job's backend runs "
-                f"{self.world_size}; target {experiment.target!r} "
-                + ("runs one process" if self.world_size == 1 else "")
+                f"train.py: the launcher started {env.world_size} processes but target "
+                f"{experiment.target} runs {self.world_size}; compile the spec for a distributed"
+                " target (pytorch-ddp, pytorch-deepspeed, pytorch-horovod) to run several"
             )
         self.out: Path = Path(args.out).resolve()
         self.reporter = Reporter(enabled=self.is_main, mode=args.progress)
@@ -228,26 +228,24 @@ class Run:
         out = self.out
         for name, h in histories.items():
             h.save(out / "history" / f"{name}.npz", rank=0)
-        lattice_shape = trainer.lattice_shape
-        group = trainer.group.name
-        common = {"group": group, "shape": lattice_shape, "beta": self.beta}
-        eval_steps = len(histories["eval"])
-        l2hmc = sampler_summary(
-            histories["eval"],
-            chains=self._eval_chains * self.world_size,
-            time_s=self._times.get("eval", 0.0),
-            burn_in=eval_steps // 10,
-            **common,
-        )
+        group, shape = trainer.group.name, trainer.lattice_shape
+
+        def block(phase: str, chains: int) -> dict[str, Any]:
+            h = histories[phase]
+            return sampler_summary(
+                h,
+                group=group,
+                shape=shape,
+                beta=self.beta,
+                chains=chains * self.world_size,
+                time_s=self._times.get(phase, 0.0),
+                burn_in=len(h) // 10,
+            )
+
+        l2hmc = block("eval", self._eval_chains)
         hmc = None
         if len(histories["hmc"]):
-            hmc = sampler_summary(
-                histories["hmc"],
-                chains=self._hmc_chains * self.world_size,
-                time_s=self._times.get("hmc", 0.0),
-                burn_in=len(histories["hmc"]) // 10,
-                **common,
-            )
+            hmc = block("hmc", self._hmc_chains)
             h = histories["hmc"]
             hmc.update(
                 step_size=float(h["step_size"][-1]),
