@@ -143,10 +143,13 @@ def test_explain_targets_and_ir(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_the_compiler_never_imports_frameworks_or_rich() -> None:
     code = (
-        "import sys\n"
+        "import sys, tempfile\n"
         "from l2hmcc import cli, driver\n"
         f"assert driver.check({U1!r}).ok\n"
-        "bad = {'torch', 'tensorflow', 'rich', 'jax', 'numpy'} & set(sys.modules)\n"
+        "with tempfile.TemporaryDirectory() as tmp:\n"
+        "    for target in ('pytorch', 'pytorch-deepspeed', 'tensorflow'):\n"
+        f"        driver.compile({U1!r}, target, tmp + '/' + target)\n"
+        "bad = {'torch', 'tensorflow', 'rich', 'jax'} & set(sys.modules)\n"
         "print(sorted(bad))\n"
     )
     r = subprocess.run(
