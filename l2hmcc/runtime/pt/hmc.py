@@ -154,8 +154,9 @@ def compile_leapfrog(
 ) -> LeapfrogFn:
     """A ``torch.compile``-d integrator for ``hmc_step(..., integrator=...)``.
 
-    The compiled units are one molecular-dynamics step (drift + force + kick) and the opening
-    half kick; the loop over steps stays in Python, so the graphs stay small (seconds to
+    The compiled units are one molecular-dynamics step (drift + force + kick), the opening
+    half kick and, for real dtypes, the Metropolis test with the measurements (used by
+    ``hmc_step`` through the ``metropolis`` attribute of the returned function); the loop over steps stays in Python, so the graphs stay small (seconds to
     compile) and do not depend on ``n_steps``.  ``compile_kwargs`` go to ``torch.compile``
     (default ``dynamic=False``, ``options=COMPILE_OPTIONS``).  If compilation fails at the
     first call, a warning is issued and the eager integrator is used from then on.  Real
@@ -180,6 +181,7 @@ def compile_leapfrog(
         "w_kick": torch.compile(su_pairs.w_kick, **pair_kwargs),
         "drift": torch.compile(su_pairs.drift, **pair_kwargs),
     }
+    metropolis = torch.compile(_metropolis, **kwargs)
     state: dict[str, Any] = {"compiled": True}
 
     def run(
@@ -220,6 +222,36 @@ def compile_leapfrog(
                 state["compiled"] = False
         return _leapfrog(links, p, beta, eps, n_steps)
 
+    def finish(
+        links: Tensor,
+        new: Tensor,
+        p0: Tensor,
+        p1: Tensor,
+        s0_unit: Tensor,
+        s1_unit: Tensor,
+        beta: float | Tensor,
+        u: Tensor,
+        measure_charge: bool,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        # real dtypes only: the SU(N) clover charge is complex arithmetic (no fused code)
+        if state["compiled"] and not links.is_complex():
+            b = torch.as_tensor(beta, dtype=p0.dtype, device=p0.device)
+            try:
+                out: tuple[Tensor, dict[str, Tensor]] = metropolis(
+                    links, new, p0, p1, s0_unit, s1_unit, b, u, measure_charge
+                )
+                return out
+            except Exception as exc:
+                warnings.warn(
+                    f"torch.compile of the Metropolis step failed ({type(exc).__name__}: "
+                    f"{exc}); running eager",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                state["compiled"] = False
+        return _metropolis(links, new, p0, p1, s0_unit, s1_unit, beta, u, measure_charge)
+
+    run.metropolis = finish  # type: ignore[attr-defined]
     return run
 
 
@@ -250,10 +282,27 @@ def hmc_step(
     p0 = grp.random_momenta(links, generator)
     fn = integrator if integrator is not None else _leapfrog
     new, p1, s1_unit, s0_unit = fn(links, p0, beta, eps, n_steps)
+    u = torch.rand(links.shape[:1], dtype=p0.dtype, device=p0.device, generator=generator)
+    finish = getattr(fn, "metropolis", _metropolis)
+    return finish(links, new, p0, p1, s0_unit, s1_unit, beta, u, measure_charge)
+
+
+def _metropolis(
+    links: Tensor,
+    new: Tensor,
+    p0: Tensor,
+    p1: Tensor,
+    s0_unit: Tensor,
+    s1_unit: Tensor,
+    beta: float | Tensor,
+    u: Tensor,
+    measure_charge: bool,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Accept ``new`` where ``u < e^{-ΔH}`` (per chain) and measure; see ``hmc_step``."""
+    grp = group_of(links)
     h0 = beta * s0_unit + grp.kinetic_energy(p0)
     h1 = beta * s1_unit + grp.kinetic_energy(p1)
     dh = h1 - h0
-    u = torch.rand(dh.shape, dtype=dh.dtype, device=dh.device, generator=generator)
     dh_safe = torch.where(torch.isfinite(dh), dh, torch.full_like(dh, math.inf))
     exp_mdh = torch.exp(-dh_safe)
     accepted = u < exp_mdh

@@ -200,6 +200,13 @@ def test_compiled_leapfrog_matches_eager() -> None:
     out_e = hmc._leapfrog(links, p, 2.0, 0.1, 4)
     for a, b in zip(out_c, out_e, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # a whole HMC step (compiled Metropolis test and measurements) with the same random numbers
+    new_c, met_c = hmc.hmc_step(links, 2.0, 0.3, 4, gen(20), integrator=integ)
+    new_e, met_e = hmc.hmc_step(links, 2.0, 0.3, 4, gen(20))
+    torch.testing.assert_close(new_c, new_e, rtol=1e-12, atol=1e-12)
+    assert met_c.keys() == met_e.keys()
+    for k in met_e:
+        torch.testing.assert_close(met_c[k], met_e[k], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("grp", [SU2, SU3], ids=str)
