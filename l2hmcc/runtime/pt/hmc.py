@@ -4,9 +4,11 @@ Conventions (docs/contracts.md): ``H = S + K`` per chain with ``K = ½ Σ p_a²`
 motion ``dU/dt = P U`` (U1 ``dx/dt = p``) and ``dp/dt = -F`` with ``F = force(links, β)``.
 The leapfrog (velocity Verlet) is
 
-    p ← p - (ε/2) F(U);   n times { U ← exp(ε P) U;  p ← p - ε F(U) }  with the last kick ε/2
+    n times { p ← p - (ε/2) F(U);  U ← exp(ε P) U;  p ← p - (ε/2) F(U) }
 
-(n + 1 force evaluations).  It is reversible (``p → -p`` retraces the trajectory) and volume
+(n + 1 force evaluations: the force at the end of a step is reused at the start of the next;
+the two half kicks are not merged, so that the leapfrog equals an L2HMC transport with
+vanishing networks bit for bit).  It is reversible (``p → -p`` retraces the trajectory) and volume
 preserving, so the Metropolis test ``u < exp(-ΔH)`` per chain makes HMC exact.  Step sizes are
 in units of molecular-dynamics time; the trajectory length is ``ε n``.
 
@@ -67,14 +69,26 @@ def hamiltonian(links: Tensor, p: Tensor, beta: float | Tensor) -> Tensor:
 
 
 def _md_step(
-    links: Tensor, p: Tensor, beta: float | Tensor, eps: float | Tensor, kick: float | Tensor
+    links: Tensor, p: Tensor, beta: float | Tensor, eps: float | Tensor, second: float | Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """One drift-kick: ``U ← exp(ε P) U``, then ``p ← p - kick·ε·β F(U)``; returns ``S/β`` too."""
+    """Drift ``U ← exp(ε P) U``, force, half kick ``p ← p - (ε/2) β F(U)``, and, when
+    ``second`` is 1 (interior steps), the next step's opening half kick with the same force.
+
+    Two half kicks rather than one full kick: the leapfrog then equals, bit for bit, a sequence
+    of L2HMC layers with vanishing networks (``p - k - k`` and ``p - 2k`` differ in the last
+    bit).  ``second`` is a float (eager) or a 0-d tensor (compiled); returns ``S/β`` too.
+    """
     grp: GaugeGroup = group_of(links)
     e = _chain(eps, p)
     links = grp.exp_update(links, p, e)
     s_unit, f = action_and_force(links, 1.0)
-    return links, p - (kick * e) * (_chain(beta, p) * f), s_unit
+    k = (0.5 * e) * (_chain(beta, p) * f)
+    p = p - k
+    if isinstance(second, Tensor):
+        p = p - second * k
+    elif second:
+        p = p - k
+    return links, p, s_unit
 
 
 def _first_kick(
@@ -102,7 +116,7 @@ def _leapfrog(
     p, s_start = first_kick(links, p, beta, eps)
     s_unit = s_start
     for i in range(n_steps):
-        links, p, s_unit = md_step(links, p, beta, eps, 1.0 if i < n_steps - 1 else 0.5)
+        links, p, s_unit = md_step(links, p, beta, eps, 1.0 if i < n_steps - 1 else 0.0)
     return links, p, s_unit, s_start
 
 
@@ -138,14 +152,14 @@ def _leapfrog_pairs(
     """The leapfrog of ``_leapfrog`` on real-pair SU(N) links (``su_pairs``) with given units."""
     b = torch.as_tensor(beta, dtype=p.dtype, device=p.device)
     e = torch.as_tensor(eps, dtype=p.dtype, device=p.device)
-    one, half = (torch.tensor(v, dtype=p.dtype, device=p.device) for v in (1.0, 0.5))
+    one, zero = (torch.tensor(v, dtype=p.dtype, device=p.device) for v in (1.0, 0.0))
     lr = su_pairs.to_pairs(links)
-    p, s_start = units["w_kick"](lr, su_pairs.staple_sums(lr, units["plane"]), p, b, e, half)
+    p, s_start = units["w_kick"](lr, su_pairs.staple_sums(lr, units["plane"]), p, b, e, zero)
     s_unit = s_start
     for i in range(n_steps):
         lr = units["drift"](lr, p, e)
         a = su_pairs.staple_sums(lr, units["plane"])
-        p, s_unit = units["w_kick"](lr, a, p, b, e, one if i < n_steps - 1 else half)
+        p, s_unit = units["w_kick"](lr, a, p, b, e, one if i < n_steps - 1 else zero)
     return su_pairs.from_pairs(lr), p, s_unit, s_start
 
 
@@ -203,12 +217,12 @@ def compile_leapfrog(
             # 0-d tensors are graph inputs.
             b = torch.as_tensor(beta, dtype=p.dtype, device=p.device)
             e = torch.as_tensor(eps, dtype=p.dtype, device=p.device)
-            one, half = (torch.tensor(v, dtype=p.dtype, device=p.device) for v in (1.0, 0.5))
+            one, zero = (torch.tensor(v, dtype=p.dtype, device=p.device) for v in (1.0, 0.0))
 
             def step_t(
-                links: Tensor, p: Tensor, beta: Tensor, eps: Tensor, kick: float
+                links: Tensor, p: Tensor, beta: Tensor, eps: Tensor, second: float
             ) -> tuple[Tensor, Tensor, Tensor]:
-                return step(links, p, beta, eps, one if kick == 1.0 else half)
+                return step(links, p, beta, eps, one if second else zero)
 
             try:
                 return _leapfrog(links, p, b, e, n_steps, first, step_t)

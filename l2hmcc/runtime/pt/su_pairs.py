@@ -143,11 +143,13 @@ def _chain(x: Tensor, like: Tensor) -> Tensor:
 
 
 def w_kick(
-    pairs: Tensor, a: Tensor, p: Tensor, beta: Tensor, eps: Tensor, kick: Tensor
+    pairs: Tensor, a: Tensor, p: Tensor, beta: Tensor, eps: Tensor, second: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """``W = U A``; returns ``(p - kick·ε·β·F, S/β)`` with ``F = (1/2N) components(W)``."""
+    """``W = U A``, ``F = (1/2N) components(W)``, ``k = (ε/2) β F``; returns
+    ``(p - k - second·k, S/β)`` (``second`` 1 for two half kicks with the same force, else 0)."""
     s_unit, f = _action_force_from_w(pairs, a)
-    return p - (kick * _chain(eps, p)) * (_chain(beta, p) * f), s_unit
+    k = (0.5 * _chain(eps, p)) * (_chain(beta, p) * f)
+    return (p - k) - second * k, s_unit
 
 
 def action_and_force(pairs: Tensor, beta: float = 1.0) -> tuple[Tensor, Tensor]:
