@@ -46,7 +46,7 @@ ACTIVATION_NAMES = (
     "sigmoid",
 )
 
-EMBEDDINGS = ("auto", "cos_sin", "real_imag")
+EMBEDDINGS = ("auto", "cos_sin", "raw", "real_imag")
 
 LOSS_TERMS = ("plaquette", "charge", "rmse")
 

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..common.config import DynamicsConfig, NetworkConfig
+from .compile import compile_function, normalize_mode
 from .groups import GaugeGroup, real_dtype
 from .hmc import as_real
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
@@ -50,14 +51,13 @@ __all__ = [
 
 class Proposal(NamedTuple):
     """Result of ``Dynamics.propose``: ``x``/``v`` proposed, ``logdet`` ``Σ log|J|`` ``[B]``,
-    ``h_init``/``h_prop`` ``H(ξ)``/``H(ξ')`` ``[B]``, ``action_prop`` ``S(x')`` ``[B]``."""
+    ``h_init``/``h_prop`` ``H(ξ)``/``H(ξ')`` ``[B]``."""
 
     x: tf.Tensor
     v: tf.Tensor
     logdet: tf.Tensor
     h_init: tf.Tensor
     h_prop: tf.Tensor
-    action_prop: tf.Tensor
 
     @property
     def acceptance(self) -> tf.Tensor:
@@ -90,6 +90,18 @@ def compact_shift(x: tf.Tensor, eps_s: tf.Tensor) -> tf.Tensor:
 def compact_logdet(x: tf.Tensor, eps_s: tf.Tensor) -> tf.Tensor:
     """``log g'(x) = εs − log1p(expm1(2εs)(1 − cos x)/2)`` elementwise."""
     return eps_s - tf.math.log1p(tf.math.expm1(2.0 * eps_s) * (0.5 * (1.0 - tf.cos(x))))
+
+
+class _BoundNet:
+    """A network's forward with another network's variables (same architecture)."""
+
+    def __init__(self, template: LeapfrogNet, params: Mapping[str, Any]) -> None:
+        self.template, self.params = template, params
+
+    def __call__(
+        self, links: tf.Tensor, other: tf.Tensor, mask: tf.Tensor | None, *, training: bool
+    ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
+        return self.template(links, other, mask, training=training, params=self.params)
 
 
 def _chain_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -166,6 +178,7 @@ class Dynamics(tf.Module):
                 )
         self.has_charge = self.abelian or self.n_dim == 4
         self.training = True
+        self._layer_fn = self.apply_layer
 
     # -- construction ------------------------------------------------------------------------
     def _build_masks(self) -> np.ndarray:
@@ -258,7 +271,7 @@ class Dynamics(tf.Module):
 
     def _run(
         self,
-        net: LeapfrogNet | None,
+        net: LeapfrogNet | _BoundNet | None,
         links: tf.Tensor,
         other: tf.Tensor,
         mask: tf.Tensor | None = None,
@@ -269,7 +282,7 @@ class Dynamics(tf.Module):
 
     def _v_step(
         self,
-        k: int,
+        net: LeapfrogNet | None,
         eps: tf.Tensor,
         x: tf.Tensor,
         v: tf.Tensor,
@@ -277,7 +290,7 @@ class Dynamics(tf.Module):
         logdet: tf.Tensor,
         inverse: bool,
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        s, t, q = self._run(self._vnet(k), x, f)
+        s, t, q = self._run(net, x, f)
         kick = f if q is None else f * tf.exp(eps * q)
         if t is not None:
             kick = kick + t
@@ -297,16 +310,15 @@ class Dynamics(tf.Module):
 
     def _x_step(
         self,
-        k: int,
-        half: int,
+        net: LeapfrogNet | None,
+        fixed: tf.Tensor,
         eps: tf.Tensor,
         x: tf.Tensor,
         v: tf.Tensor,
         logdet: tf.Tensor,
         inverse: bool,
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        fixed = self.masks[k] if half == 0 else tf.logical_not(self.masks[k])
-        s, t, q = self._run(self._xnet(k, half), x, v, tf.cast(fixed, self.dtype))
+        s, t, q = self._run(net, x, v, tf.cast(fixed, self.dtype))
         drift = v if q is None else v * tf.exp(eps * q)
         if t is not None:
             drift = drift + t
@@ -354,14 +366,92 @@ class Dynamics(tf.Module):
         beta: tf.Tensor,
         inverse: bool,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """One layer forward or its exact inverse; ``f`` is the force at the input ``x``.
-        Returns ``(x, v, logdet, action, force)`` at the output ``x``."""
-        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
-        for half in (1, 0) if inverse else (0, 1):
-            x, logdet = self._x_step(k, half, eps, x, v, logdet, inverse)
+        """Layer ``k`` forward or its exact inverse; ``f`` is the force at the input ``x``.
+        Returns ``(x, v, logdet, action, force)`` at the output ``x`` (one force per layer)."""
+        nets = (self._vnet(k), self._xnet(k, 0), self._xnet(k, 1))
+        return self._layer_fn(*nets, self.masks[k], eps, x, v, f, logdet, beta, inverse)
+
+    def apply_layer(
+        self,
+        vnet: LeapfrogNet | None,
+        xnet_first: LeapfrogNet | None,
+        xnet_second: LeapfrogNet | None,
+        mask: tf.Tensor,
+        eps: tf.Tensor,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        f: tf.Tensor,
+        logdet: tf.Tensor,
+        beta: tf.Tensor,
+        inverse: bool,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One layer with its networks and mask passed in (the unit ``compile_layers``
+        compiles)."""
+        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
+        not_mask = tf.logical_not(mask)
+        halves = (
+            ((xnet_second, not_mask), (xnet_first, mask))
+            if inverse
+            else ((xnet_first, mask), (xnet_second, not_mask))
+        )
+        for net, fixed in halves:
+            x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
         action, f = action_and_force(x, beta)
-        v, logdet = self._v_step(k, eps, x, v, f, logdet, inverse)
+        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         return x, v, logdet, action, f
+
+    def compile_layers(self, mode: str | bool = "xla") -> None:
+        """Run every layer through one compiled ``apply_layer`` (``mode`` as in
+        ``compile.compile_function``; ``"eager"`` undoes it).
+
+        The networks' variables are arguments of the compiled function, not captures, so all
+        layers share one trace (and one XLA executable) per direction and mode: compile time
+        does not grow with the number of layers, as it does when a whole trajectory is one
+        graph.  Called inside a plain ``tf.function`` (the trainer's train step), each layer is
+        its own XLA cluster, forward and backward.
+        """
+        if normalize_mode(mode) == "eager":
+            self._layer_fn = self.apply_layer
+            return
+        templates = (self._vnet(0), self._xnet(0, 0), self._xnet(0, 1))
+
+        def layer(
+            params: tuple[dict[str, tf.Variable] | None, ...],
+            training: bool,
+            mask: tf.Tensor,
+            eps: tf.Tensor,
+            x: tf.Tensor,
+            v: tf.Tensor,
+            f: tf.Tensor,
+            logdet: tf.Tensor,
+            beta: tf.Tensor,
+            inverse: bool,
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+            nets = tuple(
+                None if t is None or p is None else _BoundNet(t, p)
+                for t, p in zip(templates, params, strict=True)
+            )
+            previous, self.training = self.training, training
+            try:
+                return self.apply_layer(*nets, mask, eps, x, v, f, logdet, beta, inverse)
+            finally:
+                self.training = previous
+
+        compiled = compile_function(layer, mode, name="leapfrog layer")
+
+        def run(
+            vnet: LeapfrogNet | None,
+            xnet_first: LeapfrogNet | None,
+            xnet_second: LeapfrogNet | None,
+            *args: Any,
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+            params = tuple(None if n is None else n.params for n in (vnet, xnet_first, xnet_second))
+            out: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] = compiled(
+                params, self.training, *args
+            )
+            return out
+
+        self._layer_fn = run
 
     def transport(
         self,
@@ -423,7 +513,7 @@ class Dynamics(tf.Module):
             x1 = self.group.project(x1)  # affine: wrap once, at the end
         h0 = s0 + self.group.kinetic_energy(v)
         h1 = s1 + self.group.kinetic_energy(v1)
-        return Proposal(x1, v1, logdet, h0, h1, s1)
+        return Proposal(x1, v1, logdet, h0, h1)
 
     def __call__(
         self,

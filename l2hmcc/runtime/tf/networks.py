@@ -11,11 +11,12 @@ force, and are dense only.  See ``pt/networks.py`` for the full description.
 
 **Parameter layout.**  The variables are those of the PyTorch module, with the same names (the
 keys of its ``state_dict()``) and the same layouts: ``Linear`` weights ``[out, in]``, conv
-kernels ``[out, in, *k]``, the fused head weight ``[n_heads · n_out, width]``, the flatten
-before the first dense layer in channels-first order.  ``state_dict()`` / ``load_state_dict()``
+kernels ``[out, in, *k]``, the fused head weight ``[n_heads · n_out, width]``, head scales
+``[1]``, the flatten before the first dense layer channels-last for 2D lattices and
+channels-first otherwise.  ``state_dict()`` / ``load_state_dict()``
 exchange numpy arrays under those keys, so weights copy across frameworks exactly (the
 cross-framework test does that).  Internally the convolutions run channels-last (TensorFlow's
-CPU layout): kernels are transposed at call time, activations once before the flatten.
+CPU layout): kernels are transposed at call time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..common.config import NetworkConfig, seed_u1_network
+from .groups import wrap
 
 __all__ = [
     "ACTIVATIONS",
@@ -126,12 +128,13 @@ class LeapfrogNet(tf.Module):
         self.n_dim = len(self.lattice_shape)
         self.n_colors = group_colors(group)
         abelian = self.n_colors == 1
-        wanted = "cos_sin" if abelian else "real_imag"
-        if config.embedding not in ("auto", wanted):
+        allowed = ("auto", "cos_sin", "raw") if abelian else ("auto", "real_imag")
+        if config.embedding not in allowed:
             raise ValueError(
                 f"network.embedding: {config.embedding!r} does not apply to {group.name}; "
-                f"use {wanted!r} (or 'auto')"
+                f"use one of {allowed}"
             )
+        self.raw = config.embedding == "raw"
         self.n_generators = 1 if abelian else int(group.n_generators)
         volume = math.prod(self.lattice_shape)
         self.n_links = self.n_dim * volume
@@ -139,7 +142,7 @@ class LeapfrogNet(tf.Module):
         self.out_shape = (self.n_dim, *self.lattice_shape) + (
             () if abelian else (self.n_generators,)
         )
-        self.channels = 2 * self.n_dim * (1 if abelian else self.n_colors**2)
+        self.channels = (1 if self.raw else 2) * self.n_dim * (1 if abelian else self.n_colors**2)
         self.act = ACTIVATIONS[config.activation]
         self.training = True
         rng = np.random.default_rng(seed)
@@ -207,10 +210,11 @@ class LeapfrogNet(tf.Module):
         )
         if "t" in self.heads:
             values["t_bias"] = np.zeros(self.n_out, self.dtype.as_numpy_dtype)
+        # shape (1,) as in the PyTorch runtime (DeepSpeed refuses 0-dim parameters there)
         if "s" in self.heads:
-            values["s_log_scale"] = np.zeros((), self.dtype.as_numpy_dtype)
+            values["s_log_scale"] = np.zeros(1, self.dtype.as_numpy_dtype)
         if "q" in self.heads:
-            values["q_log_scale"] = np.zeros((), self.dtype.as_numpy_dtype)
+            values["q_log_scale"] = np.zeros(1, self.dtype.as_numpy_dtype)
         buffers = ("running_mean", "running_var", "num_batches_tracked")
         #: the parameters and buffers, keyed by the PyTorch ``state_dict`` names
         self.params = {
@@ -251,21 +255,22 @@ class LeapfrogNet(tf.Module):
         return self.train(False)
 
     # -- forward --------------------------------------------------------------------------
-    def _linear(self, prefix: str, h: tf.Tensor) -> tf.Tensor:
-        w, b = self.params[f"{prefix}.weight"], self.params[f"{prefix}.bias"]
+    def _linear(self, p: Mapping[str, Any], prefix: str, h: tf.Tensor) -> tf.Tensor:
+        w, b = p[f"{prefix}.weight"], p[f"{prefix}.bias"]
         return tf.linalg.matmul(h, w, transpose_b=True) + b
 
-    def _conv_features(self, h: tf.Tensor) -> tf.Tensor:
+    def _conv_features(self, p: Mapping[str, Any], h: tf.Tensor) -> tf.Tensor:
         """Conv stack on channels-last ``[B, *L, C]``; flattened channels-first."""
         n = self.n_dim
         perm = [*range(2, n + 2), 1, 0]  # [out, in, *k] → [*k, in, out]
         for i, ((lo, hi), pool) in enumerate(zip(self.pads, self.config.conv_pool, strict=True)):
-            kernel = tf.transpose(self.params[f"convs.{i}.weight"], perm)
+            kernel = tf.transpose(p[f"convs.{i}.weight"], perm)
             h = tf.nn.convolution(periodic_pad(h, lo, hi), kernel, padding="VALID")
-            h = self.act(h + self.params[f"convs.{i}.bias"])
+            h = self.act(h + p[f"convs.{i}.bias"])
             if pool > 1:
                 h = max_pool(h, pool)
-        h = tf.transpose(h, [0, n + 1, *range(1, n + 1)])
+        if n != 2:  # the PyTorch runtime flattens 2D maps channels-last, others channels-first
+            h = tf.transpose(h, [0, n + 1, *range(1, n + 1)])
         return tf.reshape(h, [tf.shape(h)[0], -1])
 
     def embed(self, links: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
@@ -273,6 +278,11 @@ class LeapfrogNet(tf.Module):
         (flattened by the dense path) without a conv stack, channels-last ``[B, *L, C]`` with
         one (same channel order as the PyTorch runtime's ``[B, C, *L]``)."""
         n = self.n_dim
+        if self.raw:
+            h = wrap(links)
+            if mask is not None:
+                h = h * mask
+            return h if not self.n_conv else tf.transpose(h, [0, *range(2, n + 2), 1])
         if self.n_colors == 1:
             cos, sin = tf.cos(links), tf.sin(links)
             if mask is not None:
@@ -281,17 +291,19 @@ class LeapfrogNet(tf.Module):
             if not self.n_conv:
                 return h
             return tf.transpose(h, [0, *range(2, n + 2), 1])
-        re_im = tf.stack([tf.math.real(links), tf.math.imag(links)], axis=-1)  # [B,D,*L,N,N,2]
+        # the lattice axes flattened to one (same element order): TF kernels take at most 8
+        # dimensions, and [B, D, *L, N, N, 2] has 9 in 4D
+        nc, volume = self.n_colors, math.prod(self.lattice_shape)
+        flat = tf.reshape(links, [-1, n, volume, nc, nc])
+        re_im = tf.stack([tf.math.real(flat), tf.math.imag(flat)], axis=-1)  # [B,D,V,N,N,2]
         if mask is not None:
-            re_im = re_im * mask[..., None, None, None]
+            re_im = re_im * tf.reshape(mask, [n, volume, 1, 1, 1])
         if not self.n_conv:
             return re_im
-        perm = [0, *range(2, n + 2), 1, n + 2, n + 3, n + 4]  # [B, *L, D, N, N, 2]
-        h = tf.transpose(re_im, perm)
+        h = tf.transpose(re_im, [0, 2, 1, 3, 4, 5])  # [B, V, D, N, N, 2]
         return tf.reshape(h, [tf.shape(links)[0], *self.lattice_shape, self.channels])
 
-    def _batch_norm(self, z: tf.Tensor, training: bool) -> tf.Tensor:
-        p = self.params
+    def _batch_norm(self, p: Mapping[str, Any], z: tf.Tensor, training: bool) -> tf.Tensor:
         if training:
             mean = tf.reduce_mean(z, axis=0)
             var = tf.reduce_mean(tf.square(z - mean), axis=0)
@@ -317,28 +329,33 @@ class LeapfrogNet(tf.Module):
         *,
         training: bool | None = None,
         generator: tf.random.Generator | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
         """``(s, t, q)`` for ``links`` (masked by ``mask`` ``[D, *L]``, real 0/1) and ``other``
-        (the momentum for x-networks, the force for v-networks; shape of ``v``)."""
+        (the momentum for x-networks, the force for v-networks; shape of ``v``).  ``params``
+        (default ``self.params``) are the variables to use: another network's of the same
+        architecture, so that one traced function serves every layer."""
         training = self.training if training is None else training
+        p = self.params if params is None else params
         batch = tf.shape(links)[0]
         h = self.embed(links, mask)
         if self.n_conv:
-            h = self.act(self._linear("conv_dense", self._conv_features(h)))
+            h = self.act(self._linear(p, "conv_dense", self._conv_features(p, h)))
         else:
             h = tf.reshape(h, [batch, -1])
         z = self.act(
-            self._linear("x_layer", h) + self._linear("v_layer", tf.reshape(other, [batch, -1]))
+            self._linear(p, "x_layer", h)
+            + self._linear(p, "v_layer", tf.reshape(other, [batch, -1]))
         )
         for i in range(len(self.config.hidden) - 1):
-            z = self.act(self._linear(f"hidden_layers.{i}", z))
+            z = self.act(self._linear(p, f"hidden_layers.{i}", z))
         if self.config.dropout > 0 and training:
             gen = generator if generator is not None else tf.random.get_global_generator()
             keep = gen.uniform(tf.shape(z), dtype=z.dtype) >= self.config.dropout
             z = tf.where(keep, z / (1.0 - self.config.dropout), tf.zeros_like(z))
         if self.config.batch_norm:
-            z = self._batch_norm(z, training)
-        out = tf.linalg.matmul(z, self.params["head_weight"], transpose_b=True)
+            z = self._batch_norm(p, z, training)
+        out = tf.linalg.matmul(z, p["head_weight"], transpose_b=True)
         parts = (
             dict(zip(self.heads, tf.split(out, len(self.heads), axis=1), strict=True))
             if self.heads
@@ -347,12 +364,12 @@ class LeapfrogNet(tf.Module):
         shape = tf.concat([[batch], tf.constant(self.out_shape, tf.int32)], axis=0)
         s = t = q = None
         if "s" in self.heads:
-            lam = self.config.scale_s * tf.exp(self.params["s_log_scale"])
+            lam = self.config.scale_s * tf.exp(p["s_log_scale"])
             s = tf.reshape(lam * tf.tanh(parts["s"]), shape)
         if "t" in self.heads:
-            t = tf.reshape(parts["t"] + self.params["t_bias"], shape)
+            t = tf.reshape(parts["t"] + p["t_bias"], shape)
         if "q" in self.heads:
-            lam = self.config.scale_q * tf.exp(self.params["q_log_scale"])
+            lam = self.config.scale_q * tf.exp(p["q_log_scale"])
             q = tf.reshape(lam * tf.tanh(parts["q"]), shape)
         return s, t, q
 

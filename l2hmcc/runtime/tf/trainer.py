@@ -43,7 +43,7 @@ from .compile import compile_function
 from .distributed import Backend, SingleProcess
 from .dynamics import Dynamics, DynamicsConfig, Proposal
 from .groups import GaugeGroup, group_by_name
-from .hmc import compile_leapfrog, hmc_step, tune_step_size
+from .hmc import compile_leapfrog, hmc_step, steps_for_length, tune_step_size
 from .lattice import sin_charge, topological_charge
 from .loss import LossConfig, l2hmc_loss
 from .networks import NetworkConfig
@@ -52,6 +52,13 @@ from .optim import Optimizer, clip_by_global_norm
 __all__ = ["BetaSchedule", "TrainConfig", "Trainer"]
 
 CHECKPOINT_FORMAT = 1
+
+#: ``"eager"``; ``"graph"`` (plain ``tf.function``); ``"xla"`` (``train.compile``: the train
+#: step and the proposal are graphs whose leapfrog layers run as one shared XLA executable,
+#: forward and backward; the optimizer update and the accept/metrics step are XLA functions;
+#: compile time does not grow with the number of layers); ``"xla-full"`` (the whole train step
+#: and proposal each one XLA function: the slowest to compile).
+COMPILE_MODES = ("eager", "graph", "xla", "xla-full")
 
 
 def _history_state(h: History) -> dict[str, Any]:
@@ -78,8 +85,9 @@ class Trainer:
     ``group`` a ``GaugeGroup`` or its name; ``beta`` a number or a ``BetaSchedule``; ``network``
     ``None`` trains step sizes only; ``out_dir`` (optional) receives ``checkpoints/``;
     ``backend`` defaults to ``SingleProcess()``; ``log`` gets one line per ``log_every`` steps
-    on the main rank.  ``compile_mode`` overrides ``train.compile`` (``"eager"``, ``"graph"``,
-    ``"xla"``; ``train.compile`` means ``"xla"``).
+    on the main rank; ``on_step(phase, step, total)`` (optional) is called on the main rank
+    after every train/eval/hmc step (progress bars).  ``compile_mode`` (one of
+    ``COMPILE_MODES``) overrides ``train.compile``, which means ``"xla"``.
     """
 
     def __init__(
@@ -95,6 +103,7 @@ class Trainer:
         out_dir: str | Path | None = None,
         backend: Backend | None = None,
         log: Callable[[str], None] | None = print,
+        on_step: Callable[[str, int, int], None] | None = None,
         compile_mode: str | None = None,
     ) -> None:
         self.group = group_by_name(group) if isinstance(group, str) else group
@@ -106,6 +115,7 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.backend: Backend = backend if backend is not None else SingleProcess()
         self._log = log if self.backend.is_main else None
+        self._on_step = on_step if self.backend.is_main else None
         if loss.charge > 0 and self.group.name != "U1" and len(self.lattice_shape) != 4:
             raise ValueError("loss.charge for SU(N) needs a 4D lattice (clover charge)")
         if train.network_precision in ("bf16", "fp16"):
@@ -133,13 +143,46 @@ class Trainer:
         self.stop_flag = StopFlag()
 
         mode = compile_mode if compile_mode is not None else ("xla" if train.compile else "eager")
-        self.compile_mode = mode
-        self._grads_fn = compile_function(self._grads, mode, name="train step")
-        self._apply_fn = compile_function(self._apply, mode, name="optimizer step")
-        self._finish_fn = compile_function(self._finish, mode, name="accept and metrics")
-        self._propose_fn = compile_function(self._propose_eval, mode, name="proposal")
+        if mode not in COMPILE_MODES:
+            raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
+        self._build_compiled(mode)
 
     # -- compiled pieces ----------------------------------------------------------------------
+    def _build_compiled(self, mode: str) -> None:
+        """The compiled units for ``mode`` (see ``COMPILE_MODES``)."""
+        self.compile_mode = mode
+        outer = {"xla": "graph", "xla-full": "xla"}.get(mode, mode)
+        small = "xla" if mode.startswith("xla") else mode
+        self.model.compile_layers("xla" if mode == "xla" else "eager")
+        self._grads_fn = compile_function(self._grads, outer, name="train step")
+        self._propose_fn = compile_function(self._propose_eval, outer, name="proposal")
+        self._apply_fn = compile_function(self._apply, small, name="optimizer step")
+        self._finish_fn = compile_function(self._finish, small, name="accept and metrics")
+        self._first_call = mode == "xla"
+
+    def _xla_guard(self, which: str, *args: Any) -> Any:
+        """Call the compiled ``"grads"`` or ``"propose"`` unit.  The first time, in ``"xla"``
+        mode, an XLA compilation error (raised when the enclosing graph first runs its
+        per-layer XLA clusters) switches the trainer to ``"graph"`` with a warning and the call
+        is retried."""
+        units = {"grads": lambda: self._grads_fn, "propose": lambda: self._propose_fn}
+        if not self._first_call:
+            return units[which]()(*args)
+        try:
+            out = units[which]()(*args)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
+            warnings.warn(
+                f"XLA cannot compile the leapfrog layer ({first_line}); "
+                "falling back to plain tf.function",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._build_compiled("graph")
+            out = units[which]()(*args)
+        self._first_call = False
+        return out
+
     def _beta_tensor(self, beta: float) -> tf.Tensor:
         return tf.constant(beta, dtype=self.dtype)
 
@@ -226,7 +269,9 @@ class Trainer:
                 int(x.shape[0]), self.lattice_shape, dtype=self.dtype, generator=self.generator
             )
             v_aux, d_aux, _ = self.model.draw(x_aux, self.generator)
-        parts, prop, grads = self._grads_fn(x, v, self._beta_tensor(beta), d, x_aux, v_aux, d_aux)
+        parts, prop, grads = self._xla_guard(
+            "grads", x, v, self._beta_tensor(beta), d, x_aux, v_aux, d_aux
+        )
         grads = self.backend.reduce_gradients(grads)
         lr = self.config.lr * self._lr_factor(self.step)
         grad_norm = self._apply_fn(grads, tf.constant(lr, self.dtype))
@@ -257,13 +302,17 @@ class Trainer:
         try:
             while self.step < end:
                 beta = self.beta.at(self.step, total)
+                t_step = time.perf_counter()
                 metrics = self.train_step(beta)
+                metrics["time_s"] = tf.constant(time.perf_counter() - t_step, tf.float64)
                 hist.append(self._reduce(metrics), step=self.step)
                 self.step += 1
+                if self._on_step:
+                    self._on_step("train", self.step, total)
                 if self._log and self.config.log_every and self.step % self.config.log_every == 0:
                     rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
                     self._log(self._line("train", self.step, total, metrics, rate))
-                stop = self.stop_flag.is_set()
+                stop = self._stop_requested()
                 every = self.config.checkpoint_every
                 if stop or (every and self.step % every == 0 and self.step < end):
                     self.save_checkpoint()
@@ -276,6 +325,15 @@ class Trainer:
         self.save_checkpoint()
         return hist
 
+    def _stop_requested(self) -> bool:
+        """The stop flag, decided by all ranks together (any rank's signal stops every rank at
+        the same step, so no rank waits in a collective of a step the others skip)."""
+        stop = self.stop_flag.is_set()
+        if self.backend.world_size > 1:
+            flag = tf.constant(1.0 if stop else 0.0, tf.float64)
+            stop = bool(self.backend.all_reduce_mean(flag) > 0)
+        return stop
+
     def evaluate(
         self, steps: int, beta: float | None = None, x: tf.Tensor | None = None
     ) -> History:
@@ -287,10 +345,15 @@ class Trainer:
         hist = self.histories["eval"]
         t0 = time.perf_counter()
         for i in range(steps):
+            t_step = time.perf_counter()
             v, d, u = self.model.draw(x, self.generator)
-            prop = self._propose_fn(x, v, bt, d)
+            prop = self._xla_guard("propose", x, v, bt, d)
             x, metrics = self._finish_fn(x, prop, u)
+            metrics = dict(metrics)
+            metrics["time_s"] = tf.constant(time.perf_counter() - t_step, tf.float64)
             hist.append(self._reduce(metrics))
+            if self._on_step:
+                self._on_step("eval", i + 1, steps)
             if self._log and self.config.log_every and (i + 1) % self.config.log_every == 0:
                 rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
                 self._log(self._line("eval", i + 1, steps, metrics, rate))
@@ -302,47 +365,59 @@ class Trainer:
         steps: int,
         beta: float | None = None,
         *,
+        step_size: float | None = None,
         target_acceptance: float = 0.75,
         traj_length: float = 1.0,
         x: tf.Tensor | None = None,
     ) -> History:
-        """Tuned-HMC baseline: ``hmc.tune_step_size`` to ``target_acceptance`` at trajectory
-        length ``traj_length`` (the tuning trajectories thermalise), then ``steps``
-        trajectories; returns the ``hmc`` history (with ``dQ`` like the L2HMC histories)."""
+        """HMC baseline at trajectory length ``traj_length``: ``step_size=None`` tunes ε with
+        ``hmc.tune_step_size`` to ``target_acceptance`` (the tuning trajectories thermalise);
+        a number runs ``n = ceil(τ/ε)`` steps of ``τ/n``.  Then ``steps`` trajectories; returns
+        the ``hmc`` history (with ``dQ``, ``time_s`` like the L2HMC histories)."""
         beta = self.beta.final(self.config.total_steps) if beta is None else beta
         bt = self._beta_tensor(beta)
         x = self.x if x is None else x
-        integrator = compile_leapfrog(self.compile_mode) if self.compile_mode != "eager" else None
-        tuned = tune_step_size(
-            x,
-            bt,
-            target=target_acceptance,
-            traj_length=traj_length,
-            generator=self.generator,
-            integrator=integrator,
+        integrator = (
+            compile_leapfrog("graph" if self.compile_mode == "graph" else "xla")
+            if self.compile_mode != "eager"
+            else None
         )
-        if self._log:
-            self._log(
-                f"hmc: tuned eps={tuned.eps:.4g} n_steps={tuned.n_steps} "
-                f"acceptance={tuned.acceptance:.3f}"
+        if step_size is None:
+            tuned = tune_step_size(
+                x,
+                bt,
+                target=target_acceptance,
+                traj_length=traj_length,
+                generator=self.generator,
+                integrator=integrator,
             )
-        x = tuned.links
+            eps, n_steps, x = tuned.eps, tuned.n_steps, tuned.links
+            if self._log:
+                self._log(
+                    f"hmc: tuned eps={eps:.4g} n_steps={n_steps} acceptance={tuned.acceptance:.3f}"
+                )
+        else:
+            n_steps = steps_for_length(step_size, traj_length)
+            eps = traj_length / n_steps
         hist = self.histories["hmc"]
-        q_old = topological_charge(x) if self.model.has_charge else None
-        qs_old = sin_charge(x) if self.group.is_abelian else None
-        for _ in range(steps):
-            x, metrics = hmc_step(
-                x, bt, tuned.eps, tuned.n_steps, self.generator, integrator=integrator
-            )
-            if q_old is not None:
-                metrics["dQ"] = tf.abs(metrics["charge"] - q_old)
-                q_old = metrics["charge"]
-            if qs_old is not None:
-                metrics["dQ_sin"] = tf.abs(metrics["sin_charge"] - qs_old)
-                qs_old = metrics["sin_charge"]
-            metrics["step_size"] = tf.constant(tuned.eps, tf.float64)
-            metrics["n_steps"] = tf.constant(tuned.n_steps, tf.int64)
+        old: dict[str, tf.Tensor] = {}  # charges of the previous configuration, for dQ
+        if self.model.has_charge:
+            old["charge"] = topological_charge(x)
+        if self.group.is_abelian:
+            old["sin_charge"] = sin_charge(x)
+        for i in range(steps):
+            t_step = time.perf_counter()
+            x, metrics = hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
+            metrics["time_s"] = tf.constant(time.perf_counter() - t_step, tf.float64)
+            for key, dkey in (("charge", "dQ"), ("sin_charge", "dQ_sin")):
+                if key in metrics:
+                    metrics[dkey] = tf.abs(metrics[key] - old[key])
+                    old[key] = metrics[key]
+            metrics["step_size"] = tf.constant(eps, tf.float64)
+            metrics["n_steps"] = tf.constant(n_steps, tf.int64)
             hist.append(self._reduce(metrics))
+            if self._on_step:
+                self._on_step("hmc", i + 1, steps)
         return hist
 
     # -- logging ------------------------------------------------------------------------------
