@@ -440,15 +440,17 @@ def format_report(summary: dict[str, Any]) -> str:
         tau_s = "-" if tau["value"] is None else f"{tau['value']:.2f}"
         if tau["value"] is not None and tau["err"] is not None:
             tau_s += f" ± {tau['err']:.2f}"
-        exact_p = s["plaquette"]["exact"]
+        exact_p = s["plaquette"]["exact_finite_volume"]
+        exact_q2 = s["q2"]["exact"]
         acc = s["acceptance"]
         rate = s["trajectories_per_s"]
         lines.append(
             f"  {label:<5} acceptance {'-' if acc is None else f'{acc:.3f}'}"
             f"  plaquette {_pm(s['plaquette'])}"
             + (f" (exact {exact_p:.4f})" if exact_p is not None else "")
-            + f"  <Q^2> {_pm(s['q2'], 3)}  tau_int(Q) {tau_s}"
-            + f"  {'-' if rate is None else f'{rate:.3g}'} traj/s"
+            + f"  <Q^2> {_pm(s['q2'], 3)}"
+            + (f" (exact {exact_q2:.3f})" if exact_q2 is not None else "")
+            + f"  tau_int(Q) {tau_s}  {'-' if rate is None else f'{rate:.3g}'} traj/s"
         )
     imp = summary.get("improvement")
     lines.append(
