@@ -272,15 +272,24 @@ class Run:
         )
         write_json(out / "summary.json", summary)
         if not self.args.no_plots:
-            exact = l2hmc["plaquette"]["exact_finite_volume"]
-            for name, h in histories.items():
-                if len(h):
-                    plot_history(h, out / "plots", exact_plaquette=exact, prefix=f"{name}-")
+            self._plots(histories, l2hmc["plaquette"]["exact_finite_volume"])
         if self.args.tensorboard:
             self._tensorboard(histories)
         self._write_run("completed")
         self.reporter.print(format_report(summary))
         self.reporter.print(f"outputs in {out}")
+
+    def _plots(self, histories: dict[str, History], exact_plaquette: float | None) -> None:
+        try:
+            import matplotlib  # noqa: F401  (a compute node may lack it: the run still counts)
+        except ImportError as exc:
+            warnings.warn(f"no plots: {exc}", RuntimeWarning, stacklevel=2)
+            return
+        for name, h in histories.items():
+            if len(h):
+                plot_history(
+                    h, self.out / "plots", exact_plaquette=exact_plaquette, prefix=f"{name}-"
+                )
 
     def _tensorboard(self, histories: dict[str, History]) -> None:
         try:
