@@ -188,6 +188,29 @@ certainly not specs.""",
         """Lists, calls and blocks nest at most 32 levels deep. No field of a spec needs more
 than two (a list inside a call: `eras([4.0, 5.0])`).""",
     ),
+    "E015": CodeInfo(
+        "misplaced `extends`",
+        """A spec names at most one base spec, on its first line (comments may come before):
+
+    extends "u1.l2h"
+    lattice { beta = 6.0 }
+
+To build on several specs, make a chain: the base may itself start with `extends`.""",
+    ),
+    "E016": CodeInfo(
+        "cannot read the base spec",
+        """The file named by `extends "PATH"` does not exist or cannot be read. The path is
+relative to the directory of the spec that names it (not to the working directory):
+
+    # specs/u1-b6.l2h
+    extends "u1.l2h"              # reads specs/u1.l2h""",
+    ),
+    "E017": CodeInfo(
+        "`extends` cycle",
+        """The chain of base specs comes back to a spec it has already read (a spec extends
+itself, directly or through its bases), or it is longer than 16 files. The message shows the
+chain; break it by removing one `extends`.""",
+    ),
     # E1xx: keys, types, ranges --------------------------------------------------------------
     "E101": CodeInfo(
         "unknown block",
@@ -356,10 +379,10 @@ Horovod (`--target tensorflow-horovod`).""",
 (`l2hmcc targets` lists them), or drop the `distributed` block to let the target decide.""",
     ),
     "E303": CodeInfo(
-        "sweeps are not expanded yet",
-        """The spec contains `sweep(...)` values. `l2hmcc check` types them, but `compile`
-needs one value per key; sweep expansion into one job per point comes in a later release.
-Pick one value, or override it: `--set lattice.beta=4.0`.""",
+        "no such sweep point",
+        """`compile --point P` compiles one point of a sweep: P is a point's name (as in
+`sweep.json`, e.g. `u1-beta4.0-leapfrog8`) or its 0-based index. The spec has no sweep, or
+no point of that name. Without `--point`, `compile` writes every point under one directory.""",
     ),
     "E304": CodeInfo(
         "output directory exists",

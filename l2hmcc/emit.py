@@ -4,8 +4,9 @@ The files are written into a fresh temporary directory beside the destination, w
 renamed into place, so a job directory is either complete or absent. An existing directory is
 never touched without ``force``; with ``force`` it is swapped for the new one atomically
 (Linux ``renameat2(RENAME_EXCHANGE)``, else two renames) and then removed, and only if it is
-empty or holds a ``manifest.json`` (so ``--force`` cannot delete a directory l2hmcc did not
-write).
+empty or holds a ``manifest.json`` or ``sweep.json`` (so ``--force`` cannot delete a
+directory l2hmcc did not write). Files are written 0644 (0755 if executable) and directories
+0755 whatever the umask, so two compilations give identical trees, modes included.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from l2hmcc.bundle import Bundle
-from l2hmcc.manifest import MANIFEST_NAME
+from l2hmcc.manifest import RECORD_NAMES
 
 
 class EmitError(Exception):
@@ -43,11 +44,11 @@ def write_bundle(bundle: Bundle, out: Path, *, force: bool = False) -> Path:
             )
         if not out.is_dir() or out.is_symlink():
             raise EmitError("E304", f"`{out}` exists and is not a directory")
-        if any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
+        if any(out.iterdir()) and not any((out / n).is_file() for n in RECORD_NAMES):
             raise EmitError(
                 "E304",
                 f"refusing to replace `{out}`: it is not an l2hmcc job directory"
-                f" (no {MANIFEST_NAME})",
+                f" (no {' or '.join(RECORD_NAMES)})",
                 help="choose another directory with `-o`",
             )
     try:
@@ -58,7 +59,11 @@ def write_bundle(bundle: Bundle, out: Path, *, force: bool = False) -> Path:
     try:
         for rel, f in bundle.items():
             path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
+            for parent in reversed(path.relative_to(tmp).parents[:-1]):
+                d = tmp / parent
+                if not d.is_dir():
+                    d.mkdir()
+                    d.chmod(0o755)  # fixed modes, whatever the umask: a reproducible tree
             path.write_bytes(f.data)
             path.chmod(0o755 if f.executable else 0o644)
         tmp.chmod(0o755)

@@ -1,8 +1,8 @@
 """The canonical layout of a spec (``l2hmcc fmt``), comments kept.
 
 Canonical means: one attribute per line, four-space indents, `key = value` with single
-spaces, lists and calls on one line (`[16, 16]`, `linear(4.0, 6.0)`), one blank line
-between top-level blocks, at most one blank line between attributes where the author had
+spaces, lists and calls on one line (`[16, 16]`, `linear(4.0, 6.0)`), an `extends` line
+first, one blank line between top-level blocks, at most one blank line between attributes where the author had
 one, numbers and strings exactly as written. Formatting is idempotent, and a formatted
 spec parses to the same syntax tree as the original (tested with Hypothesis).
 
@@ -24,6 +24,7 @@ from l2hmcc.syntax import (
     Call,
     Comment,
     Duration,
+    Extends,
     Ident,
     Item,
     ListValue,
@@ -136,6 +137,14 @@ class _Formatter:
         trail = self.trailing_comment(self.line_of(rbrace), rbrace, following)
         self.lines.append(f"{INDENT * depth}}}" + trail)
 
+    def extends(self, e: Extends, following: int) -> None:
+        """``extends "base.l2h"``, first, followed by a blank line before the first block."""
+        self.own_line_comments(e.span.start, 0)
+        self.last_end = e.span.end
+        trail = self.trailing_comment(e.span.end_line, e.span.end, following)
+        self.lines.append(f"extends {e.path.text}{trail}")
+        self.lines.append("")
+
     def line_of(self, offset: int) -> int:
         return self.text.count("\n", 0, offset) + 1
 
@@ -143,6 +152,8 @@ class _Formatter:
 def format_spec(tree: SpecFile, source: Source) -> str:
     """The canonical text of a parsed spec (``source`` is the text it was parsed from)."""
     f = _Formatter(source, tree.comments)
+    if tree.extends is not None:
+        f.extends(tree.extends, tree.items[0].span.start if tree.items else len(source.text))
     f.items(tree.items, 0, len(source.text), top=True)
     f.own_line_comments(len(source.text) + 1, 0)
     return "\n".join(f.lines).strip("\n") + "\n"

@@ -88,10 +88,21 @@ def _ancestors(path: str) -> Iterator[str]:
 
 
 @dataclass(frozen=True)
+class SweepSite:
+    """A ``key = sweep(a, b, ...)`` attribute: its key path (``lattice.beta``), the attribute
+    and the call, whose arguments are the values of the scan (`l2hmcc.sweep` expands them)."""
+
+    path: str
+    attribute: Attribute
+    call: Call
+
+
+@dataclass(frozen=True)
 class LowerResult:
     spec: ir.Spec | None
     spans: SpanMap
     diagnostics: list[Diagnostic]
+    sweeps: tuple[SweepSite, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,14 +597,15 @@ def lower(tree: SpecFile, source_name: str) -> LowerResult:
     firsts: dict[int, Value] = {id(attr): call.args[0] for _, attr, call, _ in ctx.sweeps}
     for _path, attr, call, _values in ctx.sweeps:
         for arg in call.args[1:]:
-            variant = _replace_values(tree, {**firsts, id(attr): arg})
+            variant = replace_values(tree, {**firsts, id(attr): arg})
             vctx = _Ctx(tree.span, allow_sweep=False)
             _lower(variant, source_name, vctx)
             diagnostics.extend(vctx.diagnostics)
-    return LowerResult(spec, ctx.spans, finalize(diagnostics))
+    sites = tuple(SweepSite(path, attr, call) for path, attr, call, _ in ctx.sweeps)
+    return LowerResult(spec, ctx.spans, finalize(diagnostics), sites)
 
 
-def _replace_values(tree: SpecFile, values: dict[int, Value]) -> SpecFile:
+def replace_values(tree: SpecFile, values: dict[int, Value]) -> SpecFile:
     """The tree with the values of some attributes (keyed by ``id``) replaced."""
 
     def walk(items: tuple[Item, ...]) -> tuple[Item, ...]:

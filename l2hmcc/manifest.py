@@ -1,14 +1,21 @@
-"""``manifest.json``: the record of how a job directory was made.
+"""``manifest.json`` and ``sweep.json``: the records of how a job directory was made.
 
-It names the l2hmcc version, the spec (path and sha256), the target, the ``--set``
-overrides, the fully resolved IR, and every file of the job with its digest, so a job can be
-checked against its spec and rebuilt. Its JSON Schema is committed as
-``l2hmcc/schemas/manifest.schema.json``.
+A job's ``manifest.json`` names the l2hmcc version, the spec (file name, sha256, normalized
+text) and every spec it extends, the target and system, the ``--set`` overrides, the sweep
+point it is (if any), the fully resolved IR, and every other file of the job with its digest,
+so that ``l2hmcc verify`` can check the directory and rebuild it from the spec copies it holds
+(``spec.l2h``, ``extends/N-NAME.l2h``). A sweep's ``sweep.json`` records the same about the
+spec and lists the points and every file under the sweep directory.
+
+Records are deterministic: no times, no absolute paths (the spec is named by its file name),
+keys sorted. Their JSON Schemas are committed as ``l2hmcc/schemas/manifest.schema.json`` and
+``sweep.schema.json``; the layout version is ``schema_version``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,9 +24,37 @@ from l2hmcc import __version__
 from l2hmcc.bundle import Bundle
 from l2hmcc.ir import BackendName, Spec
 
-MANIFEST_VERSION: Literal[1] = 1
+MANIFEST_VERSION: Literal[2] = 2
+SWEEP_VERSION: Literal[1] = 1
 MANIFEST_NAME = "manifest.json"
+SWEEP_NAME = "sweep.json"
 SPEC_COPY_NAME = "spec.l2h"
+EXTENDS_DIR = "extends"
+
+RECORD_NAMES = (MANIFEST_NAME, SWEEP_NAME)
+"""A directory holding one of these was written by l2hmcc."""
+
+RUN_OUTPUT_DIR = "output"
+"""Where a run writes (``train.py --out``): not part of the record."""
+
+_RUN_ARTIFACT = re.compile(
+    r"""(^|/)(
+        output(/|$)                     # the run's results
+      | __pycache__(/|$)                # Python's bytecode of the carried runtime
+      | [^/]+\.[oe]\d+(\.\d+|\[\d+\])?$ # PBS logs: NAME.o123 (array subjobs NAME.o123.4)
+    )""",
+    re.VERBOSE,
+)
+_JOB_RUN_FILES = frozenset({"hostfile", ".deepspeed_env"})
+"""Written into the job directory by job.pbs's DeepSpeed launcher."""
+
+
+def is_run_artifact(relative: str) -> bool:
+    """Whether a path under a job (or sweep) directory is something a run writes, which
+    ``verify`` ignores: ``output/``, ``__pycache__/``, PBS logs, DeepSpeed's hostfile."""
+    if _RUN_ARTIFACT.search(relative):
+        return True
+    return relative.rsplit("/", 1)[-1] in _JOB_RUN_FILES
 
 
 class _Model(BaseModel):
@@ -27,8 +62,17 @@ class _Model(BaseModel):
 
 
 class SpecRecord(_Model):
-    path: str = Field(description="The spec's path as given to `l2hmcc compile`.")
-    sha256: str = Field(description="sha256 of the spec file's bytes (copied as spec.l2h).")
+    name: str = Field(
+        description="The main spec: its file name as compiled (no directory, so the record does"
+        " not depend on where it was compiled from). A base spec: the path its `extends` line"
+        " names, as written."
+    )
+    file: str = Field(description="Its byte-exact copy in the job directory.")
+    sha256: str = Field(description="sha256 of the spec file's bytes.")
+    normalized: str = Field(
+        description="The spec in canonical layout (`l2hmcc fmt`), comments kept: what a"
+        " reviewer reads."
+    )
 
 
 class TargetRecord(_Model):
@@ -37,14 +81,36 @@ class TargetRecord(_Model):
     backend: BackendName = Field(description="Distributed backend of the target.")
 
 
+class SystemRecord(_Model):
+    name: str = Field(description="`job` system: local, polaris, aurora or sunspot.")
+    facts_checked: str = Field(
+        description="Date of l2hmcc's system facts (`l2hmcc/systems.py`) the job scripts"
+        " were generated from."
+    )
+
+
+class PointValue(_Model):
+    path: str = Field(description="Key path of the swept attribute, e.g. `lattice.beta`.")
+    value: str = Field(description="This point's value, as written in the spec.")
+
+
+class PointRecord(_Model):
+    index: int = Field(ge=0, description="0-based index of the point in the sweep.")
+    count: int = Field(ge=1, description="Points in the sweep.")
+    name: str = Field(description="The point's name (its directory in the sweep).")
+    values: tuple[PointValue, ...] = Field(description="The value of every swept key.")
+
+
 class FileRecord(_Model):
-    path: str = Field(description="Path relative to the job directory.")
+    path: str = Field(description="Path relative to the job (or sweep) directory.")
     sha256: str = Field(description="sha256 of the file's bytes.")
     executable: bool = Field(description="Whether the file is written executable.")
 
 
 class Manifest(_Model):
-    schema_version: Literal[1] = Field(
+    """``manifest.json`` of one job directory."""
+
+    schema_version: Literal[2] = Field(
         MANIFEST_VERSION, description="Version of the manifest layout."
     )
     generated_by: str = Field(
@@ -52,15 +118,67 @@ class Manifest(_Model):
     )
     l2hmcc_version: str = Field(description="Version of the compiler that wrote the job.")
     spec: SpecRecord = Field(description="The spec the job was compiled from.")
+    extends: tuple[SpecRecord, ...] = Field(
+        (), description="The specs it extends, nearest first (`extends` chain)."
+    )
     target: TargetRecord = Field(description="The target it was compiled for.")
+    system: SystemRecord = Field(description="The system the job was generated for.")
     overrides: tuple[str, ...] = Field(
         (), description="`--set` overrides applied on top of the spec, in order."
     )
-    ir: Spec = Field(description="The resolved IR, overrides applied.")
+    point: PointRecord | None = Field(
+        None, description="The sweep point this job is, or null for a spec without sweeps."
+    )
+    ir: Spec = Field(description="The resolved IR, overrides applied (the point's values).")
     files: tuple[FileRecord, ...] = Field(
         description="Every other file of the job directory, in bundle order."
     )
     bundle_digest: str = Field(description="Digest of those files (paths, modes, contents).")
+
+
+class SweepAxis(_Model):
+    path: str = Field(description="Key path of the swept attribute.")
+    values: tuple[str, ...] = Field(description="Its values, as written.")
+
+
+class SweepPoint(_Model):
+    index: int = Field(ge=0, description="0-based index (the PBS array index).")
+    name: str = Field(description="The point's directory.")
+    values: tuple[PointValue, ...] = Field(description="The value of every swept key.")
+    manifest_sha256: str = Field(description="sha256 of the point's manifest.json.")
+
+
+class Submission(_Model):
+    mode: Literal["array", "scripts", "local"] = Field(
+        description="`array`: one PBS job array (array.pbs); `scripts`: each point's job.pbs"
+        " submitted on its own; `local`: the points run one after the other on this machine."
+    )
+    reason: str = Field(description="Why this mode.")
+
+
+class SweepManifest(_Model):
+    """``sweep.json`` of a sweep directory (one job directory per point)."""
+
+    schema_version: Literal[1] = Field(SWEEP_VERSION, description="Version of this layout.")
+    generated_by: str = Field(description="The generated-file notice, as in manifest.json.")
+    l2hmcc_version: str = Field(description="Version of the compiler that wrote the sweep.")
+    spec: SpecRecord = Field(
+        description="The spec (its copy is in every point's directory; `file` names the first)."
+    )
+    extends: tuple[SpecRecord, ...] = Field((), description="The specs it extends.")
+    target: TargetRecord = Field(description="The target of every point.")
+    system: SystemRecord = Field(description="The system of the first point.")
+    overrides: tuple[str, ...] = Field((), description="`--set` overrides, in order.")
+    axes: tuple[SweepAxis, ...] = Field(
+        description="The swept keys in spec order; the points are their cartesian product,"
+        " the first key varying slowest."
+    )
+    points: tuple[SweepPoint, ...] = Field(description="Every point, in array-index order.")
+    submission: Submission = Field(description="How `submit-all.sh` submits the points.")
+    files: tuple[FileRecord, ...] = Field(
+        description="Every other file under the sweep directory, the points' included."
+    )
+    bundle_digest: str = Field(description="Digest of those files.")
 
 
 def header(spec_name: str, spec_sha256: str, version: str = __version__) -> str:
@@ -68,28 +186,13 @@ def header(spec_name: str, spec_sha256: str, version: str = __version__) -> str:
     return f"generated by l2hmcc {version} from {spec_name} (sha256 {spec_sha256}); do not edit"
 
 
-def build(
-    spec: Spec,
-    *,
-    spec_path: str,
-    spec_sha256: str,
-    target: TargetRecord,
-    overrides: tuple[str, ...],
-    bundle: Bundle,
-) -> Manifest:
-    return Manifest(
-        generated_by=header(spec_path, spec_sha256),
-        l2hmcc_version=__version__,
-        spec=SpecRecord(path=spec_path, sha256=spec_sha256),
-        target=target,
-        overrides=overrides,
-        ir=spec,
-        files=tuple(
-            FileRecord(path=p, sha256=f.sha256, executable=f.executable) for p, f in bundle.items()
-        ),
-        bundle_digest=bundle.digest(),
+def file_records(bundle: Bundle) -> tuple[FileRecord, ...]:
+    return tuple(
+        FileRecord(path=p, sha256=f.sha256, executable=f.executable) for p, f in bundle.items()
     )
 
 
-def dumps(manifest: Manifest) -> str:
-    return json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+def dumps(record: Manifest | SweepManifest) -> str:
+    """Canonical JSON: sorted keys, two-space indent, UTF-8, a final newline."""
+    data = record.model_dump(mode="json")
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

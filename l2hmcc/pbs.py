@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from l2hmcc import ir, render, systems
+from l2hmcc import ir, systems
 from l2hmcc.bundle import Bundle
 from l2hmcc.systems import System
 
@@ -191,6 +191,8 @@ def plan_request(req: JobRequest, *, target: str, spec_name: str, spec_sha256: s
     system = systems.get(req.system)
     if system is None:
         raise PlanError(f"unknown system {req.system!r}")
+    from l2hmcc import render  # Jinja: only when a script is made (the checks import this module)
+
     header = render.generated_header(spec_name, spec_sha256)
     _check_words("module", req.modules, MODULE_RE)
     _check_env(req.env)
@@ -415,6 +417,8 @@ def plan(spec: ir.Spec, *, target: str, spec_name: str, spec_sha256: str) -> Pbs
 def render_plan(p: PbsPlan) -> str:
     """The script text: a PBS job script for cluster systems, a bash script for `local`."""
     template = "pbs/job.pbs.j2" if p.is_cluster else "pbs/local.sh.j2"
+    from l2hmcc import render
+
     return render.render(template, plan=p, job_script=JOB_SCRIPT, local_launcher=LOCAL_LAUNCHER)
 
 

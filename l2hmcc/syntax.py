@@ -125,6 +125,8 @@ class Block:
     def header(self) -> Span:
         """The span of ``kind [label]``: where messages about the block as a whole point."""
         last = self.label or self.kind
+        if last.span.file != self.kind.span.file:
+            last = self.kind  # a composed block whose label came from the base spec
         s, e = self.kind.span, last.span
         return Span(s.file, s.line, s.col, e.end_line, e.end_col, s.start, e.end)
 
@@ -139,12 +141,22 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Extends:
+    """``extends "base.l2h"``: the spec this one is composed over (`l2hmcc.compose`)."""
+
+    span: Span = field(compare=False, repr=False)
+    path: String
+
+
+@dataclass(frozen=True)
 class SpecFile:
-    """A whole spec: its top-level items in order, and its comments (for the formatter)."""
+    """A whole spec: its ``extends`` line if any, its top-level items in order, and its
+    comments (for the formatter)."""
 
     span: Span = field(compare=False, repr=False)
     items: tuple[Item, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)
+    extends: Extends | None = None
 
 
 @dataclass(frozen=True)
@@ -244,13 +256,43 @@ def parse(source: Source) -> ParseResult:
     comments = tuple(
         Comment(source.span(t.start_pos or 0, t.end_pos or 0), str(t)) for t in _COMMENTS.tokens
     )
+    builder = _Builder(source)
+    extends: Extends | None = None
+    items: list[Item] = []
     try:
-        items = tuple(_Builder(source).item(c, 0) for c in tree.children)
+        for child in tree.children:
+            if getattr(child, "data", None) != "extends":
+                items.append(builder.item(child, 0))
+                continue
+            node = builder.extends(child)
+            if extends is not None or items:
+                return ParseResult(None, [_misplaced_extends(node, extends)])
+            extends = node
     except _TooDeep as e:
         return ParseResult(None, [_too_deep(e.span)])
     except RecursionError:
         return ParseResult(None, [_too_deep(source.start_span)])
-    return ParseResult(SpecFile(source.span(0, len(source.text)), items, comments), [])
+    whole = source.span(0, len(source.text))
+    return ParseResult(SpecFile(whole, tuple(items), comments, extends), [])
+
+
+def _misplaced_extends(node: Extends, first: Extends | None) -> Diagnostic:
+    if first is not None:
+        return error(
+            "E015",
+            "a spec extends at most one other spec",
+            node.span,
+            "second `extends`",
+            secondary=[Label(first.span, "first `extends`")],
+            help="compose in a chain instead: the base spec may itself extend another",
+        )
+    return error(
+        "E015",
+        "`extends` must come before the first block",
+        node.span,
+        "too late",
+        help="move this line to the top of the file (comments may precede it)",
+    )
 
 
 def parse_value(source: Source) -> tuple[Value | None, list[Diagnostic]]:
@@ -295,6 +337,12 @@ class _Builder:
 
     def name(self, tok: Any) -> Name:
         return Name(self.span_of(tok), str(tok))
+
+    def extends(self, node: Any) -> Extends:
+        (tok,) = node.children
+        text = str(tok)
+        path = String(self.span_of(tok), text, _unescape(text))
+        return Extends(self.span_of(node), path)
 
     def item(self, node: Any, depth: int) -> Item:
         if depth > MAX_DEPTH:
@@ -403,6 +451,7 @@ _TOKEN_NAMES = {
     "CLOCK": "a duration",
     "TRUE": "`true`",
     "FALSE": "`false`",
+    "EXTENDS": "`extends`",
     "$END": "the end of the file",
 }
 

@@ -101,6 +101,11 @@ class Queue:
     verified: bool = True
     """False where the limits are not public; violations are then warnings."""
     note: str = ""
+    job_arrays: bool = True
+    """Whether the queue takes PBS job arrays (``#PBS -J``); a sweep compiled for a queue that
+    does not gets one job script per point instead (`l2hmcc.sweep.plan_submission`)."""
+    job_arrays_note: str = ""
+    """Why not, for the sweep's record."""
 
     @property
     def nodes(self) -> Range:
@@ -136,6 +141,13 @@ def _exec(
     return ExecQueue(name, Range(*nodes), Range(min_minutes, round(hours * 60)))
 
 
+#: The debug queues hold one job per user (running, accruing or queued), so a job array
+#: cannot go there; a sweep submits its points' scripts one by one instead. (The rule comes
+#: from issue 7; ../shared/reference/alcf-pbs.md does not cover arrays: `qstat -Qf debug`
+#: shows a queue's settings.)
+_NO_ARRAYS = "a debug queue: one job per user, no job arrays"
+
+
 def _queue(
     name: str,
     nodes: tuple[int, int],
@@ -144,10 +156,17 @@ def _queue(
     by_request: bool = False,
     rerunnable: bool = False,
     note: str = "",
+    job_arrays: bool = True,
 ) -> Queue:
     """An execution queue that is submitted to directly."""
     return Queue(
-        name, (_exec(name, nodes, hours),), by_request=by_request, rerunnable=rerunnable, note=note
+        name,
+        (_exec(name, nodes, hours),),
+        by_request=by_request,
+        rerunnable=rerunnable,
+        note=note,
+        job_arrays=job_arrays,
+        job_arrays_note="" if job_arrays else _NO_ARRAYS,
     )
 
 
@@ -359,8 +378,8 @@ POLARIS = System(
     description="Polaris (NVIDIA A100, PBS Pro)",
     node=NodeShape("NVIDIA A100-40GB", 4, sockets=1, cores_per_socket=32, threads_per_core=2),
     queues={
-        "debug": _queue("debug", (1, 2), 1),
-        "debug-scaling": _queue("debug-scaling", (1, 10), 1),
+        "debug": _queue("debug", (1, 2), 1, job_arrays=False),
+        "debug-scaling": _queue("debug-scaling", (1, 10), 1, job_arrays=False),
         "prod": Queue(
             "prod",
             (
@@ -458,8 +477,10 @@ AURORA = System(
     description="Aurora (Intel Max 1550, PBS Pro)",
     node=_AURORA_NODE,
     queues={
-        "debug": _queue("debug", (1, 2), 1, note="1 job per user"),
-        "debug-scaling": _queue("debug-scaling", (2, 256), 1, note="1 job per user"),
+        "debug": _queue("debug", (1, 2), 1, note="1 job per user", job_arrays=False),
+        "debug-scaling": _queue(
+            "debug-scaling", (2, 256), 1, note="1 job per user", job_arrays=False
+        ),
         "prod": Queue(
             "prod",
             (

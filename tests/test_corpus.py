@@ -5,6 +5,7 @@ See tests/corpus/README.md for the expectation syntax (mypy style: ``# E: CODE [
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,25 @@ class Expected:
     text: str
 
 
+_EXTENDS = re.compile(r'^extends\s+"([^"]+)"', re.M)
+
+
 def expectations(path: Path) -> tuple[list[Expected], list[str], str | None]:
+    """The expectations of a corpus file and of the base specs it extends (under bases/),
+    its overrides and its target."""
     expected: list[Expected] = []
     overrides: list[str] = []
     target = None
+    chain = [path]
+    while m := _EXTENDS.search(chain[-1].read_text(encoding="utf-8")):
+        base = Path(os.path.normpath(chain[-1].parent / m.group(1)))
+        if base in chain or not base.is_file():
+            break
+        chain.append(base)
+    for base in chain[1:]:
+        for lineno, line in enumerate(base.read_text(encoding="utf-8").splitlines(), start=1):
+            for _sev, code, text in _EXPECT.findall(line):
+                expected.append(Expected(str(base), lineno, code, text.strip()))
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         file, at = str(path), lineno
         if m := re.match(r"#\s*set:\s*(\S+)", line):

@@ -9,7 +9,7 @@ import pytest
 from l2hmcc import schemas
 
 
-@pytest.mark.parametrize("name", ["ir.schema.json", "manifest.schema.json"])
+@pytest.mark.parametrize("name", ["ir.schema.json", "manifest.schema.json", "sweep.schema.json"])
 def test_committed_schema_is_current(name: str) -> None:
     committed = (schemas.DIRECTORY / name).read_text(encoding="utf-8")
     assert committed == schemas.generate()[name], (

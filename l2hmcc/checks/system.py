@@ -19,14 +19,6 @@ from l2hmcc import systems
 from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import Spec
 from l2hmcc.lower import SpanMap
-from l2hmcc.pbs import (
-    ACCOUNT_RE,
-    JOB_NAME_MAX,
-    JOB_NAME_RE,
-    MODULE_RE,
-    cluster_launcher,
-    sanitize_job_name,
-)
 from l2hmcc.systems import Queue, System, format_minutes
 
 if TYPE_CHECKING:
@@ -115,6 +107,8 @@ def _local(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
 
 
 def _account(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    from l2hmcc import pbs  # imported where needed: `check` stays light
+
     account = spec.job.account
     system = spec.job.system
     if account is None:
@@ -127,7 +121,7 @@ def _account(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
                 help='add `account = "YourProject"` to the job block (PBS -A)',
             )
         ]
-    if not ACCOUNT_RE.match(account):
+    if not pbs.ACCOUNT_RE.match(account):
         return [
             error(
                 "E321",
@@ -141,10 +135,12 @@ def _account(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
 
 
 def _job_name(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    from l2hmcc import pbs  # imported where needed: `check` stays light
+
     name = spec.job.name
     if name is None:
         return []
-    if not JOB_NAME_RE.match(name):
+    if not pbs.JOB_NAME_RE.match(name):
         return [
             error(
                 "E321",
@@ -152,17 +148,17 @@ def _job_name(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
                 spans.value("job.name"),
                 "not a PBS job name",
                 help="PBS job names use letters, digits, `_`, `.`, `+` and `-`, starting with"
-                f" a letter or digit, e.g. `{sanitize_job_name(name)}`",
+                f" a letter or digit, e.g. `{pbs.sanitize_job_name(name)}`",
             )
         ]
-    if len(name) > JOB_NAME_MAX:
+    if len(name) > pbs.JOB_NAME_MAX:
         return [
             error(
                 "W320",
-                f"job name `{name}` is {len(name)} characters; qstat shows {JOB_NAME_MAX}",
+                f"job name `{name}` is {len(name)} characters; qstat shows {pbs.JOB_NAME_MAX}",
                 spans.value("job.name"),
-                f"cut to `{name[:JOB_NAME_MAX]}`",
-                help=f"the script uses `-N {name[:JOB_NAME_MAX]}`; pick a shorter name to"
+                f"cut to `{name[: pbs.JOB_NAME_MAX]}`",
+                help=f"the script uses `-N {name[: pbs.JOB_NAME_MAX]}`; pick a shorter name to"
                 " choose what qstat shows",
             )
         ]
@@ -371,6 +367,8 @@ def _ranks_per_node(spec: Spec, spans: SpanMap, system: System) -> list[Diagnost
 
 
 def _modules(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    from l2hmcc import pbs  # imported where needed: `check` stays light
+
     return [
         error(
             "E329",
@@ -380,7 +378,7 @@ def _modules(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
             help="module names use letters, digits and `_ . + / @ : -`, e.g. `conda/2024-04-29`",
         )
         for i, module in enumerate(spec.job.modules)
-        if not MODULE_RE.match(module)
+        if not pbs.MODULE_RE.match(module)
     ]
 
 
@@ -399,7 +397,9 @@ def _env(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
 
 
 def _launcher(spec: Spec, spans: SpanMap, system: System) -> list[Diagnostic]:
-    launcher = cluster_launcher(spec)
+    from l2hmcc import pbs  # imported where needed: `check` stays light
+
+    launcher = pbs.cluster_launcher(spec)
     if launcher in ("mpiexec", "deepspeed"):
         return []
     return [

@@ -1,5 +1,5 @@
-"""The committed JSON Schemas of the IR, of manifest.json, and of a job's output/summary.json
-and output/run.json (`l2hmcc.results`).
+"""The committed JSON Schemas of the IR, of a job's manifest.json and a sweep's sweep.json,
+and of a job's output/summary.json and output/run.json (`l2hmcc.results`).
 
 ``python -m l2hmcc.schemas`` rewrites them; ``tests/test_schemas.py`` fails when they are
 out of date, so a change to the IR shows up in review as a schema diff.
@@ -18,12 +18,13 @@ def generate() -> dict[str, str]:
     from pydantic import BaseModel
 
     from l2hmcc.ir import Spec
-    from l2hmcc.manifest import Manifest
+    from l2hmcc.manifest import Manifest, SweepManifest
     from l2hmcc.results import RunRecord, Summary
 
     models: tuple[tuple[str, type[BaseModel]], ...] = (
         ("ir.schema.json", Spec),
         ("manifest.schema.json", Manifest),
+        ("sweep.schema.json", SweepManifest),
         ("summary.schema.json", Summary),
         ("run.schema.json", RunRecord),
     )
