@@ -376,6 +376,12 @@ class Dynamics(nn.Module):
         networks are graph inputs): compile time does not grow with the number of layers, as it
         does when the whole trajectory is one graph (see ``compile.py``).
         """
+        if enabled:
+            # The graphs are per code object, shared by every Dynamics of the process: train and
+            # eval modes, the first-layer requires_grad variants, precisions and lattices add up
+            # past dynamo's default of 8, after which it silently runs eager.
+            limit = torch._dynamo.config.recompile_limit
+            torch._dynamo.config.recompile_limit = max(limit, 64)
         self._layer_fn = maybe_compile(
             self.apply_layer, enabled, name="leapfrog layer", **compile_kwargs
         )

@@ -33,7 +33,6 @@ At initialisation the head weights are the default (Kaiming-uniform) ones times 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
@@ -79,20 +78,11 @@ def periodic_pad(h: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
 
 
 def max_pool(h: torch.Tensor, size: int) -> torch.Tensor:
-    """Max pooling with window = stride = ``size`` over every lattice axis (floor mode, as
-    ``nn.MaxPoolNd(size)``), as a maximum of strided slices: several times faster on CPU."""
-    for axis in range(2, h.dim()):
-        n = h.shape[axis] // size * size
-        out = h.narrow(axis, 0, n)
-        out = functools.reduce(
-            torch.maximum,
-            [
-                out.narrow(axis, i, n - i)[(slice(None),) * axis + (slice(None, None, size),)]
-                for i in range(size)
-            ],
-        )
-        h = out
-    return h
+    """Max pooling with window = stride = ``size`` over every lattice axis (floor mode).
+
+    The native kernels (fast on channels-last input, with a cheap index-based backward)."""
+    pool = {3: F.max_pool1d, 4: F.max_pool2d, 5: F.max_pool3d}[h.dim()]
+    return pool(h, size)
 
 
 def _ints(value: Any) -> tuple[int, ...]:
