@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .groups import dagger
-from .lattice import planes, plaquette_field, sin_charge, topological_charge
+from .lattice import _retr_prod, planes, plaquette_field, sin_charge, topological_charge
 
 __all__ = [
     "LossConfig",
@@ -70,11 +70,6 @@ class LossConfig:
         if unknown:
             raise ValueError(f"loss: unknown fields {sorted(unknown)}")
         return cls(**values)
-
-
-def _retr_prod(a: Tensor, b: Tensor) -> Tensor:
-    """``Re tr(A B)`` over the last two axes without forming the product."""
-    return (a * b.transpose(-1, -2)).real.sum((-2, -1))
 
 
 def plaquette_distance(x: Tensor, y: Tensor) -> Tensor:

@@ -189,7 +189,8 @@ class LeapfrogNet(nn.Module):
     """``(s, t, q)`` from (links, momenta or force); see the module docstring.
 
     ``heads`` names the outputs to build (``"stq"`` or ``"tq"``); a missing head, or one whose
-    scale is 0, returns ``None``. ``masked`` networks zero the links where ``mask`` is false.
+    scale is 0, returns ``None``. With a ``mask``, the links where it is 0 are zeroed in the
+    embedding (x-networks: the links being updated).
     """
 
     def __init__(
