@@ -80,7 +80,44 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then submit job.pbs with qsub (PBS systems, where qsub exists; else explains)",
     )
+    p.add_argument(
+        "--point",
+        "--only",
+        dest="point",
+        metavar="POINT",
+        help="compile one point of a sweep (its name or 0-based index) as its own job",
+    )
     _add_common(p)
+
+    p = sub.add_parser(
+        "verify",
+        help="check a job directory against its manifest and today's compiler",
+        description="Recompute every file's sha256 (edited, missing, extra files), then compile"
+        " the spec copy again and report what today's compiler would write differently."
+        " Exit codes: 0 everything matches, 1 differences, 2 not a job directory.",
+    )
+    p.add_argument("directory", metavar="JOBDIR")
+    _add_common(p, overrides=False)
+
+    p = sub.add_parser(
+        "diff",
+        help="compare two specs or job directories field by field",
+        description="A semantic diff of the resolved IRs: field paths, old → new, and where each"
+        " side wrote its value. Exit codes: 0 no differences, 1 differences, 2 usage or inputs"
+        " with errors.",
+    )
+    p.add_argument("a", metavar="A", help="a spec or a job directory")
+    p.add_argument("b", metavar="B", help="a spec or a job directory")
+    p.add_argument("--target", help="resolve the specs' backend for this target")
+    _add_common(p, overrides=False)
+
+    p = sub.add_parser(
+        "show",
+        help="report on a job or sweep directory: spec, target, run and results",
+    )
+    p.add_argument("directory", metavar="JOBDIR")
+    p.add_argument("--no-spec", action="store_true", help="leave out the spec's text")
+    _add_common(p, overrides=False)
 
     p = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
     p.add_argument("specs", nargs="+", metavar="SPEC")
@@ -148,16 +185,35 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     _check_target(args.target)
     o = driver.compile(
-        args.spec, args.target, args.out, force=args.force, overrides=tuple(args.overrides)
+        args.spec,
+        args.target,
+        args.out,
+        force=args.force,
+        overrides=tuple(args.overrides),
+        point=args.point,
     )
     _report([o], args)
     if o.ok and o.out_dir is not None:
+        sweep = bool(o.points) and args.point is None
         if args.format == "text":
-            print(f"wrote {o.out_dir}")
+            what = f" ({len(o.points)} sweep points)" if sweep else ""
+            print(f"wrote {o.out_dir}{what}")
         if args.submit and o.spec is not None:
+            if sweep:
+                return _submit_sweep(o.out_dir)
             return _submit(o.out_dir, o.spec.job.system)
         return EXIT_OK
     return EXIT_DIAGNOSTICS
+
+
+def _submit_sweep(out_dir: Path) -> int:
+    """``compile --submit`` of a sweep: run its submit-all.sh."""
+    import subprocess
+
+    from l2hmcc.sweep import SUBMIT_ALL
+
+    proc = subprocess.run([f"./{SUBMIT_ALL}"], cwd=out_dir, check=False)
+    return EXIT_OK if proc.returncode == 0 else EXIT_DIAGNOSTICS
 
 
 def _submit(out_dir: Path, system: str) -> int:
@@ -253,9 +309,74 @@ def cmd_ir(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from l2hmcc import verify
+
+    report = verify.verify(args.directory)
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        stream = sys.stdout if report.ok else sys.stderr
+        text = verify.render_text(report)
+        if report.ok:
+            print(text, end="")
+        else:
+            stream.write(text)
+    if report.usage_error:
+        return EXIT_USAGE
+    return EXIT_OK if report.ok else EXIT_DIAGNOSTICS
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from l2hmcc import irdiff
+
+    _check_target(args.target)
+    sides = [irdiff.load_side(given, args.target) for given in (args.a, args.b)]
+    failed = [s for s in sides if s.error is not None]
+    if failed:
+        outcomes = []
+        for s in failed:
+            o = driver.Outcome(s.given, diagnostics=list(s.diagnostics or []))
+            o.sources = dict(s.sources or {})
+            outcomes.append(o)
+        if any(o.diagnostics for o in outcomes):
+            _report(outcomes, args)
+        for s in failed:
+            if not s.diagnostics:
+                sys.stderr.write(f"error: {s.error}\n")
+        return EXIT_USAGE
+    a, b = sides
+    changes = irdiff.diff(a, b)
+    if args.format == "json":
+        print(json.dumps(irdiff.to_json(a, b, changes), indent=2, ensure_ascii=False))
+    else:
+        print(irdiff.render_text(a, b, changes), end="")
+    return EXIT_DIAGNOSTICS if changes else EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from l2hmcc import record, show
+
+    try:
+        report = show.report(args.directory)
+    except record.RecordError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return EXIT_USAGE
+    if args.format == "json":
+        print(show.dumps(report))
+    elif _use_color(args.color, sys.stdout):
+        show.render_rich(report, with_spec=not args.no_spec, force=args.color == "always")
+    else:
+        print(show.render_plain(report, with_spec=not args.no_spec), end="")
+    return EXIT_OK
+
+
 COMMANDS = {
     "check": cmd_check,
     "compile": cmd_compile,
+    "verify": cmd_verify,
+    "diff": cmd_diff,
+    "show": cmd_show,
     "fmt": cmd_fmt,
     "explain": cmd_explain,
     "targets": cmd_targets,

@@ -6,7 +6,8 @@ them, sorts and de-duplicates them (`finalize`), and the CLI renders them rustc-
 and the long explanation that ``l2hmcc explain CODE`` prints.
 
 Code ranges: E0xx syntax and input files, E1xx keys/types/ranges, E2xx cross-field physics
-and training rules, E3xx target and system, Wxxx warnings.
+and training rules, E3xx target and system, E4xx job directories as records (``verify``),
+Wxxx warnings.
 """
 
 from __future__ import annotations
@@ -504,6 +505,45 @@ and checkpoints need whole state dicts, so stage 3 cannot run them. The networks
 stage 3 would save no memory that matters. Use `zero_stage = 1` or `2`.""",
     ),
     # Warnings -----------------------------------------------------------------------------------
+    # E4xx: job directories as records (`l2hmcc verify`, l2hmcc/verify.py) -------------------
+    "E401": CodeInfo(
+        "file edited after compilation",
+        """The file's sha256 differs from the one manifest.json (or sweep.json) recorded when
+l2hmcc wrote the job. Generated files are not meant to be edited: change the spec and
+compile again (`--force` replaces the directory), so the record stays true.""",
+    ),
+    "E402": CodeInfo(
+        "file missing",
+        """The record lists a file the job directory no longer has. Compile the spec again to
+restore it.""",
+    ),
+    "E403": CodeInfo(
+        "file not part of the job",
+        """The job directory holds a file its record does not list. What a run writes is
+ignored (`output/`, `__pycache__/`, PBS logs `NAME.o123`, DeepSpeed's `hostfile` and
+`.deepspeed_env`); anything else was added by hand.""",
+    ),
+    "E404": CodeInfo(
+        "file mode changed",
+        """A generated script lost its executable bit, or a file gained one.""",
+    ),
+    "E405": CodeInfo(
+        "today's compiler writes the job differently",
+        """`verify` compiles the spec copies of the job again (the recorded `--set`
+overrides, target and sweep point applied) and compares the result with the record. A
+difference means this l2hmcc (or its system facts) would generate another job from the same
+spec: the diff shows what. The job as recorded still says what ran.""",
+    ),
+    "E406": CodeInfo(
+        "not a job directory",
+        """The directory has no manifest.json (a job) or sweep.json (a sweep), or the record
+cannot be read: invalid JSON, another layout version, or fields that do not validate.""",
+    ),
+    "E407": CodeInfo(
+        "the spec copy no longer compiles",
+        """The job's spec copy (with its recorded overrides) has errors with this version of
+l2hmcc, so `verify` cannot compare: run `l2hmcc check` on the copy to see them.""",
+    ),
     "W001": CodeInfo(
         "SU(N) links in single precision",
         """SU(N) links default to fp64 (complex128): over many leapfrog steps, products of

@@ -926,6 +926,10 @@ def _resolve_steps(train: dict[str, Any], ctx: _Ctx) -> None:
             )
         )
         return
+    # `steps` is stored as steps_per_era: messages (and `l2hmcc diff`) about that field
+    # point at what the user wrote.
+    if "train.steps" in ctx.spans.values:
+        ctx.spans.values.setdefault("train.steps_per_era", ctx.spans.values["train.steps"])
     if eras is None and per_era is None:
         train["eras"], train["steps_per_era"] = 1, steps
         return

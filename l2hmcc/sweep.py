@@ -85,7 +85,7 @@ def points(experiment: str, sites: Sequence[SweepSite]) -> list[Point]:
         args = [s.call.args[k] for s, k in zip(sites, choice, strict=True)]
         parts = [
             experiment,
-            *(f"{lab}{value_label(a)}" for lab, a in zip(labels, args, strict=True)),
+            *(_part(lab, value_label(a)) for lab, a in zip(labels, args, strict=True)),
         ]
         name = _safe("-".join(parts)).lstrip("_.-")[:POINT_NAME_MAX].rstrip("_.-") or "point"
         if name in taken:

@@ -1,0 +1,173 @@
+"""`l2hmcc show`: a job before and after its run, a sweep, JSON, plain text and rich tables.
+
+The run outputs are written as the runtime writes them: JSON that validates against the
+published models (`l2hmcc.results`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from l2hmcc import cli, driver, show
+from l2hmcc.results import RunRecord, Summary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sampler(acceptance: float, tau: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "trajectories": 10,
+        "burn_in": 2,
+        "chains": 4,
+        "acceptance": acceptance,
+        "plaquette": {"mean": 0.67, "err": 0.02, "exact": 0.6978, "exact_finite_volume": 0.6993},
+        "q2": {"mean": 0.3, "err": 0.1, "exact": 0.29},
+        "tau_int_q": {"value": tau, "err": 0.3},
+        "mean_abs_dq": 0.1,
+        "trajectories_per_s": 800.0,
+        "time_s": 0.05,
+        **extra,
+    }
+
+
+def finish(job: Path, *, sha: str) -> None:
+    """Write output/summary.json and output/run.json as a finished run does."""
+    summary = Summary.model_validate(
+        {
+            "schema_version": 1,
+            "experiment": "u1_smoke",
+            "spec_sha256": sha,
+            "target": "pytorch",
+            "world_size": 2,
+            "beta": 2.0,
+            "train": {
+                "steps": 20,
+                "total_steps": 20,
+                "chains": 8,
+                "time_s": 1.5,
+                "resumed_from_step": None,
+                "final_loss": 5.0,
+                "step_sizes": [0.2, 0.2],
+            },
+            "l2hmc": sampler(0.93, 0.45),
+            "hmc": sampler(0.81, 1.25, step_size=0.2, leapfrog_steps=5, tuned=False),
+            "improvement": 1.52,
+        }
+    )
+    run = RunRecord.model_validate(
+        {
+            "schema_version": 1,
+            "experiment": "u1_smoke",
+            "spec": "u1-smoke.l2h",
+            "spec_sha256": sha,
+            "target": "pytorch",
+            "l2hmcc_version": "0.1.0",
+            "status": "completed",
+            "started_at": "2026-01-02T03:04:05+00:00",
+            "ended_at": "2026-01-02T03:06:15.500000+00:00",
+            "argv": ["train.py"],
+            "world_size": 2,
+            "hosts": ["x3001", "x3001"],
+            "launcher": "torchrun",
+            "device": "cpu",
+            "dist_backend": "gloo",
+            "seed": 7,
+            "chain_seeds": [7, 8],
+            "resumed_from_step": None,
+            "versions": {"python": "3.11.7", "torch": "2.5.1", "deepspeed": None},
+        }
+    )
+    (job / "output").mkdir()
+    (job / "output/summary.json").write_text(summary.model_dump_json(indent=2))
+    (job / "output/run.json").write_text(run.model_dump_json(indent=2))
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Path:
+    out = tmp_path / "job"
+    outcome = driver.compile(
+        str(ROOT / "specs/u1-smoke.l2h"), "pytorch", out, overrides=("train.steps=30",)
+    )
+    assert outcome.ok
+    return out
+
+
+def test_a_job_before_its_run(job: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["show", str(job)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == f"directory    {job} (job)"
+    assert lines[1].startswith("spec         u1-smoke.l2h (sha256 ")
+    assert "overrides    --set train.steps=30" in lines
+    assert "target       pytorch (pytorch, backend none) on local" in lines
+    assert "training     30 steps × 4 chains per rank" in lines
+    assert "run          not run yet (no output/run.json)" in lines
+    assert "--- spec.l2h" in lines and lines[-1] == "}"  # the spec copy follows
+    data = json.loads(show.dumps(show.report(job)))
+    assert data["run"] is None and data["summary"] is None
+    assert data["spec"]["text"] == (ROOT / "specs/u1-smoke.l2h").read_text()
+
+
+def test_a_finished_job(job: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sha = json.loads((job / "manifest.json").read_text())["spec"]["sha256"]
+    finish(job, sha=sha)
+    assert cli.main(["show", str(job), "--no-spec"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert (
+        "run          completed, 2026-01-02T03:04:05+00:00 → 2026-01-02T03:06:15.500000+00:00"
+        " (130.5 s)" in lines
+    )
+    assert "ranks        2 on x3001; cpu, torchrun, gloo" in lines
+    assert "seeds        7; chains 7, 8" in lines
+    assert "versions     python 3.11.7, torch 2.5.1" in lines
+    assert lines[-9].split() == ["l2hmc", "hmc"]
+    assert lines[-8].split() == ["acceptance", "0.93", "0.81"]
+    assert lines[-4].split() == ["tau_int(Q)", "0.45", "±", "0.3", "1.25", "±", "0.3"]
+    assert lines[-1].split() == ["improvement", "1.52"]
+    assert "--- spec.l2h" not in out
+    assert cli.main(["show", str(job), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["wall_time_s"] == 130.5 and data["summary"]["improvement"] == 1.52
+    # rich tables when asked for colour (or on a terminal)
+    assert cli.main(["show", str(job), "--color", "always", "--no-spec"]) == 0
+    rich = capsys.readouterr().out
+    assert "┏━" in rich and "l2hmc" in rich and "\x1b[" in rich
+
+
+def test_unreadable_outputs_are_said_so(job: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (job / "output").mkdir()
+    (job / "output/summary.json").write_text('{"schema_version": 1}')
+    (job / "output/run.json").write_text("{")
+    assert cli.main(["show", str(job), "--no-spec"]) == 0
+    out = capsys.readouterr().out
+    assert "run          cannot read run.json: " in out
+    assert "results: cannot read summary.json: " in out
+
+
+def test_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sw"
+    outcome = driver.compile(str(ROOT / "examples/sweep.l2h"), "pytorch", out)
+    assert outcome.ok
+    first = out / outcome.points[0].name
+    finish(first, sha="ab" * 32)
+    assert cli.main(["show", str(out), "--no-spec"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"directory    {out} (sweep)"
+    assert (
+        "sweep        12 points over lattice.beta = 3.0, 4.0, linear(3.0, 5.0);"
+        " dynamics.leapfrog = 4, 8; train.lr = 1e-3, 3e-4" in lines
+    )
+    assert "submission   local: `job local`: the points run one after the other here" in lines
+    rows = [line.split() for line in lines if line[:2].strip().isdigit()]
+    assert len(rows) == 12
+    assert rows[0][:4] == ["0", outcome.points[0].name, "completed", "0.93"]
+    assert rows[1][2:4] == ["not", "run"]
+
+
+def test_not_a_job_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["show", str(tmp_path)]) == 2
+    assert "is not an l2hmcc job directory" in capsys.readouterr().err
