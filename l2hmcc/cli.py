@@ -32,9 +32,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _target_names() -> list[str]:
-    from l2hmcc import targets
+    from l2hmcc import systems  # the target table without the generators (and Jinja)
 
-    return list(targets.TARGETS)
+    return list(systems.TARGETS)
 
 
 def _add_common(p: argparse.ArgumentParser, *, overrides: bool = True) -> None:

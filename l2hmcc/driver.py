@@ -121,10 +121,27 @@ def load(
     return outcome
 
 
-def _target(name: str | None) -> Target | None:
+@dataclass(frozen=True)
+class TargetFacts:
+    """What the checks know of a target (`l2hmcc.checks.TargetFacts`), from the system
+    database's target table: checking for a target imports no generator (and no Jinja)."""
+
+    name: str
+    framework: str
+    backend: str
+
+
+def target_facts(name: str | None) -> TargetFacts | None:
     if not name:
         return None
-    from l2hmcc import targets  # the target modules (and Jinja) only when a target is asked for
+    from l2hmcc import systems
+
+    known = systems.TARGETS.get(name)
+    return None if known is None else TargetFacts(name, *known)
+
+
+def _target(name: str) -> Target | None:
+    from l2hmcc import targets  # the target modules (and Jinja): only to render
 
     return targets.get(name)
 
@@ -141,14 +158,14 @@ def check(
     outcome = load(path, overrides, reader=reader, name=name)
     if outcome.spec is None or outcome.spans is None:
         return outcome
-    spec, found = _run_checks(outcome.spec, outcome.spans, _target(target))
+    spec, found = _run_checks(outcome.spec, outcome.spans, target_facts(target))
     outcome.spec = spec
     outcome.diagnostics = finalize([*outcome.diagnostics, *found])
     return outcome
 
 
 def _run_checks(
-    spec: ir.Spec, spans: SpanMap, tgt: Target | None
+    spec: ir.Spec, spans: SpanMap, tgt: TargetFacts | Target | None
 ) -> tuple[ir.Spec, list[Diagnostic]]:
     from l2hmcc import checks
 

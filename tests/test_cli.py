@@ -158,6 +158,24 @@ def test_the_compiler_never_imports_frameworks_or_rich() -> None:
     assert r.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    "spec", ["specs/u1-smoke.l2h", "specs/su3.l2h", "examples/family/u1-b6-ddp.l2h"]
+)
+def test_check_imports_no_jinja_and_no_rich(spec: str) -> None:
+    """`check` is the fast path (bench/bench_frontend.py): templates and tables are for
+    compile and show. The cluster checks (su3.l2h is a Polaris job) included."""
+    code = (
+        "import sys\n"
+        "from l2hmcc import cli\n"
+        f"rc = cli.main(['check', {spec!r}, '--target', 'pytorch-ddp', '--format', 'json'])\n"
+        "print(sorted({'jinja2', 'rich'} & set(sys.modules)))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert r.stdout.splitlines()[-1] == "[]"
+
+
 def test_console_script_entry_point() -> None:
     script = Path(sys.executable).with_name("l2hmcc")
     if not script.exists():

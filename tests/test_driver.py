@@ -188,3 +188,15 @@ def test_tree_equality_after_format_uses_parse() -> None:
     from l2hmcc.source import Source
 
     assert parse(Source("x", outcome.formatted)).tree == outcome.tree
+
+
+def test_check_knows_every_target_without_importing_the_generators() -> None:
+    """`check --target` reads the target's framework and backend from the system database;
+    the registry of generators must agree with it."""
+    from l2hmcc import systems
+
+    assert list(systems.TARGETS) == list(targets.TARGETS)
+    for name, t in targets.TARGETS.items():
+        facts = driver.target_facts(name)
+        assert facts is not None and (facts.framework, facts.backend) == (t.framework, t.backend)
+    assert driver.target_facts("pytorch-dp") is None
