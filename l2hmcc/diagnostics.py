@@ -396,6 +396,12 @@ by l2hmcc (it holds a manifest.json).""",
         """Writing the job failed (permissions, disk full, a file in the way). Nothing was
 left half-written: the job is built in a temporary directory and renamed into place.""",
     ),
+    "E306": CodeInfo(
+        "sweep too large",
+        """The sweeps of a spec expand into the cartesian product of their values: three
+sweeps of 10 values make 1000 jobs. `compile` refuses more than 1024 points. Split the scan
+into several specs that extend a common base (`extends "base.l2h"`), or sweep fewer values.""",
+    ),
     # E320-E349: cluster checks (l2hmcc/checks/system.py, facts in l2hmcc/systems.py) --------
     "E320": CodeInfo(
         "cluster job without an account",

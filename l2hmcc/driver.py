@@ -12,6 +12,7 @@ Generated files name the spec by its file name only, and `manifest.json` holds n
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import l2hmcc
 from l2hmcc.compose import ChainFile, DiskReader, Reader, load_chain, merge_chain
-from l2hmcc.diagnostics import Diagnostic, error, finalize, has_errors
+from l2hmcc.diagnostics import Diagnostic, Label, error, finalize, has_errors
 from l2hmcc.source import Source, SourceError, Span, read_source
 from l2hmcc.syntax import SpecFile, parse
 
@@ -372,6 +373,19 @@ def _build_sweep(outcome: Outcome, tgt: Target, key: str | None) -> None:
 
     assert outcome.spec is not None and outcome.tree is not None
     sites = outcome.sweeps
+    count = math.prod(len(s.call.args) for s in sites)
+    if count > sweep.MAX_POINTS:
+        outcome.diagnostics.append(
+            error(
+                "E306",
+                f"the sweeps make {count} points; l2hmcc compiles at most {sweep.MAX_POINTS}",
+                sites[0].call.span,
+                f"{' × '.join(str(len(s.call.args)) for s in sites)} points",
+                secondary=[Label(s.call.span, "") for s in sites[1:]],
+                help="split the scan into several specs (`extends` a common base)",
+            )
+        )
+        return
     pts = sweep.points(outcome.spec.experiment.name, sites)
     outcome.points = pts
     if key is not None:
@@ -420,13 +434,12 @@ def _sweep_bundle(
             plan = pbs.plan(spec, target=tgt.name, spec_name=outcome.name, spec_sha256=sha)
             plans.append(plan.directives)
     first_spec = jobs[0][1]
-    submission = sweep.plan_submission(first_spec.job.system, plans)
-    if submission.mode != "local" and any(
-        s.job.system != first_spec.job.system for _, s, _ in jobs
-    ):
+    if any(s.job.system != first_spec.job.system for _, s, _ in jobs):
         submission = sweep.SubmissionPlan(
-            "scripts", "the points run on different systems; submit each on its own"
+            "scripts", "the points run on different systems: submit each point on its own"
         )
+    else:
+        submission = sweep.plan_submission(first_spec.job.system, plans)
     bundle = Bundle()
     points = []
     for p, _, b in jobs:

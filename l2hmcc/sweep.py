@@ -32,6 +32,9 @@ POINT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 POINT_NAME_MAX = 100
 
+MAX_POINTS = 1024
+"""More points than this is almost certainly a mistake (and a directory of that many jobs)."""
+
 
 @dataclass(frozen=True)
 class Point:

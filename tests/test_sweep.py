@@ -351,3 +351,18 @@ def test_a_local_sweep_runs_through_submit_all(
     assert [r[2] for r in rows] == ["completed", "completed"]
     report = verify.verify(out)
     assert report.ok, verify.render_text(report)
+
+
+def test_a_sweep_too_large_is_refused(tmp_path: Path) -> None:
+    values = ", ".join(str(i) for i in range(1, 12))
+    spec = write(
+        tmp_path,
+        LATTICE
+        + f"dynamics {{ leapfrog = sweep({values}) }}\n"
+        + f"train {{ chains = sweep({values})  steps = sweep({values}) }}\n",
+    )
+    outcome = driver.compile(str(spec), "pytorch", tmp_path / "sw")
+    [d] = outcome.diagnostics
+    assert d.code == "E306" and "1331 points" in d.message and len(d.secondary) == 2
+    assert d.primary.message == "11 × 11 × 11 points"
+    assert not (tmp_path / "sw").exists()
