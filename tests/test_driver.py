@@ -127,6 +127,9 @@ TOKENS = [
     "é",
     "SU3",
     "[[[[",
+    'extends "fuzz.l2h"\n',  # itself: a cycle
+    'extends "nope.l2h"\n',
+    "extends ",
 ]
 MUTATION = st.tuples(
     st.sampled_from(["insert", "delete", "replace", "duplicate"]),

@@ -110,7 +110,8 @@ def values(depth: int = 2) -> st.SearchStrategy[str]:
 
 @st.composite
 def specs(draw: st.DrawFn) -> str:
-    """Spec text with random whitespace, newlines and comments between tokens."""
+    """Spec text with random whitespace, newlines and comments between tokens (and maybe an
+    `extends` line first)."""
     pieces: list[str] = []
 
     def gap() -> str:
@@ -135,6 +136,8 @@ def specs(draw: st.DrawFn) -> str:
 
     if draw(st.booleans()):
         pieces.append("# leading\n")
+    if draw(st.booleans()):
+        pieces.append('extends "base.l2h"' + gap())
     for _ in range(draw(st.integers(0, 4))):
         block(0)
     return "".join(pieces)

@@ -2,9 +2,9 @@
 directories (contents, file names, modes), wherever the spec lies and from whatever working
 directory it is compiled; no absolute path or time leaks into a generated file.
 
-Every target × shipped spec (and the sweep example) is compiled twice: once from the
-repository root as ``specs/NAME``, once from another working directory through the absolute
-path of a copy of the spec in another directory, under another umask.
+Every target × shipped spec (and the examples: a sweep, a composed spec) is compiled twice:
+once from the repository root as ``specs/NAME``, once from another working directory through
+the absolute path of a copy of the spec's directory elsewhere, under another umask.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from l2hmcc import driver, targets
 REPO = Path(__file__).resolve().parents[1]
 SPECS = [
     *sorted(f"specs/{p.name}" for p in (REPO / "specs").glob("*.l2h")),
-    "examples/sweep.l2h",
+    pytest.param("examples/sweep.l2h", marks=pytest.mark.slow),  # 12 points × 6 targets
     "examples/walkthrough.l2h",
+    "examples/family/u1-b6-ddp.l2h",  # a chain of two bases
 ]
 
 
@@ -45,9 +46,9 @@ def test_recompiling_gives_byte_identical_job_directories(
 ) -> None:
     elsewhere = tmp_path / "elsewhere" / "deeper"
     elsewhere.mkdir(parents=True)
+    # a copy of the spec's directory (with the bases it extends) somewhere else
+    shutil.copytree((REPO / spec).parent, tmp_path / "copy")
     copy = tmp_path / "copy" / Path(spec).name
-    copy.parent.mkdir()
-    shutil.copyfile(REPO / spec, copy)
     compiled = 0
     for target in targets.TARGETS:
         a, b = tmp_path / "a" / target, tmp_path / "b" / target
