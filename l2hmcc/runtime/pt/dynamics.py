@@ -29,9 +29,10 @@ direction ``d`` per chain, ``F^N`` or ``B^N`` (and ``d`` flipped; it is redrawn 
 Accept per chain with ``A = min(1, exp(H(ξ) − H(ξ') + Σ log|J|))``.
 
 Masks: ``checkerboard`` (site parity ``Σ_i n_i mod 2``, the same for every direction; layer k
-holds parity ``k mod 2`` fixed first) or ``random`` (a fixed random half of the links per layer,
-from ``mask_seed``).  Step sizes ``ε_k = exp(a_k)`` (learnable ``a_k`` unless
-``learnable_step_size`` is false).
+holds parity ``k mod 2`` fixed first) or ``random`` (a fixed random half of the links per
+layer: ``np.random.default_rng(mask_seed).permutation(D·|L|)[: D·|L| // 2]``, layer after
+layer, over the links flattened as ``[D, *L]``). Step sizes ``ε_k = exp(a_k)`` (parameter
+``log_step_size`` ``[N]``; learnable unless ``learnable_step_size`` is false).
 
 The ``affine`` U1 update is the seed's: ``x e^{εs}`` is a bijection of the real line but not of
 the circle (``x`` and ``x + 2π`` scale differently), so angles are not wrapped inside the
@@ -46,57 +47,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..common.config import DynamicsConfig
 from .compile import maybe_compile
 from .groups import GaugeGroup, real_dtype
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
 from .networks import LeapfrogNet, NetworkConfig, VNet, XNet
 
 __all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability"]
-
-
-@dataclass(frozen=True)
-class DynamicsConfig:
-    """Generalized-leapfrog settings (field names follow the ``dynamics`` block of a spec)."""
-
-    leapfrog: int = 4
-    step_size: float = 0.1
-    learnable_step_size: bool = True
-    directions: Literal["merged", "random"] = "merged"
-    mask: Literal["checkerboard", "random"] = "checkerboard"
-    x_update: Literal["compact", "affine"] = "compact"
-    networks: Literal["separate", "shared"] = "separate"
-    split_x: bool = True
-    mask_seed: int = 0
-
-    def __post_init__(self) -> None:
-        choices = {
-            "directions": ("merged", "random"),
-            "mask": ("checkerboard", "random"),
-            "x_update": ("compact", "affine"),
-            "networks": ("separate", "shared"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"dynamics.{name}: expected one of {allowed}, got {getattr(self, name)!r}"
-                )
-        if self.leapfrog < 1:
-            raise ValueError(f"dynamics.leapfrog: expected >= 1 layers, got {self.leapfrog}")
-        if not self.step_size > 0:
-            raise ValueError(f"dynamics.step_size: expected > 0, got {self.step_size}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DynamicsConfig:
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"dynamics: unknown fields {sorted(unknown)}")
-        return cls(**values)
 
 
 class Proposal(NamedTuple):
@@ -212,11 +175,12 @@ class Dynamics(nn.Module):
             parity = (sum(grids) % 2).bool().expand(shape)  # type: ignore[union-attr]
             masks = torch.stack([parity if k % 2 else ~parity for k in range(n)])
         else:
-            gen = torch.Generator().manual_seed(self.config.mask_seed)
+            # numpy, so that the TensorFlow runtime builds the same masks from the same seed
+            rng = np.random.default_rng(self.config.mask_seed)
             size = math.prod(shape)
             masks = torch.zeros(n, size, dtype=torch.bool)
             for k in range(n):
-                masks[k, torch.randperm(size, generator=gen)[: size // 2]] = True
+                masks[k, torch.from_numpy(rng.permutation(size)[: size // 2])] = True
             masks = masks.reshape(n, *shape)
         return masks.to(device)
 

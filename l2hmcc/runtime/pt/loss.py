@@ -20,12 +20,10 @@ enters with weight exactly ``aux_weight`` (the seed used ``1 + aux_weight``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Literal
-
 import torch
 from torch import Tensor
 
+from ..common.config import LOSS_TERMS, LossConfig
 from .groups import dagger
 from .lattice import _retr_prod, planes, plaquette_field, sin_charge, topological_charge
 
@@ -39,37 +37,6 @@ __all__ = [
 
 #: Lower bound of ℓ in the mixed form (keeps λ²/ℓ finite for chains with A δ = 0).
 MIN_JUMP = 1e-10
-
-TERMS = ("plaquette", "charge", "rmse")
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """Loss settings (field names follow the ``loss`` block): term weights, form, scale, aux."""
-
-    plaquette: float = 1.0
-    charge: float = 0.0
-    rmse: float = 0.0
-    form: Literal["mixed", "plain"] = "mixed"
-    scale: float = 1.0
-    aux_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.form not in ("mixed", "plain"):
-            raise ValueError(f"loss.form: expected 'mixed' or 'plain', got {self.form!r}")
-        if any(getattr(self, t) < 0 for t in TERMS) or self.aux_weight < 0:
-            raise ValueError("loss: weights must be >= 0")
-        if not any(getattr(self, t) > 0 for t in TERMS):
-            raise ValueError("loss: at least one of plaquette, charge, rmse must be > 0")
-        if not self.scale > 0:
-            raise ValueError(f"loss.scale: expected > 0, got {self.scale}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> LossConfig:
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"loss: unknown fields {sorted(unknown)}")
-        return cls(**values)
 
 
 def plaquette_distance(x: Tensor, y: Tensor) -> Tensor:
@@ -121,7 +88,7 @@ def _loss_one(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     total = torch.zeros((), dtype=acceptance.dtype, device=acceptance.device)
     parts: dict[str, Tensor] = {}
-    for name in TERMS:
+    for name in LOSS_TERMS:
         weight = getattr(config, name)
         if weight == 0:
             continue

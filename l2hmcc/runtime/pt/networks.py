@@ -26,6 +26,22 @@ ends, as in the seed's network, with a dense layer to the lattice size (``D·|L|
 ``"full"`` pads k−1 on *each* side, which grows the extent by k−1 per layer: this is what the
 seed (l2hmc 0.13) does, kept only so that benchmarks can run its architecture unchanged.
 
+Parameters (``state_dict`` keys of one network, in the order the forward pass uses them):
+
+* ``convs.<i>.weight`` ``[C_out, C_in, k, …]`` and ``.bias`` (2D: stored channels-last);
+  input channels: U1 ``cos x_μ`` for μ = 0…D−1 then ``sin x_μ`` (``raw``: ``x_μ``); SU(N)
+  ``(μ, row, column, re/im)`` flattened in that order;
+* ``conv_dense.weight`` ``[D·|L|, n_flat]``, ``.bias``: the conv output is flattened in memory
+  order, i.e. channels last ``(*L, C)`` for 2D lattices, channels first ``(C, *L)`` otherwise;
+* ``x_layer`` ``[hidden[0], n_x]``: without convs ``n_x`` is the embedding flattened as U1
+  ``(channel, *L)``, SU(N) ``(μ, *L, row, column, re/im)``; ``v_layer`` ``[hidden[0], n_out]``
+  (momentum/force flattened as ``[D, *L(, N²−1)]``); ``hidden_layers.<i>``; ``batch_norm.*``;
+* ``head_weight`` ``[n_heads · n_out, hidden[-1]]``: the blocks of the heads present, in the
+  order s, t, q; ``t_bias`` ``[n_out]``; ``s_log_scale``, ``q_log_scale`` ``[1]``: ``log`` of
+  ``λ/scale`` (``λ = scale · exp(a)``).
+
+All ``Linear`` weights are ``[out, in]``.
+
 At initialisation the head weights are the default (Kaiming-uniform) ones times ``head_init``
 (default 0.01), so an untrained layer is close to, but not exactly, a plain leapfrog step;
 ``head_init = 0`` gives exact zeros (plain leapfrog bit-for-bit, used by the tests).
@@ -35,15 +51,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.config import ACTIVATION_NAMES, EMBEDDINGS, NetworkConfig, seed_u1_network
 from .groups import wrap
 
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_NAMES",
+    "EMBEDDINGS",
+    "LeapfrogNet",
+    "NetworkConfig",
+    "VNet",
+    "XNet",
+    "group_colors",
+    "max_pool",
+    "periodic_pad",
+    "seed_u1_network",
+]
+
+#: The activations (``common.config.ACTIVATION_NAMES``: the configs validate against those).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -55,8 +87,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "softplus": nn.Softplus,
     "sigmoid": nn.Sigmoid,
 }
-
-EMBEDDINGS = ("auto", "cos_sin", "raw", "real_imag")
 
 _CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -83,99 +113,6 @@ def max_pool(h: torch.Tensor, size: int) -> torch.Tensor:
     The native kernels (fast on channels-last input, with a cheap index-based backward)."""
     pool = {3: F.max_pool1d, 4: F.max_pool2d, 5: F.max_pool3d}[h.dim()]
     return pool(h, size)
-
-
-def _ints(value: Any) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,)
-    return tuple(int(v) for v in value)
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Architecture of every x- and v-network (field names follow the ``network`` block).
-
-    ``hidden[0]`` is the width of the layer where the link and momentum/force paths are summed;
-    ``hidden[1:]`` are further dense layers. ``conv_kernels`` and ``conv_pool`` give one value per
-    conv layer, or a single value for all (pool 1 = no pooling). ``scale_s = 0`` (``scale_q = 0``)
-    removes the ``s`` (``q``) head.
-    """
-
-    embedding: str = "auto"
-    conv_filters: tuple[int, ...] = ()
-    conv_kernels: tuple[int, ...] = (3,)
-    conv_pool: tuple[int, ...] = (1,)
-    conv_padding: Literal["same", "full"] = "same"
-    hidden: tuple[int, ...] = (256,)
-    activation: str = "relu"
-    dropout: float = 0.0
-    batch_norm: bool = False
-    scale_s: float = 1.0
-    scale_q: float = 1.0
-    head_init: float = 0.01
-
-    def __post_init__(self) -> None:
-        for name in ("conv_filters", "conv_kernels", "conv_pool", "hidden"):
-            object.__setattr__(self, name, _ints(getattr(self, name)))
-        n_conv = len(self.conv_filters)
-        for name in ("conv_kernels", "conv_pool"):
-            value = getattr(self, name)
-            if n_conv and len(value) == 1:
-                object.__setattr__(self, name, value * n_conv)
-            elif n_conv and len(value) != n_conv:
-                raise ValueError(
-                    f"network.{name}: expected 1 or {n_conv} values (one per conv filter), "
-                    f"got {len(value)}"
-                )
-        if self.embedding not in EMBEDDINGS:
-            raise ValueError(
-                f"network.embedding: expected one of {EMBEDDINGS}, got {self.embedding!r}"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"network.activation: expected one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
-            )
-        if self.conv_padding not in ("same", "full"):
-            raise ValueError(
-                f"network.conv_padding: expected 'same' or 'full', got {self.conv_padding!r}"
-            )
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(
-                f"network.hidden: expected at least one positive width, got {self.hidden}"
-            )
-        if any(v < 1 for v in (*self.conv_filters, *self.conv_kernels, *self.conv_pool)):
-            raise ValueError("network: conv filters, kernels and pool sizes must be positive")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"network.dropout: expected 0 <= dropout < 1, got {self.dropout}")
-        if self.scale_s < 0 or self.scale_q < 0 or self.head_init < 0:
-            raise ValueError("network: scale_s, scale_q and head_init must be >= 0")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:
-        """Build from a plain mapping (e.g. a checkpoint), ignoring nothing: unknown keys raise."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"network: unknown fields {sorted(unknown)}")
-        return cls(**values)
-
-
-def seed_u1_network() -> NetworkConfig:
-    """The default U(1) network of the seed (PyPI ``l2hmc`` 0.13.0), for side-by-side benchmarks.
-
-    Conv 4→4→8→16 (max-pool 2)→32, kernel 4, periodic padding of 3 on each side, ReLU, flatten →
-    dense to the lattice size; then x and v projections to 16, three dense 16→16, batch norm.
-    On 16×16 with 8 layers and split x-networks this has ~60.2 M parameters, as the seed.
-    """
-    return NetworkConfig(
-        conv_filters=(4, 8, 16, 32),
-        conv_kernels=(4,),
-        conv_pool=(1, 1, 2, 1),
-        conv_padding="full",
-        hidden=(16, 16, 16, 16),
-        activation="relu",
-        batch_norm=True,
-    )
 
 
 def group_colors(group: Any) -> int:
@@ -252,9 +189,8 @@ class LeapfrogNet(nn.Module):
         else:
             self.conv_dense = None
             x_features = channels * volume
-        width = config.hidden[0]
-        self.x_layer = nn.Linear(x_features, width, **factory)
-        self.v_layer = nn.Linear(self.n_out, width, **factory)
+        self.x_layer = nn.Linear(x_features, config.hidden[0], **factory)
+        self.v_layer = nn.Linear(self.n_out, config.hidden[0], **factory)
         self.hidden_layers = nn.ModuleList(
             nn.Linear(a, b, **factory)
             for a, b in zip(config.hidden[:-1], config.hidden[1:], strict=True)
@@ -267,6 +203,7 @@ class LeapfrogNet(nn.Module):
         scales = {"s": config.scale_s, "q": config.scale_q, "t": 1.0}
         self.heads = tuple(h for h in "stq" if h in heads and scales[h] > 0)
         # One fused weight for all heads (a single matmul); only t has a bias, as in the seed.
+        width = config.hidden[-1]
         self.head_weight = nn.Parameter(torch.empty(len(self.heads) * self.n_out, width, **factory))
         for i in range(len(self.heads)):
             block = torch.empty(self.n_out, width, **factory)

@@ -19,18 +19,18 @@ continues a run so that its history and final parameters equal an uninterrupted 
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..common.config import BetaSchedule, TrainConfig, lr_factor
 from ..common.history import History
 from .checkpoint import StopFlag, latest_checkpoint, load_checkpoint, save_checkpoint
 from .distributed import Backend, SingleProcess
@@ -44,145 +44,6 @@ from .networks import NetworkConfig
 __all__ = ["BetaSchedule", "TrainConfig", "Trainer"]
 
 CHECKPOINT_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training settings (field names follow the ``train`` block of a spec).
-
-    ``steps``, or ``eras × steps_per_era`` when ``eras > 0``. ``lr_schedule`` decays from ``lr``
-    to ``lr · lr_final`` (cosine, linear, exponential) after ``warmup`` linear-warmup steps.
-    ``clip_norm = 0`` disables clipping. ``precision`` is the physics (and network) precision;
-    ``network_precision`` ``bf16``/``fp16`` runs the networks under autocast on CUDA only (a
-    warning and full precision elsewhere). ``checkpoint_every = 0``: only at the end.
-    """
-
-    steps: int = 1000
-    eras: int = 0
-    steps_per_era: int = 0
-    chains: int = 16
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    lr_schedule: Literal["constant", "cosine", "linear", "exponential"] = "constant"
-    lr_final: float = 0.01
-    warmup: int = 0
-    weight_decay: float = 0.0
-    clip_norm: float = 0.0
-    precision: Literal["fp32", "fp64"] = "fp32"
-    network_precision: Literal["fp32", "fp64", "bf16", "fp16"] | None = None
-    compile: bool = False
-    checkpoint_every: int = 0
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        choices = {
-            "optimizer": ("adam", "adamw", "sgd"),
-            "lr_schedule": ("constant", "cosine", "linear", "exponential"),
-            "precision": ("fp32", "fp64"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"train.{name}: expected one of {allowed}, got {getattr(self, name)!r}"
-                )
-        if self.network_precision not in (None, "fp32", "fp64", "bf16", "fp16"):
-            raise ValueError(f"train.network_precision: got {self.network_precision!r}")
-        if self.eras < 0 or (self.eras > 0 and self.steps_per_era < 1):
-            raise ValueError("train.eras > 0 needs train.steps_per_era >= 1")
-        if self.total_steps < 0 or self.chains < 1:
-            raise ValueError("train: steps must be >= 0 and chains >= 1")
-        if not self.lr > 0 or not 0 < self.lr_final <= 1:
-            raise ValueError("train: lr must be > 0 and 0 < lr_final <= 1")
-
-    @property
-    def total_steps(self) -> int:
-        return self.eras * self.steps_per_era if self.eras > 0 else self.steps
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return torch.float64 if self.precision == "fp64" else torch.float32
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"train: unknown fields {sorted(unknown)}")
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class BetaSchedule:
-    """β as a function of the training step ``s`` of ``T`` (``t = s/(T−1)``).
-
-    ``constant`` ``start``; ``linear`` ``start + (end − start) t``; ``geometric``
-    ``start (end/start)^t``; ``stepped``: one value per era, the ``T`` steps split into
-    ``len(values)`` equal eras (``values``, or ``eras`` values evenly spaced from start to end).
-    """
-
-    kind: Literal["constant", "linear", "geometric", "stepped"] = "constant"
-    start: float = 1.0
-    end: float | None = None
-    values: tuple[float, ...] = ()
-    eras: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
-        if self.kind not in ("constant", "linear", "geometric", "stepped"):
-            raise ValueError(f"beta schedule: unknown kind {self.kind!r}")
-        if self.kind in ("linear", "geometric") and self.end is None:
-            raise ValueError(f"beta schedule {self.kind!r} needs an end value")
-        if self.kind == "geometric" and (self.start <= 0 or (self.end or 0) <= 0):
-            raise ValueError("geometric beta schedule needs positive start and end")
-        if self.kind == "stepped" and not self.values and (self.eras < 1 or self.end is None):
-            raise ValueError("stepped beta schedule needs values, or eras >= 1 with start and end")
-
-    def era_values(self) -> tuple[float, ...]:
-        if self.values:
-            return self.values
-        assert self.end is not None
-        if self.eras == 1:
-            return (self.start,)
-        return tuple(
-            self.start + (self.end - self.start) * e / (self.eras - 1) for e in range(self.eras)
-        )
-
-    def at(self, step: int, total: int) -> float:
-        """β at ``step`` (0-based) of ``total`` steps; the last value after the end."""
-        if self.kind == "constant":
-            return self.start
-        if self.kind == "stepped":
-            vals = self.era_values()
-            era = min(len(vals) - 1, step * len(vals) // max(total, 1))
-            return vals[era]
-        assert self.end is not None
-        t = min(1.0, step / max(total - 1, 1))
-        if self.kind == "linear":
-            return self.start + (self.end - self.start) * t
-        return self.start * (self.end / self.start) ** t
-
-    def final(self, total: int) -> float:
-        return self.at(max(total - 1, 0), total)
-
-
-def lr_factor(config: TrainConfig) -> Callable[[int], float]:
-    """Learning-rate multiplier per optimizer step (``LambdaLR``): warmup, then the decay."""
-    total, warm, final = max(config.total_steps, 1), config.warmup, config.lr_final
-
-    def factor(step: int) -> float:
-        if warm and step < warm:
-            return (step + 1) / warm
-        t = min(1.0, (step - warm) / max(total - warm - 1, 1))
-        if config.lr_schedule == "cosine":
-            return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
-        if config.lr_schedule == "linear":
-            return 1.0 + (final - 1.0) * t
-        if config.lr_schedule == "exponential":
-            return float(final**t)
-        return 1.0
-
-    return factor
 
 
 def _optimizer(
@@ -244,7 +105,7 @@ class Trainer:
         self.dynamics_config, self.network_config = dynamics, network
         self.loss_config, self.config = loss, train
         self.device = torch.device(device if device is not None else "cpu")
-        self.dtype = train.dtype
+        self.dtype: torch.dtype = getattr(torch, train.dtype_name)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.backend: Backend = backend if backend is not None else SingleProcess()
         self._log = log if self.backend.is_main else None

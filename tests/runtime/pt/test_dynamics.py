@@ -281,6 +281,11 @@ def test_masks_partition_the_links_and_alternate() -> None:
     assert all(int(rnd.masks[k].sum()) == 24 for k in range(4))
     assert not torch.equal(rnd.masks[0], rnd.masks[1])
     assert torch.equal(make(U1, (4, 6), leapfrog=4, mask="random").masks, rnd.masks)
+    rng = np.random.default_rng(0)  # the documented recipe (the TF runtime uses it too)
+    for k in range(4):
+        expected = torch.zeros(48, dtype=torch.bool)
+        expected[torch.from_numpy(rng.permutation(48)[:24])] = True
+        assert torch.equal(rnd.masks[k].flatten(), expected)
 
 
 def test_config_validation() -> None:

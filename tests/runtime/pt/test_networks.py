@@ -7,8 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from l2hmcc.runtime.common.config import ACTIVATION_NAMES
 from l2hmcc.runtime.pt.groups import SU2, SU3, U1
 from l2hmcc.runtime.pt.networks import (
+    ACTIVATIONS,
     NetworkConfig,
     VNet,
     XNet,
@@ -170,3 +172,12 @@ def test_raw_embedding_sees_wrapped_angles() -> None:
         torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
     with pytest.raises(ValueError, match="embedding"):
         VNet(SU2, (2, 2), NetworkConfig(embedding="raw"))
+
+
+def test_unequal_hidden_widths_and_the_activation_registry() -> None:
+    """The heads read the last hidden layer (width hidden[-1], not hidden[0])."""
+    net = VNet(U1, (4, 4), NetworkConfig(hidden=(8, 4, 6)), dtype=F64)
+    assert net.head_weight.shape == (3 * 32, 6)
+    x = U1.random(2, (4, 4), generator=gen())
+    assert all(o is not None and o.shape == x.shape for o in net(x, x))
+    assert set(ACTIVATIONS) == set(ACTIVATION_NAMES)  # what the configs accept exists here
