@@ -207,11 +207,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _submit_sweep(out_dir: Path) -> int:
-    """``compile --submit`` of a sweep: run its submit-all.sh."""
+    """``compile --submit`` of a sweep: run its submit-all.sh where qsub exists; a local sweep
+    or a machine without qsub gets the command to run instead."""
+    import shutil
     import subprocess
 
+    from l2hmcc import manifest, record
     from l2hmcc.sweep import SUBMIT_ALL
 
+    rec = record.read(out_dir)
+    assert rec.sweep is not None
+    if rec.sweep.submission.mode == "local":
+        print(f"`job local` is not a PBS system; run the sweep here: `{out_dir}/{SUBMIT_ALL}`")
+        return EXIT_OK
+    if shutil.which("qsub") is None and not Path("/opt/pbs/bin/qsub").is_file():
+        sys.stderr.write(
+            f"qsub is not on PATH here, so nothing was submitted. Copy {out_dir} to a login node"
+            f" of `{rec.sweep.system.name}` and run `./{SUBMIT_ALL}` in it"
+            f" ({manifest.SWEEP_NAME} lists the points).\n"
+        )
+        return EXIT_OK
     proc = subprocess.run([f"./{SUBMIT_ALL}"], cwd=out_dir, check=False)
     return EXIT_OK if proc.returncode == 0 else EXIT_DIAGNOSTICS
 

@@ -366,3 +366,31 @@ def test_a_sweep_too_large_is_refused(tmp_path: Path) -> None:
     assert d.code == "E306" and "1331 points" in d.message and len(d.secondary) == 2
     assert d.primary.message == "11 × 11 × 11 points"
     assert not (tmp_path / "sw").exists()
+
+
+def test_compile_submit_runs_submit_all_where_qsub_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "qsub.log"
+    qsub = bin_dir / "qsub"  # a stand-in for PBS's qsub: records where and what it submits
+    qsub.write_text(f'#!/bin/bash\necho "$PWD $*" >> {log}\necho 4242.polaris-pbs-01\n')
+    qsub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    out = tmp_path / "array"
+    spec = cluster_spec(tmp_path)
+    assert cli.main(["compile", str(spec), "-t", "pytorch-ddp", "-o", str(out), "--submit"]) == 0
+    assert log.read_text() == f"{out} array.pbs\n"
+    log.unlink()
+    out = tmp_path / "scripts"
+    spec = cluster_spec(tmp_path, queue="debug", nodes="1")
+    assert cli.main(["compile", str(spec), "-t", "pytorch-ddp", "-o", str(out), "--submit"]) == 0
+    names = [p["name"] for p in json.loads((out / "sweep.json").read_text())["points"]]
+    assert log.read_text().splitlines() == [f"{out / n} job.pbs" for n in names]
+    capsys.readouterr()
+    assert (
+        cli.main(["compile", str(EXAMPLE), "-t", "pytorch", "-o", str(tmp_path / "l"), "--submit"])
+        == 0
+    )
+    assert "`job local` is not a PBS system" in capsys.readouterr().out
