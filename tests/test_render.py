@@ -135,7 +135,13 @@ def test_templates_load_from_the_installed_package() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=40))
+# Spec text is strict UTF-8 (source.py), so lone surrogates (category Cs) cannot reach shquote.
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+        max_size=40,
+    )
+)
 def test_shquote_round_trips_any_text(value: str) -> None:
     out = subprocess.run(
         ["bash", "-c", f"printf '%s' {render.shquote(value)}"], capture_output=True, check=True
