@@ -36,10 +36,24 @@ mkdir -p "$OUT" "$TORCHINDUCTOR_CACHE_DIR"
 
 echo "python: $PYTHON ($("$PYTHON" --version 2>&1)); device: $DEVICE; mode: $MODE; out: $OUT"
 
-# torch must see the device before anything long starts.
+# torch must see the device, and the compiler's and the plots' packages must import, before
+# anything long starts. A fresh node: `scripts/setup.sh --minimal` (PyPI's Linux torch wheel is
+# the CUDA build), or PYTHON=... pointing at an environment with torch (CUDA), numpy,
+# matplotlib and l2hmcc's dependencies (lark, jinja2, pydantic, rich; `pip install -e .`).
 "$PYTHON" - "$DEVICE" <<'EOF'
 import sys
 
+missing = []
+for name in ("numpy", "matplotlib", "lark", "jinja2", "pydantic", "rich"):
+    try:
+        __import__(name)
+    except ImportError:
+        missing.append(name)
+if missing:
+    sys.exit(
+        f"gpu_report.sh: {sys.executable} lacks {', '.join(missing)}: run scripts/setup.sh "
+        "--minimal, or pip install -e . numpy matplotlib"
+    )
 import torch
 
 device = sys.argv[1]

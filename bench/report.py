@@ -254,6 +254,18 @@ def commands(mode: Mode, args: argparse.Namespace) -> list[tuple[str, str]]:
     ]
 
 
+def publish(text: str, figs: dict[str, str], out: Path, md: Path) -> None:
+    """Copy the report to ``md`` and its figures to ``md`` without suffix (a folder beside it)."""
+    import shutil
+
+    folder = md.with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in figs.values():
+        shutil.copyfile(out / name, folder / name)
+        text = text.replace(f"]({name})", f"]({folder.name}/{name})")
+    md.write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -270,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, help="output directory (default bench/results/DATE-MODE)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1)")
+    ap.add_argument(
+        "--publish",
+        type=Path,
+        metavar="MD",
+        help="also copy the report to MD and its figures to MD without .md/ (e.g. "
+        "docs/report-example.md), image links rewritten",
+    )
     ap.add_argument(
         "--set",
         dest="overrides",
@@ -349,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(_jsonable(results), indent=1, allow_nan=False) + "\n", encoding="utf-8"
     )
     log(f"wrote {out / 'report.md'} ({results['wall_s'] / 60:.1f} min)")
+    if args.publish:
+        publish(text, figs, out, args.publish)
+        log(f"published {args.publish}")
     return 1 if results["errors"] else 0
 
 

@@ -14,6 +14,7 @@ TAU_REF_BETA4, TAU_REF_GROWTH = 60.0, 4.7
 GOAL_IMPROVEMENT, GOAL_BETA = 10.0, 5.0
 
 SECTIONS = (
+    "Summary",
     "Machine and run",
     "Compile latency",
     "Runtime throughput",
@@ -150,12 +151,13 @@ def figures(results: dict[str, Any], out: Path) -> dict[str, str]:
         ax.legend(fontsize=7)
         ax = axes[1]
         for key, label, marker in (("hmc", "HMC", "o"), ("l2hmc", "L2HMC", "^")):
-            vals = [r[key]["cost_per_eff_cpu_s"] for r in res]
+            vals = [r[key]["cost_per_eff_s"] for r in res]
             ok = [v is not None for v in vals]
             ax.plot(betas[ok], [v for v in vals if v is not None], marker=marker, label=label)
         ax.set_yscale("log")
         ax.set_xlabel("β")
-        ax.set_ylabel("seconds per effective sample of Q (per chain)")
+        basis = res[0].get("cost_basis", "cpu")
+        ax.set_ylabel(f"{'CPU' if basis == 'cpu' else 'wall'} s per effective sample of Q")
         ax.legend(fontsize=7)
         figs["tau"] = _save(fig, out / "tau-and-cost.png")
 
@@ -468,6 +470,9 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         return "Not run."
     cfg = ph["config"]
     tr = cfg["train"]
+    basis = ph["results"][0].get("cost_basis", "cpu") if ph["results"] else "cpu"
+    unit = "CPU" if basis == "cpu" else "wall"
+    timed = "process CPU time" if basis == "cpu" else "wall time (device synchronised)"
     total_cpu = sum(t["cpu_s"] for t in ph["training"])
     total_steps = sum(t["steps"] for t in ph["training"])
     net = cfg["network"]
@@ -486,7 +491,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         f"**Training budget:** {total_steps} steps × {tr['chains']} chains in "
         f"{num(total_cpu / 60)} min CPU. Measurement: {cfg['evaluate']['steps']} trajectories × "
         f"{cfg['evaluate']['chains']} chains per sampler (first 10 % dropped), interleaved in "
-        "blocks and timed in process CPU time; HMC ε tuned to acceptance "
+        f"blocks and timed in {timed}; HMC ε tuned to acceptance "
         f"{cfg['hmc'].get('target_acceptance')} at trajectory length "
         f"{cfg['hmc']['trajectory_length']} (dual averaging; tuning trajectories not counted, "
         "compiled integrator); the long HMC run continues the same chains.\n\n"
@@ -495,7 +500,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         [
             num(t["beta"]),
             str(t["steps"]),
-            f"{t['cpu_s']:.0f}",
+            f"{t['cpu_s']:.0f} / {t['wall_s']:.0f}",
             num(t["acceptance"]),
             num(t["dQ"]),
             num(t["loss"]),
@@ -504,7 +509,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         for t in ph["training"]
     ]
     text += "**Training** (acceptance, |ΔQ| and loss: mean of the era's last 10 %)\n\n" + table(
-        ["β", "steps", "CPU s", "acceptance", "⟨|ΔQ|⟩", "loss", "ε_k"], rows
+        ["β", "steps", "CPU / wall s", "acceptance", "⟨|ΔQ|⟩", "loss", "ε_k"], rows
     )
     rows = []
     for r in ph["results"]:
@@ -521,10 +526,10 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
                     f"{pm(s['q2']['mean'], s['q2']['err'])} ({sigma(s['q2']['sigma'])})",
                     num(s["tunneling_rate"]),
                     tau_text(s["tau_q"]) + f" (W={s['tau_q']['window']})",
-                    "" if key == "hmc_long" else f"{1e3 * s['cost_cpu_s']:.2f}",
+                    "" if key == "hmc_long" else f"{1e3 * s['cost_s']:.2f}",
                     ""
                     if key == "hmc_long"
-                    else num(s["cost_per_eff_cpu_s"] and 1e3 * s["cost_per_eff_cpu_s"]),
+                    else num(s["cost_per_eff_s"] and 1e3 * s["cost_per_eff_s"]),
                     str(forces),
                 ]
             )
@@ -535,7 +540,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         "(character expansion, `common.exact`; deviation in units of the τ-corrected error); "
         "tunneling rate = fraction of trajectories (all chains) whose integer Q changed; τ_int(Q) "
         "with the Madras–Sokal window W (c = 5; '≥': the window did not converge below T/2, a "
-        "lower bound); cost = process CPU ms per trajectory of all chains; per effective sample = "
+        f"lower bound); cost = {timed}, ms per trajectory of all chains; per effective sample = "
         "cost × 2τ / chains.\n\n"
     )
     text += table(
@@ -548,8 +553,8 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
             "⟨Q²⟩ (vs exact)",
             "tunnel",
             "τ_int(Q)",
-            "CPU ms/traj",
-            "CPU ms/eff. sample",
+            f"{unit} ms/traj",
+            f"{unit} ms/eff. sample",
             "forces/traj",
         ],
         rows,
@@ -567,7 +572,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
                 f"{num(tau_reference(r['beta']), 3)}",
                 _x(r["improvement_tau"]),
                 _x(r["improvement_forces"]),
-                _x(r["improvement_cpu"]),
+                _x(r["improvement_cost"]),
                 f"≥ {GOAL_IMPROVEMENT:.0f}×" if abs(r["beta"] - GOAL_BETA) < 1e-9 else "",
             ]
         )
@@ -579,7 +584,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
             "HMC τ reference",
             "τ_HMC / τ_L2HMC",
             "per force evaluation",
-            "per CPU second",
+            f"per {unit} second",
             "goal",
         ],
         rows,
@@ -610,7 +615,7 @@ def _verdict(ph: dict[str, Any]) -> str:
             for what, s in (("plaquette", s_["plaquette"]["sigma"]), ("⟨Q²⟩", s_["q2"]["sigma"]))
             if s is not None and abs(s) > 3
         ]
-        imp = r["improvement_cpu"]
+        imp = r["improvement_cost"]
         lines.append(
             f"* β = {num(r['beta'])}: "
             + (
@@ -636,7 +641,7 @@ def _verdict(ph: dict[str, Any]) -> str:
         )
     goal = [r for r in ph["results"] if abs(r["beta"] - GOAL_BETA) < 1e-9]
     if goal:
-        imp = goal[0]["improvement_cpu"]
+        imp = goal[0]["improvement_cost"]
         met = imp is not None and imp >= GOAL_IMPROVEMENT
         lines.append(
             f"\n**Goal at β = {GOAL_BETA:g}** (L2HMC τ_int(Q) × cost ≤ 1/{GOAL_IMPROVEMENT:.0f} of "
@@ -679,14 +684,22 @@ def _su3(s3: dict[str, Any] | None) -> str:
                     pm(s["plaquette"], s["err"]),
                     "–" if ref is None else f"{ref['value']:.5f} ({ref['kind']})",
                     sigma(s.get("sigma_vs_reference")),
-                    f"{1e3 * s['cost_cpu_s']:.0f}",
+                    f"{1e3 * s['cost_cpu_s']:.0f} / {1e3 * s['cost_wall_s']:.0f}",
                 ]
             )
         rows.append(
             [num(r["beta"]), "L2HMC − HMC", "", "", "", sigma(r["l2hmc_minus_hmc_sigma"]), ""]
         )
     text += table(
-        ["β", "sampler", "acceptance", "⟨Re tr U_P⟩/3", "reference", "deviation", "CPU ms/traj"],
+        [
+            "β",
+            "sampler",
+            "acceptance",
+            "⟨Re tr U_P⟩/3",
+            "reference",
+            "deviation",
+            "CPU / wall ms/traj",
+        ],
         rows,
     )
     text += (
@@ -726,11 +739,111 @@ def _reproduce(results: dict[str, Any]) -> str:
     return "\n".join(f"* {label}: `{cmd}`" for label, cmd in cmds)
 
 
+def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    for r in rows:
+        if all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def _summary(results: dict[str, Any]) -> str:
+    """The headline numbers, each with the section it comes from."""
+    lines = []
+    fe = results.get("frontend")
+    if fe and fe["specs"]:
+        meds = [r[k]["median_s"] for r in fe["specs"] for k in ("check", "compile") if r[k]]
+        cpus = [r[k]["cpu_median_s"] for r in fe["specs"] for k in ("check", "compile") if r[k]]
+        lines.append(
+            f"* **Compile latency:** every shipped spec checks and compiles in a whole process in "
+            f"≤ {max(meds):.2f} s median wall, ≤ {max(cpus):.2f} s CPU (goal {fe['goal_s']} s "
+            "wall; load average in the machine table)."
+        )
+    tp = results.get("throughput")
+    if tp:
+        key = "cpu_s" if tp["device"] == "cpu" else "wall_s"
+        ok = [r for r in tp["results"] if "error" not in r]
+        for wl, group in (("u1", "U(1)"), ("su3", "SU(3)")):
+            e = _find(ok, kind="l2hmc", workload=wl, label="fp32 eager")
+            c = _find(ok, kind="l2hmc", workload=wl, label="fp32 compiled")
+            seed = tp["seed"].get(wl)
+            if e and seed:
+                label = f"{group} {'×'.join(map(str, e['shape']))} ×{e['chains']} chains"
+                text = (
+                    f"* **{label}, fp32:** train step {e['train'][key]:.3g} s eager"
+                    + (f", {c['train'][key]:.3g} s compiled" if c else "")
+                    + f" (seed {seed['train_s']} s); trajectory {e['traj'][key]:.3g} s eager"
+                    + (f", {c['traj'][key]:.3g} s compiled" if c else "")
+                    + f" (seed {seed['traj_s']} s)"
+                )
+                best_train = min(x["train"][key] for x in (e, c) if x)
+                best_traj = min(x["traj"][key] for x in (e, c) if x)
+                text += (
+                    f": {seed['train_s'] / best_train:.1f}× and {seed['traj_s'] / best_traj:.1f}× "
+                    "the seed's speed" + (" (CPU time, one thread)." if key == "cpu_s" else ".")
+                )
+                lines.append(text)
+        for wl in ("u1", "su3"):
+            e = _find(ok, kind="hmc", workload=wl, label="fp64 eager")
+            c = _find(ok, kind="hmc", workload=wl, label="fp64 compiled")
+            if e and c:
+                lines.append(
+                    f"* **HMC {wl}, fp64:** compiled {e['traj'][key] / c['traj'][key]:.2f}× eager."
+                )
+    ph = results.get("physics")
+    if ph and ph["results"]:
+        unit = "CPU" if ph["results"][0].get("cost_basis", "cpu") == "cpu" else "wall"
+        parts = []
+        for r in ph["results"]:
+            parts.append(
+                f"β = {num(r['beta'])}: τ_int(Q) L2HMC {tau_text(r['l2hmc']['tau_q'])} vs HMC "
+                f"{tau_text(r['hmc']['tau_q'])}, per {unit} second {_x(r['improvement_cost'])}"
+            )
+        shape = "×".join(map(str, ph["config"]["shape"]))
+        lines.append(
+            f"* **U(1) {shape} physics** (ratios > 1 favour L2HMC): " + "; ".join(parts) + "."
+        )
+        goal = [r for r in ph["results"] if abs(r["beta"] - GOAL_BETA) < 1e-9]
+        if goal:
+            imp = goal[0]["improvement_cost"]
+            met = imp is not None and imp >= GOAL_IMPROVEMENT
+            lines.append(
+                f"* **Goal** (≤ 1/{GOAL_IMPROVEMENT:.0f} of HMC's τ_int(Q) × cost at β = "
+                f"{GOAL_BETA:g}): **{'met' if met else 'not met'}** ({_x(imp)})."
+            )
+        bad = [
+            f"{key} β = {num(r['beta'])}"
+            for r in ph["results"]
+            for key in ("l2hmc", "hmc", "hmc_long")
+            for what in ("plaquette", "q2")
+            if r[key][what]["sigma"] is not None and abs(r[key][what]["sigma"]) > 3
+        ]
+        lines.append(
+            "* **Exactness:** ⟨cos θ_P⟩ and ⟨Q²⟩ "
+            + (
+                "agree with the exact finite-volume values within 3σ for every sampler and β."
+                if not bad
+                else "deviate by more than 3σ in: " + ", ".join(sorted(set(bad))) + "."
+            )
+        )
+    s3 = results.get("su3")
+    if s3 and s3["results"]:
+        parts = [
+            f"β = {num(r['beta'])}: HMC {sigma(r['hmc'].get('sigma_vs_reference'))}, "
+            f"L2HMC {sigma(r['l2hmc'].get('sigma_vs_reference'))} from the reference, "
+            f"L2HMC − HMC {sigma(r['l2hmc_minus_hmc_sigma'])}"
+            for r in s3["results"]
+        ]
+        lines.append("* **SU(3) plaquette:** " + "; ".join(parts) + ".")
+    if results.get("errors"):
+        lines.append(f"* **Failed sections:** {', '.join(results['errors'])} (see Failures).")
+    return "\n".join(lines) or "No section ran."
+
+
 def markdown(results: dict[str, Any], figs: dict[str, str]) -> str:
     title = f"# l2hmcc performance and physics report: {results['date']} ({results['mode']} mode)"
     parts = [
         title,
-        results.get("notes_md", ""),
+        "## Summary\n\n" + _summary(results),
         "## Machine and run\n\n" + _machine(results),
         "## Compile latency\n\n" + _frontend(results.get("frontend"), figs),
         "## Runtime throughput\n\n" + _throughput(results.get("throughput"), figs),

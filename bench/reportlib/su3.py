@@ -73,15 +73,39 @@ class Plan:
     therm: int = 50  #: HMC thermalisation after tuning
 
 
-def _summary(acc: np.ndarray, plaq: np.ndarray, burn: int, cost_cpu: float) -> dict[str, Any]:
+def _summary(
+    acc: np.ndarray, plaq: np.ndarray, burn: int, cost: tuple[float, float]
+) -> dict[str, Any]:
     p = mean_error(plaq[burn:])
     return {
         "acceptance": float(acc[burn:].mean()),
         "plaquette": p.mean,
         "err": p.err,
         "tau_plaquette": p.tau if math.isfinite(p.tau) else None,
-        "cost_cpu_s": cost_cpu,
+        "cost_cpu_s": cost[0],
+        "cost_wall_s": cost[1],
     }
+
+
+class _Timer:
+    """Process CPU and wall seconds per trajectory of a loop (device synchronised)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def __enter__(self) -> _Timer:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.c0, self.t0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.cpu, self.wall = time.process_time() - self.c0, time.perf_counter() - self.t0
+
+    def per(self, n: int) -> tuple[float, float]:
+        return self.cpu / n, self.wall / n
 
 
 def run_beta(plan: Plan, beta: float, device: torch.device, log: Any = print) -> dict[str, Any]:
@@ -111,18 +135,17 @@ def run_beta(plan: Plan, beta: float, device: torch.device, log: Any = print) ->
         x, _ = hmc.hmc_step(x, bt, eps, n, gen, measure_charge=False)
     therm = x.clone()
     acc, plaq = [], []
-    c0 = time.process_time()
-    for _ in range(plan.steps):
-        x, met = hmc.hmc_step(x, bt, eps, n, gen, measure_charge=False)
-        acc.append(met["accept_prob"])
-        plaq.append(met["plaquette"])
-    hmc_cpu = (time.process_time() - c0) / plan.steps
+    with _Timer(device) as timer:
+        for _ in range(plan.steps):
+            x, met = hmc.hmc_step(x, bt, eps, n, gen, measure_charge=False)
+            acc.append(met["accept_prob"])
+            plaq.append(met["plaquette"])
     burn = plan.steps // 10
     h = _summary(
         torch.stack(acc).double().cpu().numpy(),
         torch.stack(plaq).double().cpu().numpy(),
         burn,
-        hmc_cpu,
+        timer.per(plan.steps),
     )
     h |= {"step_size": eps, "leapfrog_steps": n}
 
@@ -135,20 +158,19 @@ def run_beta(plan: Plan, beta: float, device: torch.device, log: Any = print) ->
     model.eval()
     x = therm.clone()
     acc, plaq = [], []
-    c0 = time.process_time()
-    for _ in range(plan.steps):
-        v, d, u = model.draw(x, gen)
-        with torch.no_grad():
-            prop = model.propose(x, v, bt, d)
-        x, _ = model.accept(x, prop, u)
-        acc.append(prop.acceptance)
-        plaq.append(mean_plaquette(x))
-    l2_cpu = (time.process_time() - c0) / plan.steps
+    with _Timer(device) as timer:
+        for _ in range(plan.steps):
+            v, d, u = model.draw(x, gen)
+            with torch.no_grad():
+                prop = model.propose(x, v, bt, d)
+            x, _ = model.accept(x, prop, u)
+            acc.append(prop.acceptance)
+            plaq.append(mean_plaquette(x))
     l2 = _summary(
         torch.stack(acc).double().cpu().numpy(),
         torch.stack(plaq).double().cpu().numpy(),
         burn,
-        l2_cpu,
+        timer.per(plan.steps),
     )
     l2 |= {
         "train_steps": trainer.step,

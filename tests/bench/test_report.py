@@ -75,7 +75,8 @@ def test_smoke_report_numbers_are_finite(report: tuple[Path, Any]) -> None:
             assert -1.0 <= s["plaquette"]["mean"] <= 1.0
             assert s["plaquette"]["err"] is not None and s["q2"]["exact"] > 0
             assert s["tau_q"]["value"] is not None and s["tau_q"]["value"] >= 0.0
-        assert r["l2hmc"]["cost_cpu_s"] > 0 and r["hmc"]["cost_cpu_s"] > 0
+        assert r["l2hmc"]["cost_s"] > 0 and r["hmc"]["cost_s"] > 0
+        assert r["l2hmc"]["cost_per_eff_s"] > 0 and r["hmc"]["cost_per_eff_s"] > 0
     kinds = {(r["kind"], r["workload"]) for r in data["throughput"]["results"]}
     assert kinds == {("l2hmc", "u1"), ("l2hmc", "su3"), ("hmc", "u1"), ("hmc", "su3")}
     for r in data["throughput"]["results"]:
