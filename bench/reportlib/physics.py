@@ -55,6 +55,8 @@ class Plan:
     #: compile the L2HMC layers for the measurement even if the spec trains eagerly (HMC runs its
     #: compiled integrator: both samplers are timed at their best)
     compile_eval: bool = True
+    #: also train and measure the same dynamics without networks (step sizes only)
+    ablation: bool = True
 
 
 def _sync(device: torch.device) -> None:
@@ -165,8 +167,18 @@ def _record(history: Any, key: str) -> np.ndarray:
     return v.reshape(len(v), -1).mean(1)
 
 
+def _forces(trainer: Trainer) -> tuple[int, int]:
+    """(force evaluations, network calls) per trajectory of the trainer's sampler."""
+    layers = trainer.dynamics_config.leapfrog
+    merged = trainer.dynamics_config.directions == "merged"
+    nets = len(trainer.model.vnets) > 0
+    forces = 2 * layers + 1 if merged else 2 * (layers + 1)
+    calls = (8 * layers if merged else 16 * layers) if nets else 0
+    return forces, calls
+
+
 def measure(
-    trainer: Trainer,
+    trainers: dict[str, Trainer],
     beta: float,
     *,
     chains: int,
@@ -178,12 +190,14 @@ def measure(
     compile_hmc: bool,
     log: Any = print,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """L2HMC vs tuned HMC at ``beta`` (see the module docstring); (figures, series)."""
-    device = trainer.device
-    model, gen = trainer.model, trainer.generator
-    volume = math.prod(trainer.lattice_shape)
-    bt = trainer._beta_tensor(beta)
-    x0 = chains_like(trainer.x, chains)
+    """The trained samplers (``trainers``: ``"l2hmc"`` and optionally ``"leapfrog"``, the
+    no-network ablation) against tuned HMC at ``beta`` (see the module docstring); HMC starts
+    from the ``"l2hmc"`` trainer's chains.  Returns (figures, series)."""
+    main = trainers["l2hmc"]
+    device, gen = main.device, main.generator
+    volume = math.prod(main.lattice_shape)
+    bt = main._beta_tensor(beta)
+    x0 = chains_like(main.x, chains)
     integ = hmc.compile_leapfrog() if compile_hmc else None
 
     t0 = time.perf_counter()
@@ -197,35 +211,42 @@ def measure(
     )
     tune_s = time.perf_counter() - t0
     eps, n_steps = tuned.eps, tuned.n_steps
-    state = {"l2": x0.clone(), "hmc": tuned.links}
-    l2, hm = Series(), Series()
-    model.eval()
+    state = {"hmc": tuned.links}
+    series = {key: Series() for key in trainers}
+    hm = Series()
+    steppers = {}
+    warm: dict[str, float] = {}
+    for key, tr in trainers.items():
+        state[key] = chains_like(tr.x, chains)
+        tr.model.eval()
 
-    def l2_step() -> None:
-        x = state["l2"]
-        v, d, u = model.draw(x, gen)
+        def step(key: str = key, tr: Trainer = tr) -> None:
+            x = state[key]
+            v, d, u = tr.model.draw(x, tr.generator)
+            with torch.no_grad():
+                prop = tr.model.propose(x, v, bt, d)
+            x, _ = tr.model.accept(x, prop, u)
+            state[key] = x
+            series[key].add(prop.acceptance, x)
+
+        steppers[key] = step
+        # one untimed trajectory: compilation of the eval graphs, if any
+        t0 = time.perf_counter()
         with torch.no_grad():
-            prop = model.propose(x, v, bt, d)
-        x, _ = model.accept(x, prop, u)
-        state["l2"] = x
-        l2.add(prop.acceptance, x)
+            v, d, _ = tr.model.draw(state[key], tr.generator)
+            tr.model.propose(state[key], v, bt, d)
+        warm[key] = time.perf_counter() - t0
 
     def hmc_step() -> None:
         x, met = hmc.hmc_step(state["hmc"], bt, eps, n_steps, gen, integrator=integ)
         state["hmc"] = x
         hm.add(met["accept_prob"], x)
 
-    # one untimed L2HMC trajectory: compilation of the eval graphs, if any
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        v, d, _ = model.draw(x0, gen)
-        model.propose(x0, v, bt, d)
-    warm_s = time.perf_counter() - t0
-
     done = 0
     while done < steps:
         n = min(block, steps - done)
-        timed_block(device, l2, l2_step, n)
+        for key in trainers:
+            timed_block(device, series[key], steppers[key], n)
         timed_block(device, hm, hmc_step, n)
         done += n
     long = Series()
@@ -238,11 +259,20 @@ def measure(
         )
     burn = steps // 10
     basis = "cpu" if device.type == "cpu" else "wall"
-    layers = trainer.dynamics_config.leapfrog
-    merged = trainer.dynamics_config.directions == "merged"
-    n_nets = len(model.vnets) > 0
-    l2_forces = 2 * layers + 1 if merged else 2 * (layers + 1)
-    out = {
+
+    def figures(s: Series, cost_of: Series | None = None) -> dict[str, Any]:
+        c = cost_of or s
+        return analyze(
+            s.arrays(),
+            beta=beta,
+            volume=volume,
+            cost_cpu=c.cpu / c.n,
+            cost_wall=c.wall / c.n,
+            burn_in=burn,
+            basis=basis,
+        )
+
+    out: dict[str, Any] = {
         "beta": beta,
         "volume": volume,
         "steps": steps,
@@ -253,56 +283,45 @@ def measure(
         "hmc_leapfrog_steps": n_steps,
         "hmc_tuned_acceptance": tuned.acceptance,
         "hmc_tune_s": tune_s,
-        "l2hmc_first_trajectory_s": warm_s,
-        "l2hmc_step_sizes": [float(e) for e in model.step_sizes().detach().cpu()],
-        "l2hmc_forces_per_traj": l2_forces,
-        "l2hmc_network_calls_per_traj": (8 * layers if merged else 16 * layers) if n_nets else 0,
         "hmc_forces_per_traj": n_steps + 1,
-        "l2hmc": analyze(
-            l2.arrays(),
-            beta=beta,
-            volume=volume,
-            cost_cpu=l2.cpu / l2.n,
-            cost_wall=l2.wall / l2.n,
-            burn_in=burn,
-            basis=basis,
-        ),
-        "hmc": analyze(
-            hm.arrays(),
-            beta=beta,
-            volume=volume,
-            cost_cpu=hm.cpu / hm.n,
-            cost_wall=hm.wall / hm.n,
-            burn_in=burn,
-            basis=basis,
-        ),
+        "hmc": figures(hm),
+        # the long HMC run: the interleaved part's cost stands for the whole run
+        "hmc_long": figures(long, cost_of=hm),
+        "samplers": list(trainers),
     }
-    # the long HMC run: the interleaved part's cost stands for the whole run
-    out["hmc_long"] = analyze(
-        long.arrays(),
-        beta=beta,
-        volume=volume,
-        cost_cpu=hm.cpu / hm.n,
-        cost_wall=hm.wall / hm.n,
-        burn_in=burn,
-        basis=basis,
-    )
-    l2c, hmcc = out["l2hmc"]["cost_per_eff_s"], out["hmc"]["cost_per_eff_s"]
-    out["improvement_cost"] = hmcc / l2c if l2c and hmcc else None
-    tl, th = out["l2hmc"]["tau_q"]["value"], out["hmc"]["tau_q"]["value"]
-    out["improvement_tau"] = th / tl if tl and th else None
-    out["improvement_forces"] = (
-        (th * out["hmc_forces_per_traj"]) / (tl * l2_forces) if tl and th else None
-    )
-    series = {f"l2hmc_{k}": v for k, v in l2.arrays().items()}
-    series |= {f"hmc_{k}": v for k, v in long.arrays().items()}
+    th = out["hmc"]["tau_q"]["value"]
+    hmc_eff = out["hmc"]["cost_per_eff_s"]
+    for key, tr in trainers.items():
+        forces, calls = _forces(tr)
+        f = figures(series[key])
+        tl, eff = f["tau_q"]["value"], f["cost_per_eff_s"]
+        out[key] = f
+        out[f"{key}_step_sizes"] = [float(e) for e in tr.model.step_sizes().detach().cpu()]
+        out[f"{key}_forces_per_traj"] = forces
+        out[f"{key}_network_calls_per_traj"] = calls
+        out[f"{key}_first_trajectory_s"] = warm[key]
+        out[f"{key}_vs_hmc"] = {
+            "tau": th / tl if tl and th else None,
+            "forces": (th * (n_steps + 1)) / (tl * forces) if tl and th else None,
+            "cost": hmc_eff / eff if eff and hmc_eff else None,
+        }
+    # the headline figures (the trained sampler of the spec)
+    out["improvement_tau"] = out["l2hmc_vs_hmc"]["tau"]
+    out["improvement_forces"] = out["l2hmc_vs_hmc"]["forces"]
+    out["improvement_cost"] = out["l2hmc_vs_hmc"]["cost"]
+    arrays = {f"{key}_{k}": v for key in trainers for k, v in series[key].arrays().items()}
+    arrays |= {f"hmc_{k}": v for k, v in long.arrays().items()}
+    for key in trainers:
+        log(
+            f"  β = {beta}: {key} acc {out[key]['acceptance']:.3f} τ(Q) {_tau_text(out[key])} "
+            f"{1e3 * out[key]['cost_s']:.1f} ms/traj"
+        )
     log(
-        f"  β = {beta}: L2HMC acc {out['l2hmc']['acceptance']:.3f} τ(Q) "
-        f"{_tau_text(out['l2hmc'])} {1e3 * out['l2hmc']['cost_s']:.1f} ms/traj; HMC ε = "
-        f"{eps:.4g}×{n_steps} acc {out['hmc']['acceptance']:.3f} τ(Q) {_tau_text(out['hmc'])} "
-        f"(long {_tau_text(out['hmc_long'])}) {1e3 * out['hmc']['cost_s']:.2f} ms/traj"
+        f"  β = {beta}: HMC ε = {eps:.4g}×{n_steps} acc {out['hmc']['acceptance']:.3f} τ(Q) "
+        f"{_tau_text(out['hmc'])} (long {_tau_text(out['hmc_long'])}) "
+        f"{1e3 * out['hmc']['cost_s']:.2f} ms/traj"
     )
-    return out, series
+    return out, arrays
 
 
 def _hmc_into(
@@ -327,6 +346,25 @@ def _tau_text(s: dict[str, Any]) -> str:
     return f"{mark}{t['value']:.1f}±{t['err'] or 0:.1f}"
 
 
+def _train_era(trainer: Trainer, beta: float, n: int) -> dict[str, Any]:
+    s0 = trainer.step
+    t0, c0 = time.perf_counter(), time.process_time()
+    trainer.train(steps=n)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    h = trainer.histories["train"]
+    tail = slice(max(s0, trainer.step - max(n // 10, 1)), trainer.step)
+    return {
+        "beta": beta,
+        "steps": trainer.step - s0,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "acceptance": float(_record(h, "accept_prob")[tail].mean()),
+        "dQ": float(_record(h, "dQ")[tail].mean()) if "dQ" in h else None,
+        "loss": float(_record(h, "loss")[tail].mean()),
+        "step_sizes": [float(e) for e in trainer.model.step_sizes().detach().cpu()],
+    }
+
+
 def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
     cfg = spec_mod.load(plan.spec, plan.overrides)
     if cfg.group != "U1" or len(cfg.shape) != 2:
@@ -335,24 +373,31 @@ def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
     total = cfg.train.total_steps
     per_era = max(total // len(eras), 1)
     train_cfg = dataclasses.replace(cfg.train, log_every=0, checkpoint_every=0)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    trainer = Trainer(
-        cfg.group,
-        cfg.shape,
-        cfg.beta,
-        cfg.dynamics,
-        cfg.network,
-        cfg.loss,
-        train_cfg,
-        device=device,
-        log=None,
-    )
-    if cfg.start == "cold":
-        trainer.x = trainer.group.cold(
-            train_cfg.chains, cfg.shape, dtype=trainer.dtype, device=device
+
+    def build(network: Any) -> Trainer:
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        tr = Trainer(
+            cfg.group,
+            cfg.shape,
+            cfg.beta,
+            cfg.dynamics,
+            network,
+            cfg.loss,
+            train_cfg,
+            device=device,
+            log=None,
         )
-    params = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+        if cfg.start == "cold":
+            tr.x = tr.group.cold(train_cfg.chains, cfg.shape, dtype=tr.dtype, device=device)
+        return tr
+
+    # the spec's sampler, and (plan.ablation) the same dynamics, loss and schedule without
+    # networks: a leapfrog whose per-layer step sizes are trained (what the networks add)
+    trainers = {"l2hmc": build(cfg.network)}
+    if plan.ablation:
+        trainers["leapfrog"] = build(None)
+    params = sum(p.numel() for p in trainers["l2hmc"].model.parameters() if p.requires_grad)
     chains, steps = cfg.evaluate["chains"], cfg.evaluate["steps"]
     if (cfg.hmc["chains"], cfg.hmc["steps"]) != (chains, steps):
         log("  note: hmc chains/steps differ from evaluate's; both use evaluate's")
@@ -361,41 +406,30 @@ def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
     # (plan.compile_eval), as HMC runs its compiled integrator: both are timed at their best.
     compile_eval = plan.compile_eval and not train_cfg.compile
     compile_note = "layers compiled for the measurement" if compile_eval else "as the spec"
-    results, series, training = [], {}, []
+    results, series = [], {}
+    training: dict[str, list[dict[str, Any]]] = {key: [] for key in trainers}
     log(
         f"physics: {plan.spec} ({params} trainable parameters), eras β = {list(eras)}, "
         f"{per_era} train steps each ({train_cfg.chains} chains), then {steps} trajectories × "
-        f"{chains} chains per sampler"
+        f"{chains} chains per sampler; samplers {list(trainers)} and HMC"
     )
     for k, beta in enumerate(eras):
         n = per_era if k < len(eras) - 1 else total - per_era * (len(eras) - 1)
-        s0 = trainer.step
-        t0, c0 = time.perf_counter(), time.process_time()
-        trainer.train(steps=n)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        h = trainer.histories["train"]
-        tail = slice(max(s0, trainer.step - max(n // 10, 1)), trainer.step)
-        rec = {
-            "beta": beta,
-            "steps": trainer.step - s0,
-            "wall_s": wall,
-            "cpu_s": cpu,
-            "acceptance": float(_record(h, "accept_prob")[tail].mean()),
-            "dQ": float(_record(h, "dQ")[tail].mean()) if "dQ" in h else None,
-            "loss": float(_record(h, "loss")[tail].mean()),
-            "step_sizes": [float(e) for e in trainer.model.step_sizes().detach().cpu()],
-        }
-        training.append(rec)
-        log(
-            f"  trained era β = {beta}: {rec['steps']} steps in {cpu:.0f} s CPU ({wall:.0f} s wall), "
-            f"acc {rec['acceptance']:.3f}, |ΔQ| {rec['dQ'] or 0:.3f}"
-        )
+        for key, tr in trainers.items():
+            rec = _train_era(tr, beta, n)
+            training[key].append(rec)
+            log(
+                f"  trained {key} era β = {beta}: {rec['steps']} steps in {rec['cpu_s']:.0f} s "
+                f"CPU ({rec['wall_s']:.0f} s wall), acc {rec['acceptance']:.3f}, "
+                f"|ΔQ| {rec['dQ'] or 0:.3f}"
+            )
         if plan.betas is not None and not any(abs(beta - b) < 1e-9 for b in plan.betas):
             continue
-        if compile_eval:
-            trainer.model.compile_layers(True)
+        for tr in trainers.values():
+            if compile_eval:
+                tr.model.compile_layers(True)
         out, ser = measure(
-            trainer,
+            trainers,
             beta,
             chains=chains,
             steps=steps,
@@ -406,11 +440,12 @@ def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
             compile_hmc=plan.compile_hmc,
             log=log,
         )
-        if compile_eval:
-            trainer.model.compile_layers(False)  # back to eager training
+        for tr in trainers.values():
+            if compile_eval:
+                tr.model.compile_layers(False)  # back to eager training
         results.append(out)
         series[beta] = ser
-    h = trainer.histories["train"]
+    h = trainers["l2hmc"].histories["train"]
     curves = {
         key: _record(h, key).tolist() for key in ("loss", "accept_prob", "dQ", "beta") if key in h
     }
@@ -418,7 +453,9 @@ def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
         "config": cfg.describe(),
         "parameters": params,
         "compile_eval": compile_note,
-        "training": training,
+        "samplers": list(trainers),
+        "training": training["l2hmc"],
+        "training_ablation": training.get("leapfrog"),
         "train_curves": curves,
         "results": results,
         "_series": series,  # arrays for the figures (not written to JSON)

@@ -26,6 +26,15 @@ SECTIONS = (
 )
 
 
+#: the samplers of the physics section, in table order
+SAMPLER_LABELS = (
+    ("l2hmc", "L2HMC"),
+    ("leapfrog", "leapfrog, trained ε, no networks"),
+    ("hmc", "HMC"),
+    ("hmc_long", "HMC long"),
+)
+
+
 def tau_reference(beta: float) -> float:
     return TAU_REF_BETA4 * TAU_REF_GROWTH ** (beta - 4.0)
 
@@ -131,7 +140,10 @@ def figures(results: dict[str, Any], out: Path) -> dict[str, str]:
             ("hmc", "HMC (same trajectories)", "o"),
             ("hmc_long", "HMC (long run)", "s"),
             ("l2hmc", "L2HMC", "^"),
+            ("leapfrog", "trained ε, no networks", "v"),
         ):
+            if key not in res[0]:
+                continue
             vals = [r[key]["tau_q"]["value"] for r in res]
             errs = [r[key]["tau_q"]["err"] or 0 for r in res]
             ok = [v is not None for v in vals]
@@ -150,7 +162,13 @@ def figures(results: dict[str, Any], out: Path) -> dict[str, str]:
         ax.set_ylabel("τ_int(Q) [trajectories]")
         ax.legend(fontsize=7)
         ax = axes[1]
-        for key, label, marker in (("hmc", "HMC", "o"), ("l2hmc", "L2HMC", "^")):
+        for key, label, marker in (
+            ("hmc", "HMC", "o"),
+            ("l2hmc", "L2HMC", "^"),
+            ("leapfrog", "trained ε, no networks", "v"),
+        ):
+            if key not in res[0]:
+                continue
             vals = [r[key]["cost_per_eff_s"] for r in res]
             ok = [v is not None for v in vals]
             ax.plot(betas[ok], [v for v in vals if v is not None], marker=marker, label=label)
@@ -178,7 +196,9 @@ def figures(results: dict[str, Any], out: Path) -> dict[str, str]:
             fig, ax = plt.subplots(figsize=(5.5, 3.2), layout="constrained")
             from l2hmcc.runtime.common.autocorr import autocorrelation
 
-            for key, label in (("hmc", "HMC"), ("l2hmc", "L2HMC")):
+            for key, label in (("hmc", "HMC"), ("l2hmc", "L2HMC"), ("leapfrog", "no networks")):
+                if f"{key}_charge" not in s:
+                    continue
                 q = np.rint(s[f"{key}_charge"][:n])
                 rho = autocorrelation(q[n // 10 :], max_lag=min(n // 2, 400))
                 ax.plot(rho, label=label)
@@ -494,10 +514,20 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         f"blocks and timed in {timed}; HMC ε tuned to acceptance "
         f"{cfg['hmc'].get('target_acceptance')} at trajectory length "
         f"{cfg['hmc']['trajectory_length']} (dual averaging; tuning trajectories not counted, "
-        "compiled integrator); the long HMC run continues the same chains.\n\n"
+        "compiled integrator); the long HMC run continues the same chains. L2HMC layers: "
+        f"{ph.get('compile_eval', 'as the spec')}.\n\n"
     )
+    if ph.get("training_ablation"):
+        abl_cpu = sum(t["cpu_s"] for t in ph["training_ablation"])
+        text += (
+            "**Ablation:** the same spec without networks (`Dynamics(network=None)`: only the "
+            "per-layer step sizes ε_k train, with the same loss, schedule and steps; "
+            f"{num(abl_cpu / 60)} min CPU): what the networks add over a learned-ε leapfrog of "
+            "the same length.\n\n"
+        )
     rows = [
         [
+            label,
             num(t["beta"]),
             str(t["steps"]),
             f"{t['cpu_s']:.0f} / {t['wall_s']:.0f}",
@@ -506,16 +536,19 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
             num(t["loss"]),
             ", ".join(f"{e:.3f}" for e in t["step_sizes"]),
         ]
-        for t in ph["training"]
+        for label, recs in (("L2HMC", ph["training"]), ("no networks", ph.get("training_ablation")))
+        for t in recs or []
     ]
     text += "**Training** (acceptance, |ΔQ| and loss: mean of the era's last 10 %)\n\n" + table(
-        ["β", "steps", "CPU / wall s", "acceptance", "⟨|ΔQ|⟩", "loss", "ε_k"], rows
+        ["sampler", "β", "steps", "CPU / wall s", "acceptance", "⟨|ΔQ|⟩", "loss", "ε_k"], rows
     )
     rows = []
     for r in ph["results"]:
-        for key, label in (("l2hmc", "L2HMC"), ("hmc", "HMC"), ("hmc_long", "HMC long")):
+        for key, label in SAMPLER_LABELS:
+            if key not in r:
+                continue
             s = r[key]
-            forces = r["l2hmc_forces_per_traj"] if key == "l2hmc" else r["hmc_forces_per_traj"]
+            forces = r.get(f"{key}_forces_per_traj") or r["hmc_forces_per_traj"]
             rows.append(
                 [
                     num(r["beta"]),
@@ -559,6 +592,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         ],
         rows,
     )
+    ablation = bool(ph["results"]) and "leapfrog" in ph["results"][0]
     rows = []
     for r in ph["results"]:
         exact = [
@@ -574,6 +608,11 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
                 _x(r["improvement_forces"]),
                 _x(r["improvement_cost"]),
                 f"≥ {GOAL_IMPROVEMENT:.0f}×" if abs(r["beta"] - GOAL_BETA) < 1e-9 else "",
+                *(
+                    [_x(r["leapfrog_vs_hmc"]["tau"]), _x(r["leapfrog_vs_hmc"]["cost"])]
+                    if ablation
+                    else []
+                ),
             ]
         )
     text += "\n\n**L2HMC against HMC** (ratios > 1 favour L2HMC)\n\n" + table(
@@ -586,6 +625,7 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
             "per force evaluation",
             f"per {unit} second",
             "goal",
+            *(["no networks: τ ratio", f"no networks: per {unit} second"] if ablation else []),
         ],
         rows,
     )
@@ -611,8 +651,12 @@ def _verdict(ph: dict[str, Any]) -> str:
         l2, hm = r["l2hmc"], r["hmc"]
         bad = [
             f"{label} {what} off by {s:+.1f}σ"
-            for label, s_ in (("L2HMC", l2), ("HMC", hm))
-            for what, s in (("plaquette", s_["plaquette"]["sigma"]), ("⟨Q²⟩", s_["q2"]["sigma"]))
+            for key, label in SAMPLER_LABELS
+            if key in r
+            for what, s in (
+                ("plaquette", r[key]["plaquette"]["sigma"]),
+                ("⟨Q²⟩", r[key]["q2"]["sigma"]),
+            )
             if s is not None and abs(s) > 3
         ]
         imp = r["improvement_cost"]
@@ -631,7 +675,7 @@ def _verdict(ph: dict[str, Any]) -> str:
                 if r["improvement_tau"] is not None
                 else ""
             )
-            + ("; " + ", ".join(bad) if bad else "; plaquette and ⟨Q²⟩ within 3σ of exact for both")
+            + ("; " + ", ".join(bad) if bad else "; plaquette and ⟨Q²⟩ within 3σ of exact for all")
             + (
                 ""
                 if l2["tau_q"]["converged"] and hm["tau_q"]["converged"]
@@ -813,7 +857,8 @@ def _summary(results: dict[str, Any]) -> str:
         bad = [
             f"{key} β = {num(r['beta'])}"
             for r in ph["results"]
-            for key in ("l2hmc", "hmc", "hmc_long")
+            for key, _ in SAMPLER_LABELS
+            if key in r
             for what in ("plaquette", "q2")
             if r[key][what]["sigma"] is not None and abs(r[key][what]["sigma"]) > 3
         ]

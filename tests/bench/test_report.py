@@ -69,7 +69,7 @@ def test_smoke_report_numbers_are_finite(report: tuple[Path, Any]) -> None:
         assert math.isfinite(x), path
     # the figures the report is about are present and finite (None would mean inf/nan)
     for r in data["physics"]["results"]:
-        for key in ("l2hmc", "hmc", "hmc_long"):
+        for key in ("l2hmc", "leapfrog", "hmc", "hmc_long"):
             s = r[key]
             assert 0.0 <= s["acceptance"] <= 1.0
             assert -1.0 <= s["plaquette"]["mean"] <= 1.0
