@@ -11,9 +11,11 @@ tree keeps every node's span in the file it came from. The rules:
 * blocks of the same kind merge key by key, recursively (``network { conv { } }``,
   ``job { env { } }``); the child's label wins when it has one, else the base's stays, so
   ``job { nodes = 4 }`` adjusts the base's ``job polaris { ... }``;
-* except a block whose label selects a variant (`VARIANT_BLOCKS`: ``distributed``, ``job``):
-  under a *different* label it replaces the base's block whole (``distributed ddp { }``
-  over ``distributed deepspeed { zero_stage = 2 }`` drops ``zero_stage``);
+* except a block whose label selects a variant (`VARIANT_BLOCKS`: ``distributed``, ``job``,
+  ``network``): under a *different* label it replaces the base's block whole
+  (``distributed ddp { }`` over ``distributed deepspeed { zero_stage = 2 }`` drops
+  ``zero_stage``; ``network none { }`` over ``network { hidden = [16] }``, whose missing
+  label stands for ``l2hmc`` (`UNLABELLED`), drops ``hidden``);
 * a key cannot be removed, only set (to its default, if that is what is meant).
 
 A file that appears twice in a chain is a cycle (E017); so is a chain deeper than
@@ -34,8 +36,11 @@ from l2hmcc.source import Source, SourceError, Span, decode_source, read_source
 from l2hmcc.syntax import Attribute, Block, Item, SpecFile, parse
 
 #: Blocks whose label selects a variant: under another label they replace the base's block.
-#: (The same blocks `l2hmcc.lower.BLOCKS` marks ``label_required``; a test keeps them equal.)
-VARIANT_BLOCKS = frozenset({"distributed", "job"})
+#: (The same blocks `l2hmcc.lower.BLOCKS` marks ``variant``; a test keeps them equal.)
+VARIANT_BLOCKS = frozenset({"distributed", "job", "network"})
+
+#: The label an unlabelled variant block stands for (`l2hmcc.lower.BLOCKS`' ``label_default``).
+UNLABELLED = {"network": "l2hmc"}
 
 #: At most this many files in a chain (the main spec included).
 MAX_CHAIN = 16
@@ -252,8 +257,9 @@ def _merge_items(base: tuple[Item, ...], child: tuple[Item, ...], *, top: bool) 
 
 def _merge_block(base: Item, child: Block, *, top: bool) -> Block:
     assert isinstance(base, Block)
+    base_label = base.label.text if base.label is not None else UNLABELLED.get(base.kind.text)
     relabelled = (
-        child.label is not None and base.label is not None and child.label.text != base.label.text
+        child.label is not None and base_label is not None and child.label.text != base_label
     )
     if top and relabelled and child.kind.text in VARIANT_BLOCKS:
         return child

@@ -353,8 +353,11 @@ have the same length (pool 1 means no pooling after that layer).""",
     ),
     "E210": CodeInfo(
         "pooling does not divide the lattice",
-        """The product of the `pool` factors must divide every lattice extent, or pooling
-would drop sites.""",
+        """With `padding = same` (the default) every conv layer keeps the lattice extent, and
+the product of the `pool` factors must divide every extent, or pooling (floor mode) would drop
+sites. With `padding = full` (the seed's network) each layer grows the extent by k−1 before
+pooling, so sites are duplicated anyway and a remainder is dropped as the seed drops it; there
+a pool factor larger than the extent it pools leaves nothing, which is the error.""",
     ),
     "E211": CodeInfo(
         "all loss weights are zero",
@@ -365,6 +368,14 @@ training does nothing. Give at least one a positive weight (0.1 is a good start)
         "conflicting step counts",
         """Training length is either `steps = N` or `eras = E` with `steps_per_era = M`
 (N = E·M). Give one form, or make them agree.""",
+    ),
+    "E213": CodeInfo(
+        "nothing to train",
+        """`network none` removes the networks, so the only parameters of the sampler are the
+per-layer step sizes ε_k; with `dynamics.learnable_step_size = false` there is nothing left
+for training to change (and no optimizer can be built over no parameters). Set
+`learnable_step_size = true` for the learned-ε leapfrog ("L2HMC minus the networks"), or give
+the sampler networks. A plain HMC baseline is the `hmc` block, which every job runs.""",
     ),
     # E3xx: targets and systems ----------------------------------------------------------------
     "E301": CodeInfo(
@@ -510,6 +521,13 @@ submodule runs its forward. The L2HMC dynamics read their step sizes outside any
 and checkpoints need whole state dicts, so stage 3 cannot run them. The networks are small:
 stage 3 would save no memory that matters. Use `zero_stage = 1` or `2`.""",
     ),
+    "W350": CodeInfo(
+        "half-precision networks with TensorFlow",
+        """The TensorFlow runtime computes the networks in `train.precision` (fp32 or fp64);
+it has no bf16/fp16 networks (the PyTorch runtime runs them under autocast on CUDA). The job
+runs, with its networks in full precision: drop `network_precision`, or compile for a PyTorch
+target.""",
+    ),
     # Warnings -----------------------------------------------------------------------------------
     # E4xx: job directories as records (`l2hmcc verify`, l2hmcc/verify.py) -------------------
     "E401": CodeInfo(
@@ -566,6 +584,17 @@ and nothing to gain.""",
         "interval longer than training",
         """`train.log_every` or `train.checkpoint_every` is larger than the number of training
 steps, so nothing would be logged or checkpointed during training.""",
+    ),
+    "W004": CodeInfo(
+        "affine x update on U(1)",
+        """`x_update = affine` updates the angles as x ↦ x e^{εs} + ε(…), a bijection of the
+real line but not of the circle: x and x + 2π, the same link, are mapped to points that differ
+by 2π e^{εs}, not by a multiple of 2π, so the update is not a function of the link. The
+generalized leapfrog is reversible, with the Jacobian it accounts for, for the angles as real
+numbers (the runtime wraps them onto [−π, π) only at the end of a proposal): the chain is exact
+as a chain of real coordinates (the seed's choice, l2hmc 0.13), not as a chain of U(1) links.
+`x_update = compact` (2 atan(e^{εs} tan(x/2)), the default for U1) maps the circle onto itself
+and is exact for the links.""",
     ),
     # W320-W329: cluster warnings (l2hmcc/checks/system.py) ------------------------------------
     "W320": CodeInfo(

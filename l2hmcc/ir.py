@@ -26,11 +26,13 @@ Directions = Literal["merged", "random"]
 MaskKind = Literal["checkerboard", "random"]
 XUpdate = Literal["compact", "affine", "group"]
 NetworkSharing = Literal["separate", "shared"]
+NetworkKind = Literal["l2hmc", "none"]
 Embedding = Literal["trig", "raw"]
+ConvPadding = Literal["same", "full"]
 Activation = Literal["relu", "swish", "tanh", "gelu", "elu"]
 LossForm = Literal["mixed", "plain"]
 Optimizer = Literal["adam", "adamw", "sgd"]
-LrSchedule = Literal["constant", "cosine", "exponential"]
+LrSchedule = Literal["constant", "cosine", "linear", "exponential"]
 Precision = Literal["fp32", "fp64", "fp16", "bf16"]
 SystemName = Literal["local", "polaris", "aurora", "sunspot"]
 BackendName = Literal["none", "ddp", "horovod", "deepspeed"]
@@ -135,10 +137,19 @@ class Dynamics(_Model):
         description="Which half of the links each x update changes: by site parity"
         " (`checkerboard`) or a fixed random half (`random`), alternating per layer.",
     )
+    mask_seed: int = Field(
+        0,
+        ge=0,
+        lt=2**63,
+        description="Seed of the numpy generator that draws the `random` masks (one permutation"
+        " per layer; unused by `checkerboard`). Resolved to `experiment.seed` when omitted.",
+    )
     x_update: XUpdate = Field(
         "compact",
-        description="Link update: `compact` (2 atan(e^{εs} tan(x/2)), U1) or `affine` (x e^{εs},"
-        " U1); SU(N) uses `group` (exp(ε(P e^{εq} + t)) U). Resolved per group when omitted.",
+        description="Link update: `compact` (2 atan(e^{εs} tan(x/2)), U1: a bijection of the"
+        " circle, exact) or `affine` (x e^{εs}, U1: a bijection of the real line, exact only as a"
+        " chain of real coordinates; warning W004); SU(N) uses `group` (exp(ε(P e^{εq} + t)) U)."
+        " Resolved per group when omitted.",
     )
     networks: NetworkSharing = Field(
         "separate",
@@ -164,11 +175,20 @@ class Conv(_Model):
     )
     pool: tuple[Annotated[int, Field(ge=1, le=64)], ...] = Field(
         min_length=1,
-        description="Max-pool factor after each conv layer (1: no pooling). Defaults to all 1.",
+        description="Max-pool factor after each conv layer (1: no pooling, floor mode). Defaults"
+        " to all 1.",
+    )
+    padding: ConvPadding = Field(
+        "same",
+        description="Periodic padding of each conv input: `same` (k−1 in total, the extent is"
+        " kept) or `full` (k−1 on each side, the extent grows by k−1 per layer: the seed's"
+        " network, l2hmc 0.13).",
     )
 
 
 class Network(_Model):
+    """The x- and v-networks of every leapfrog layer (`network` or `network l2hmc`)."""
+
     embedding: Embedding = Field(
         "trig",
         description="Input embedding: `trig` (U1: cos x, sin x; SU(N): real and imaginary parts)"
@@ -178,7 +198,12 @@ class Network(_Model):
         None, description="Optional periodic conv stack before the dense layers (2D/3D)."
     )
     hidden: tuple[Annotated[int, Field(ge=1, le=65536)], ...] = Field(
-        (16, 16, 16), min_length=1, description="Units of each hidden dense layer."
+        (16, 16, 16),
+        min_length=1,
+        description="Widths of the dense layers. `hidden[0]` is the layer where the link path"
+        " (embedding, or the conv stack's output) and the momentum/force path are each"
+        " projected and summed; `hidden[1:]` are further dense layers; the heads read"
+        " `hidden[-1]`.",
     )
     activation: Activation = Field("relu", description="Activation of the hidden layers.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout probability after each layer.")
@@ -190,6 +215,13 @@ class Network(_Model):
     )
     scale_q: float = Field(
         1.0, gt=0, description="Initial λ_q of the transformation head q = λ_q tanh(W_q z)."
+    )
+    head_init: float = Field(
+        0.01,
+        ge=0,
+        description="Factor on the initial (Kaiming-uniform) head weights W_s, W_t, W_q: small,"
+        " so an untrained layer is close to a plain leapfrog step; 0 gives zero heads (a plain"
+        " leapfrog, bit for bit, until trained).",
     )
 
 
@@ -233,8 +265,25 @@ class Train(_Model):
     chains: int = Field(16, ge=1, description="Chains (batch size) per rank.")
     optimizer: Optimizer = Field("adam", description="Optimizer of networks and step sizes.")
     lr: float = Field(1e-3, gt=0, le=10, description="Initial learning rate.")
-    lr_schedule: LrSchedule = Field("constant", description="Learning-rate schedule.")
+    lr_schedule: LrSchedule = Field(
+        "constant",
+        description="Learning-rate schedule after the warm-up: `constant`, or a decay from `lr`"
+        " to `lr × lr_final` (`cosine`, `linear`, `exponential`).",
+    )
+    lr_final: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="Final learning rate of a decaying schedule, as a factor of `lr` (unused by"
+        " `constant`).",
+    )
     warmup_steps: int = Field(0, ge=0, description="Linear learning-rate warm-up steps.")
+    weight_decay: float = Field(
+        0.0,
+        ge=0,
+        description="Weight decay of the optimizer: an L2 term in the gradient for `adam` and"
+        " `sgd`, decoupled for `adamw` (0: none).",
+    )
     clip_norm: float = Field(
         1.0, ge=0, description="Gradient clipping by global norm (0: no clipping)."
     )
@@ -250,10 +299,15 @@ class Train(_Model):
         " Defaults to `precision`.",
     )
     compile: bool = Field(
-        True, description="Compile the leapfrog step (torch.compile / XLA jit_compile)."
+        True,
+        description="Compile the leapfrog layers (torch.compile / XLA jit_compile) in training"
+        " and the HMC baseline; evaluation follows unless `evaluate.compile` says otherwise.",
     )
     checkpoint_every: int = Field(
         100, ge=0, description="Save a checkpoint every this many steps (0: only at the end)."
+    )
+    keep_checkpoints: int = Field(
+        3, ge=0, description="Checkpoints kept on disk, the latest ones (0: keep all)."
     )
     log_every: int = Field(10, ge=1, description="Log metrics every this many steps.")
 
@@ -268,6 +322,11 @@ class Evaluate(_Model):
         500, ge=0, description="Evaluation steps with the trained sampler (0: skip)."
     )
     chains: int = Field(16, ge=1, description="Chains per rank. Defaults to `train.chains`.")
+    compile: bool = Field(
+        True,
+        description="Compile the leapfrog layers for evaluation (torch.compile / XLA"
+        " jit_compile), whatever training does. Defaults to `train.compile`.",
+    )
 
 
 class FixedStepSize(_Model):
@@ -400,7 +459,11 @@ class Spec(_Model):
     experiment: Experiment = Field(description="Name, description, seed.")
     lattice: Lattice = Field(description="Gauge group, lattice and action.")
     dynamics: Dynamics = Field(default_factory=Dynamics, description="Generalized leapfrog.")
-    network: Network = Field(default_factory=Network, description="x- and v-networks.")
+    network: Network | None = Field(
+        default_factory=Network,
+        description="x- and v-networks, or null for `network none` (no networks: the leapfrog"
+        " layers learn their step sizes only, s = t = q = 0).",
+    )
     loss: Loss = Field(default_factory=Loss, description="Training objective.")
     train: Train = Field(default_factory=Train, description="Training loop.")
     evaluate: Evaluate = Field(default_factory=Evaluate, description="Evaluation run.")

@@ -441,6 +441,11 @@ class BlockSchema:
     label: tuple[str, Converter] | None = None
     label_required: bool = False
     label_doc: str = ""
+    #: The label selects a variant: under another label a block replaces the base's whole in
+    #: an `extends` chain (`l2hmcc.compose.VARIANT_BLOCKS`, with the label an unlabelled
+    #: block stands for in `l2hmcc.compose.UNLABELLED`, which equals ``label_default``).
+    variant: bool = False
+    label_default: str | None = None
     nested: dict[str, BlockSchema] = field(default_factory=dict)
     #: Free-form blocks (``env``) take any key; ``convert`` applies to every value.
     free: Converter | None = None
@@ -475,12 +480,17 @@ BLOCKS: dict[str, BlockSchema] = {
             "learnable_step_size": Key(boolean),
             "directions": Key(choice(ir.Directions)),
             "mask": Key(choice(ir.MaskKind)),
+            "mask_seed": Key(integer),
             "x_update": Key(choice(ir.XUpdate)),
             "networks": Key(choice(ir.NetworkSharing)),
             "split_x": Key(boolean),
         }
     ),
     "network": BlockSchema(
+        label=("kind", choice(ir.NetworkKind)),
+        label_doc="the kind: l2hmc (the default) or none (no networks)",
+        variant=True,
+        label_default="l2hmc",
         keys={
             "embedding": Key(choice(ir.Embedding)),
             "hidden": Key(list_of(integer, scalar_ok=True)),
@@ -489,6 +499,7 @@ BLOCKS: dict[str, BlockSchema] = {
             "batch_norm": Key(boolean),
             "scale_s": Key(number),
             "scale_q": Key(number),
+            "head_init": Key(number),
         },
         nested={
             "conv": BlockSchema(
@@ -496,6 +507,7 @@ BLOCKS: dict[str, BlockSchema] = {
                     "filters": Key(list_of(integer, scalar_ok=True)),
                     "kernel": Key(list_of(integer, scalar_ok=True)),
                     "pool": Key(list_of(integer, scalar_ok=True)),
+                    "padding": Key(choice(ir.ConvPadding)),
                 },
                 required=("filters",),
             )
@@ -520,16 +532,21 @@ BLOCKS: dict[str, BlockSchema] = {
             "optimizer": Key(choice(ir.Optimizer)),
             "lr": Key(number),
             "lr_schedule": Key(choice(ir.LrSchedule)),
+            "lr_final": Key(number),
             "warmup_steps": Key(integer),
+            "weight_decay": Key(number),
             "clip_norm": Key(number),
             "precision": Key(choice(ir.Precision)),
             "network_precision": Key(choice(ir.Precision)),
             "compile": Key(boolean),
             "checkpoint_every": Key(integer),
+            "keep_checkpoints": Key(integer),
             "log_every": Key(integer),
         }
     ),
-    "evaluate": BlockSchema(keys={"steps": Key(integer), "chains": Key(integer)}),
+    "evaluate": BlockSchema(
+        keys={"steps": Key(integer), "chains": Key(integer), "compile": Key(boolean)}
+    ),
     "hmc": BlockSchema(
         keys={
             "steps": Key(integer),
@@ -542,6 +559,7 @@ BLOCKS: dict[str, BlockSchema] = {
         label=("backend", choice(ir.BackendName)),
         label_required=True,
         label_doc="the backend: none, ddp, horovod or deepspeed",
+        variant=True,
         keys={
             "launcher": Key(name_or_string),
             "zero_stage": Key(integer),
@@ -553,6 +571,7 @@ BLOCKS: dict[str, BlockSchema] = {
         label=("system", choice(ir.SystemName)),
         label_required=True,
         label_doc="the system: local, polaris, aurora or sunspot",
+        variant=True,
         keys={
             "name": Key(name_or_string),
             "account": Key(string),
@@ -880,13 +899,18 @@ def _resolve(data: dict[str, Any], source_name: str, ctx: _Ctx) -> None:
     group = lattice.get("group", "U1")
     dyn = data.setdefault("dynamics", {})
     dyn.setdefault("x_update", "compact" if group == "U1" else "group")
+    seed = exp.get("seed", ir.Experiment.model_fields["seed"].default)
+    if 0 <= seed < 2**63:  # else `experiment.seed` is reported, and only there
+        dyn.setdefault("mask_seed", seed)
     train = data.setdefault("train", {})
     train.setdefault("precision", "fp32" if group == "U1" else "fp64")
     net_default = train["precision"] if train["precision"] in ("fp32", "fp64") else "fp32"
     train.setdefault("network_precision", net_default)
     _resolve_steps(train, ctx)
     chains = train.get("chains", ir.Train.model_fields["chains"].default)
-    data.setdefault("evaluate", {}).setdefault("chains", chains)
+    evaluate = data.setdefault("evaluate", {})
+    evaluate.setdefault("chains", chains)
+    evaluate.setdefault("compile", train.get("compile", ir.Train.model_fields["compile"].default))
     data.setdefault("hmc", {}).setdefault("chains", chains)
     dist = data.get("distributed")
     if dist is not None:
@@ -904,11 +928,35 @@ def _resolve(data: dict[str, Any], source_name: str, ctx: _Ctx) -> None:
                     )
                 )
                 del dist[key]
-    conv = data.get("network", {}).get("conv")
+    _resolve_network(data, ctx)
+    conv = (data.get("network") or {}).get("conv")
     if conv is not None and "filters" in conv:
         n = len(conv["filters"])
         conv.setdefault("kernel", [3] * n)
         conv.setdefault("pool", [1] * n)
+
+
+def _resolve_network(data: dict[str, Any], ctx: _Ctx) -> None:
+    """`network none` is no networks (IR ``null``): it takes no keys. `network l2hmc` is the
+    same as an unlabelled `network` block."""
+    net = data.get("network")
+    if net is None:
+        return
+    kind = net.pop("kind", "l2hmc")
+    if kind != "none":
+        return
+    for key in net:
+        ctx.diagnostics.append(
+            error(
+                "E102",
+                f"`{key}` is not an option of `network none`",
+                ctx.spans.key(f"network.{key}"),
+                "not an option of `network none`",
+                secondary=[Label(ctx.spans.value("network.kind"), "no networks")],
+                help="remove it, or write `network l2hmc { ... }` for networks",
+            )
+        )
+    data["network"] = None
 
 
 def _resolve_steps(train: dict[str, Any], ctx: _Ctx) -> None:

@@ -107,7 +107,10 @@ class RunRecord(_Model):
 
     schema_version: Literal[1] = Field(description="Version of this layout.")
     experiment: str = Field(description="The spec's experiment name.")
-    spec: str = Field(description="The spec's path as given to `l2hmcc compile`.")
+    spec: str = Field(
+        description="The spec's file name (`u1.l2h`, no directory), as the generated files"
+        " name it in their headers."
+    )
     spec_sha256: str = Field(description="sha256 of the spec.")
     target: str = Field(description="The compile target.")
     l2hmcc_version: str = Field(description="The compiler version that generated the job.")

@@ -76,6 +76,34 @@ def test_pooling_must_divide_every_extent() -> None:
     assert codes("lattice { group = U1  shape = [8, 6]  beta = 2.0 }\n" + net) == ["E210"]
 
 
+def test_full_padding_pools_the_grown_extents_in_floor_mode() -> None:
+    # the seed's stack on 15x15: 15 -> 18 -> 21 -> 24, pooled by 2 -> 12 -> 15; with `same`
+    # padding the extent stays 15, which 2 does not divide (E210)
+    conv = "conv { filters = [4, 8, 16, 32]  kernel = [4, 4, 4, 4]  pool = [1, 1, 2, 1]"
+    conv += "  padding = %s }"
+    seed = "lattice { group = U1  shape = [15, 15]  beta = 4.0 }\ndynamics { mask = random }\n"
+    assert codes(seed + "network { " + conv % "full" + " }") == []
+    assert codes(seed + "network { " + conv % "same" + " }") == ["E210"]
+    tiny = "conv { filters = [2]  kernel = [1]  pool = [%d]  padding = full }"
+    assert codes(U1 + "network { " + tiny % 4 + " }") == []  # 4 // 4 = 1 site left
+    assert codes(U1 + "network { " + tiny % 5 + " }") == ["E210"]  # nothing left
+
+
+def test_affine_warns_on_u1_only_and_compact_is_quiet() -> None:
+    assert codes(U1 + "dynamics { x_update = affine }") == ["W004"]
+    assert codes(U1 + "dynamics { x_update = compact }") == []
+    su3 = "lattice { group = SU3  shape = [2, 2, 2, 2]  beta = 6.0 }\n"
+    assert codes(su3 + "dynamics { x_update = affine }") == ["E204"]
+
+
+def test_network_none_needs_learnable_step_sizes() -> None:
+    assert codes(U1 + "network none {}") == []
+    assert codes(U1 + "network none {}\ndynamics { learnable_step_size = false }") == ["E213"]
+    assert codes(U1 + "dynamics { learnable_step_size = false }") == []
+    # the network checks see no network: batch norm with one chain is no error without one
+    assert codes(U1 + "network none {}\ntrain { chains = 1 }") == []
+
+
 def test_ranks_and_backends() -> None:
     assert codes(U1 + "job local { ranks_per_node = 2 }") == ["E206"]
     assert codes(U1 + "distributed ddp {}\njob local { ranks_per_node = 2 }") == []

@@ -49,7 +49,25 @@ def plain_ir(tmp_path: Path, text: str) -> dict[str, object]:
 
 
 def test_variant_blocks_are_the_labelled_ones() -> None:
-    assert {k for k, s in BLOCKS.items() if s.label_required} == compose.VARIANT_BLOCKS
+    assert {k for k, s in BLOCKS.items() if s.variant} == compose.VARIANT_BLOCKS
+    assert {k for k, s in BLOCKS.items() if s.label_required} <= compose.VARIANT_BLOCKS
+    assert {k: s.label_default for k, s in BLOCKS.items() if s.label_default} == compose.UNLABELLED
+
+
+def test_network_none_replaces_the_base_networks_and_l2hmc_brings_them_back(
+    tmp_path: Path,
+) -> None:
+    base = "lattice { group = U1 shape = [4, 4] beta = 1.0 }\nnetwork { hidden = [8, 8] }\n"
+    assert ir_of(tmp_path, 'extends "base.l2h"\nnetwork none {}\n', base)["network"] is None
+    (tmp_path / "none.l2h").write_text('extends "base.l2h"\nnetwork none {}\n')
+    (tmp_path / "back.l2h").write_text('extends "none.l2h"\nnetwork l2hmc { dropout = 0.5 }\n')
+    back = driver.check(str(tmp_path / "back.l2h"))
+    assert back.ok and back.spec is not None and back.spec.network is not None
+    # replaced whole: nothing of the base's `hidden = [8, 8]` comes back
+    assert (back.spec.network.hidden, back.spec.network.dropout) == ((16, 16, 16), 0.5)
+    (tmp_path / "keep.l2h").write_text('extends "none.l2h"\nnetwork { dropout = 0.5 }\n')
+    [d] = driver.check(str(tmp_path / "keep.l2h")).diagnostics
+    assert d.code == "E102" and d.secondary[0].span.file == str(tmp_path / "none.l2h")
 
 
 def test_keys_merge_nested_blocks_merge_lists_replace(tmp_path: Path) -> None:

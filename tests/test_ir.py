@@ -46,6 +46,19 @@ BETAS = st.one_of(
 )
 
 
+NETWORKS = st.one_of(
+    st.just("network none {}"),
+    st.tuples(
+        st.sampled_from(["", "l2hmc "]),
+        st.lists(st.integers(1, 512), min_size=1, max_size=4),
+        st.floats(0, 0.9),
+        st.floats(0, 1),
+    ).map(
+        lambda t: f"network {t[0]}{{ hidden = {t[1]}  dropout = {t[2]!r}  head_init = {t[3]!r} }}"
+    ),
+)
+
+
 @st.composite
 def spec_texts(draw: st.DrawFn) -> str:
     group = draw(st.sampled_from(["U1", "SU2", "SU3"]))
@@ -60,10 +73,14 @@ def spec_texts(draw: st.DrawFn) -> str:
             f"dynamics {{ leapfrog = {draw(st.integers(1, 16))}"
             f"  step_size = {draw(st.floats(1e-4, 1.0))!r}"
             f"  directions = {draw(st.sampled_from(['merged', 'random']))} }}",
-            f"network {{ hidden = {draw(st.lists(st.integers(1, 512), min_size=1, max_size=4))}"
-            f"  dropout = {draw(st.floats(0, 0.9))!r} }}",
+            draw(NETWORKS),
             f"loss {{ plaquette = {draw(st.floats(0.01, 10))!r} }}",
-            f"train {{ steps = {draw(st.integers(1, 10**6))}  lr = {draw(st.floats(1e-6, 1))!r} }}",
+            f"train {{ steps = {draw(st.integers(1, 10**6))}  lr = {draw(st.floats(1e-6, 1))!r}"
+            f"  lr_schedule = {draw(st.sampled_from(['constant', 'cosine', 'linear']))}"
+            f"  lr_final = {draw(st.floats(1e-4, 1))!r}"
+            f"  weight_decay = {draw(st.floats(0, 0.1))!r}"
+            f"  compile = {draw(st.sampled_from(['true', 'false']))} }}",
+            f"evaluate {{ compile = {draw(st.sampled_from(['true', 'false']))} }}",
             f"hmc {{ step_size = {draw(st.sampled_from(['auto', 'auto(0.7)', '0.05']))} }}",
             f"distributed {backend} {{}}",
             f'job {system} {{ walltime = {draw(st.integers(1, 600))}m  env {{ K = "v" }} }}',

@@ -190,3 +190,51 @@ def test_errors_of_several_kinds_in_one_run() -> None:
     r = low(LATTICE + "dynamics { leapfrogs = 1  leapfrog = 0  mask = chess }")
     assert r.spec is None
     assert sorted(d.code for d in r.diagnostics) == ["E102", "E104", "E105"]
+
+
+def test_runtime_fields_default_as_the_runtime() -> None:
+    spec = ok(LATTICE)
+    assert spec.network is not None and spec.network.head_init == 0.01
+    assert (spec.train.lr_final, spec.train.weight_decay, spec.train.keep_checkpoints) == (
+        0.01,
+        0.0,
+        3,
+    )
+    set_ = ok(
+        LATTICE + "network { head_init = 0  conv { filters = [2]  padding = full } }\n"
+        "train { lr_schedule = linear  lr_final = 0.1  weight_decay = 1e-4"
+        "  keep_checkpoints = 0 }\n"
+    )
+    assert set_.network is not None and set_.network.head_init == 0.0
+    assert set_.network.conv is not None and set_.network.conv.padding == "full"
+    assert (set_.train.lr_schedule, set_.train.lr_final) == ("linear", 0.1)
+    assert (set_.train.weight_decay, set_.train.keep_checkpoints) == (1e-4, 0)
+    default = ok(LATTICE + "network { conv { filters = [2] } }").network
+    assert default is not None and default.conv is not None and default.conv.padding == "same"
+    assert low(LATTICE + "train { lr_final = 0 }").spec is None  # (0, 1]
+
+
+def test_mask_seed_follows_the_experiment_seed_unless_given() -> None:
+    assert ok(LATTICE).dynamics.mask_seed == 1234
+    assert ok("experiment e { seed = 5 }\n" + LATTICE).dynamics.mask_seed == 5
+    spec = ok("experiment e { seed = 5 }\n" + LATTICE + "dynamics { mask_seed = 9 }")
+    assert spec.dynamics.mask_seed == 9
+
+
+def test_evaluate_compile_follows_train_compile_unless_given() -> None:
+    assert ok(LATTICE).evaluate.compile is True
+    assert ok(LATTICE + "train { compile = false }").evaluate.compile is False
+    spec = ok(LATTICE + "train { compile = false }\nevaluate { compile = true }")
+    assert (spec.train.compile, spec.evaluate.compile) == (False, True)
+
+
+def test_network_none_is_no_networks_and_takes_no_keys() -> None:
+    assert ok(LATTICE + "network none {}").network is None
+    assert ok(LATTICE + "network l2hmc { hidden = [8] }").network == ir.Network(hidden=(8,))
+    r = low(LATTICE + "network none { hidden = [8]  dropout = 0.1 }")
+    assert r.spec is None
+    assert [(d.code, d.primary.span.line) for d in r.diagnostics] == [("E102", 2), ("E102", 2)]
+    assert all(d.secondary[0].message == "no networks" for d in r.diagnostics)
+    r = low(LATTICE + "network non {}")
+    assert [d.code for d in r.diagnostics] == ["E105"]
+    assert r.diagnostics[0].help == "did you mean `none`?"

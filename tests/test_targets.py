@@ -160,35 +160,40 @@ def test_generated_headers(compiled: dict[tuple[str, str], Compiled]) -> None:
 def test_generated_python_parses_and_is_ruff_clean(
     compiled: dict[tuple[str, str], Compiled],
 ) -> None:
-    assert RUFF.exists(), "ruff is a dev dependency (scripts/setup.sh)"
     for c in _ok(compiled):
-        ast.parse((c.out / "train.py").read_text(), filename=str(c.out / "train.py"))
-        # as a user's ruff sees it: no configuration, run from the job directory
-        fmt = subprocess.run(
-            [RUFF, "format", "--isolated", "--check", "--diff", "train.py"],
-            cwd=c.out,
-            capture_output=True,
-            text=True,
-        )
-        assert fmt.returncode == 0, (c.spec, c.target, fmt.stdout, fmt.stderr)
-        lint = subprocess.run(
-            [
-                RUFF,
-                "check",
-                "--isolated",
-                "--select",
-                "E,F,W,I,B,UP,SIM,RUF",
-                "--ignore",
-                "E501",
-                "--output-format",
-                "concise",
-                "train.py",
-            ],
-            cwd=c.out,
-            capture_output=True,
-            text=True,
-        )
-        assert lint.returncode == 0, (c.spec, c.target, lint.stdout, lint.stderr)
+        assert_python_is_clean(c.out, (c.spec, c.target))
+
+
+def assert_python_is_clean(job_dir: Path, what: object) -> None:
+    """``train.py`` parses and is ruff clean as a user's ruff sees it: no configuration, run
+    from the job directory."""
+    assert RUFF.exists(), "ruff is a dev dependency (scripts/setup.sh)"
+    ast.parse((job_dir / "train.py").read_text(), filename=str(job_dir / "train.py"))
+    fmt = subprocess.run(
+        [RUFF, "format", "--isolated", "--check", "--diff", "train.py"],
+        cwd=job_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, (what, fmt.stdout, fmt.stderr)
+    lint = subprocess.run(
+        [
+            RUFF,
+            "check",
+            "--isolated",
+            "--select",
+            "E,F,W,I,B,UP,SIM,RUF",
+            "--ignore",
+            "E501",
+            "--output-format",
+            "concise",
+            "train.py",
+        ],
+        cwd=job_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, (what, lint.stdout, lint.stderr)
 
 
 def test_generated_shell_passes_bash_n_and_shellcheck(
@@ -275,6 +280,76 @@ def test_spec_choices_are_visible_in_train_py() -> None:
     tree = ast.parse(text)
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "description"]
     assert ast.literal_eval(calls[0].value) == 'it\'s "quoted"'
+
+
+def test_new_runtime_fields_reach_train_py() -> None:
+    spec = _spec(
+        "lattice { group = U1  shape = [8, 8]  beta = 2.0 }\n"
+        "dynamics { mask = random  mask_seed = 42 }\n"
+        "network { conv { filters = [2]  kernel = [3]  padding = full }  head_init = 0 }\n"
+        "train { lr_schedule = cosine  lr_final = 0.05  weight_decay = 1e-4"
+        "  keep_checkpoints = 5 }\n"
+    )
+    text = _train_py(spec)
+    for fragment in (
+        "mask_seed=42",
+        'conv_padding="full"',
+        "head_init=0.0",
+        "lr_final=0.05",
+        "weight_decay=0.0001",
+        "keep_checkpoints=5",
+    ):
+        assert fragment in text, fragment
+    # a constant schedule has no final rate; a checkerboard mask no seed
+    plain = _train_py(_spec("lattice { group = U1  shape = [8, 8]  beta = 2.0 }\n"))
+    assert "lr_final" not in plain and "mask_seed" not in plain
+    assert "compile_layers" not in plain  # evaluation follows training
+
+
+def _network_config(train_py: str) -> dict[str, object]:
+    """The keyword arguments of ``NETWORK = NetworkConfig(...)`` in a generated train.py."""
+    [call] = [
+        node.value
+        for node in ast.parse(train_py).body
+        if isinstance(node, ast.Assign)
+        and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["NETWORK"]
+        and isinstance(node.value, ast.Call)
+    ]
+    return {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+
+
+def test_u1_seed_spec_is_the_seeds_network(compiled: dict[tuple[str, str], Compiled]) -> None:
+    """specs/u1-seed.l2h compiles to the runtime's ``seed_u1_network()`` (60 249 712
+    parameters, counted in tests/runtime/pt/test_networks.py); ``cos_sin`` is what the seed's
+    ``auto`` embedding means for U(1)."""
+    from dataclasses import replace
+
+    from l2hmcc.runtime.pt.networks import NetworkConfig, seed_u1_network
+
+    train_py = (compiled["u1-seed.l2h", "pytorch"].out / "train.py").read_text()
+    config = NetworkConfig(**_network_config(train_py))  # type: ignore[arg-type]
+    assert config == replace(seed_u1_network(), embedding="cos_sin")
+
+
+def test_network_none_and_evaluation_compiled_alone(tmp_path: Path) -> None:
+    (tmp_path / "bare.l2h").write_text(
+        "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\nnetwork none {}\n"
+        "train { compile = false }\nevaluate { compile = true }\n"
+    )
+    outcome = driver.compile(str(tmp_path / "bare.l2h"), "pytorch", tmp_path / "job")
+    assert outcome.ok, outcome.diagnostics
+    text = (tmp_path / "job" / "train.py").read_text()
+    assert "NETWORK = None" in text and "NetworkConfig" not in text
+    assert "no networks." in text
+    assert "    trainer.model.compile_layers(True)\n    run.evaluate(" in text
+    assert_python_is_clean(tmp_path / "job", "network none")
+    # and the other way round: compiled training, eager evaluation
+    spec = _spec(
+        "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\nevaluate { compile = false }\n"
+    )
+    text = _train_py(spec)
+    assert "compile=True" in text and "trainer.model.compile_layers(False)" in text
+    assert "not evaluation" in text
 
 
 def test_su3_train_py_leaves_the_u1_x_update_out() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -203,6 +204,57 @@ def test_pytorch_su3_fp64(job: JobFactory) -> None:
     assert s.l2hmc.plaquette.exact is None and s.l2hmc.q2.mean is not None  # clover charge
     state = torch.load(sorted((d / "output" / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     assert state["chains"].dtype == torch.complex128
+
+
+def test_network_none_learns_step_sizes_only_and_evaluation_compiles_alone(
+    tmp_path: Path,
+) -> None:
+    """`network none` (requests-8 Q4) trains the per-layer step sizes and nothing else, and
+    `evaluate { compile = true }` with eager training (Q2) compiles the leapfrog layers for
+    evaluation only: dynamo's graph log shows traced layers after training, before HMC."""
+    spec = tmp_path / "bare.l2h"
+    spec.write_text(
+        "experiment bare { seed = 3 }\n"
+        "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\n"
+        "dynamics { leapfrog = 2  step_size = 0.1 }\n"
+        "network none {}\n"
+        "train { steps = 6  chains = 4  lr = 0.05  compile = false  checkpoint_every = 0 }\n"
+        "evaluate { steps = 2  compile = true }\n"
+        "hmc { steps = 2  step_size = 0.2 }\n"
+    )
+    d = tmp_path / "job"
+    outcome = driver.compile(str(spec), "pytorch", d)
+    assert outcome.ok, outcome.diagnostics
+    proc = subprocess.run(  # one stream, so that the graph log and the phases stay in order
+        ["./run-local.sh", "--no-plots"],
+        cwd=d,
+        env={**_env(), "TORCH_LOGS": "graph_code"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    log = proc.stdout
+    assert proc.returncode == 0, log
+    evaluating = log.index("evaluating the trained sampler")
+    hmc = log.index("HMC baseline")
+    assert "TRACED GRAPH" not in log[:evaluating]  # eager training
+    assert "in apply_layer" in log[evaluating:hmc]  # compiled evaluation
+    assert "TRACED GRAPH" not in log[hmc:]  # eager HMC (train.compile = false)
+    check_outputs(
+        d / "output",
+        target="pytorch",
+        world_size=1,
+        chains=4,
+        train_steps=6,
+        eval_steps=2,
+        hmc_steps=2,
+        plots=False,
+    )
+    params = final_parameters(d / "output", None)
+    assert list(params) == ["log_step_size"]  # no network parameters
+    assert params["log_step_size"].shape == (2,)
+    assert not torch.allclose(params["log_step_size"], torch.full((2,), math.log(0.1)))
 
 
 def test_sigterm_then_resume_gives_the_uninterrupted_history(job: JobFactory) -> None:

@@ -50,6 +50,8 @@ PASSES: list[Pass] = [
     precision.lattice_precision,
     precision.sun_single_precision,
     dynamics.x_update_group,
+    dynamics.affine_u1,
+    dynamics.nothing_to_train,
     dynamics.embedding_group,
     network.conv_lengths,
     network.conv_dimensions,
@@ -68,6 +70,7 @@ TARGET_PASSES: list[TargetPass] = [
     distributed.backend_framework,
     distributed.backend_target,
     target_support.deepspeed_support,
+    target_support.tensorflow_support,
     system.check_system_target,
 ]
 

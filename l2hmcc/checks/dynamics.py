@@ -30,9 +30,43 @@ def x_update_group(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     ]
 
 
+def affine_u1(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    """W004: the affine U(1) update is exact for real coordinates, not for angles."""
+    if spec.lattice.group != "U1" or spec.dynamics.x_update != "affine":
+        return []
+    return [
+        error(
+            "W004",
+            "`x_update = affine` (x e^{εs}) is a bijection of the real line, not of the circle:"
+            " the chain is exact only as a chain of real coordinates",
+            spans.value("dynamics.x_update"),
+            "not a map of U(1)",
+            help="use `x_update = compact` (2 atan(e^{εs} tan(x/2)), exact on the circle;"
+            " the default)",
+        )
+    ]
+
+
+def nothing_to_train(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    """E213: `network none` with fixed step sizes leaves no parameter to train."""
+    if spec.network is not None or spec.dynamics.learnable_step_size:
+        return []
+    return [
+        error(
+            "E213",
+            "nothing to train: `network none` and `learnable_step_size = false`",
+            spans.key("network"),
+            "no networks",
+            secondary=[Label(spans.value("dynamics.learnable_step_size"), "fixed step sizes")],
+            help="set `dynamics.learnable_step_size = true` (learned step sizes only), or give"
+            " the sampler networks; for a plain HMC baseline use the `hmc` block",
+        )
+    ]
+
+
 def embedding_group(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     """E205: raw angles are a U(1) embedding."""
-    if spec.network.embedding != "raw" or spec.lattice.group == "U1":
+    if spec.network is None or spec.network.embedding != "raw" or spec.lattice.group == "U1":
         return []
     return [
         error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from l2hmcc.diagnostics import Diagnostic, Label, error
-from l2hmcc.ir import Spec
+from l2hmcc.ir import Conv, Spec
 from l2hmcc.lower import SpanMap
 
 
@@ -13,9 +13,13 @@ def _entries(n: int) -> str:
     return f"{n} entr{'y' if n == 1 else 'ies'}"
 
 
+def _conv(spec: Spec) -> Conv | None:
+    return None if spec.network is None else spec.network.conv
+
+
 def conv_lengths(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     """E208: filters, kernel and pool describe the same layers."""
-    conv = spec.network.conv
+    conv = _conv(spec)
     if conv is None:
         return []
     n = len(conv.filters)
@@ -36,7 +40,7 @@ def conv_lengths(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
 def conv_dimensions(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     """E209: conv stacks exist for 2D and 3D lattices only."""
     dims = len(spec.lattice.shape)
-    if spec.network.conv is None or dims in (2, 3):
+    if _conv(spec) is None or dims in (2, 3):
         return []
     return [
         error(
@@ -51,10 +55,14 @@ def conv_dimensions(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
 
 
 def conv_pooling(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
-    """E210: the pooling factors must divide every extent."""
-    conv = spec.network.conv
+    """E210: with `same` padding the pooling factors must divide every extent. `full` padding
+    (the seed's) grows each extent by k−1 per layer and pools in floor mode, so there only an
+    extent pooled to nothing is an error."""
+    conv = _conv(spec)
     if conv is None:
         return []
+    if conv.padding == "full":
+        return _full_padding_pooling(spec, conv, spans)
     factor = math.prod(conv.pool)
     bad = [L for L in spec.lattice.shape if L % factor]
     if not bad:
@@ -71,9 +79,32 @@ def conv_pooling(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     ]
 
 
+def _full_padding_pooling(spec: Spec, conv: Conv, spans: SpanMap) -> list[Diagnostic]:
+    if not len(conv.filters) == len(conv.kernel) == len(conv.pool):
+        return []  # E208
+    for extent in spec.lattice.shape:
+        n = extent
+        for k, pool in zip(conv.kernel, conv.pool, strict=True):
+            grown = n + k - 1
+            n = grown // pool
+            if n < 1:
+                return [
+                    error(
+                        "E210",
+                        f"pooling by {pool} leaves nothing of extent {grown} (lattice extent"
+                        f" {extent} after `full` padding)",
+                        spans.value("network.conv.pool"),
+                        f"pool {pool} > {grown}",
+                        secondary=[Label(spans.value("lattice.shape"), "lattice extents")],
+                        help="use smaller pool factors",
+                    )
+                ]
+    return []
+
+
 def batch_norm_chains(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     """E207: batch norm needs two chains or more per rank."""
-    if not spec.network.batch_norm or spec.train.chains >= 2:
+    if spec.network is None or not spec.network.batch_norm or spec.train.chains >= 2:
         return []
     return [
         error(

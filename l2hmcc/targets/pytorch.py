@@ -90,6 +90,8 @@ def precision_comment(spec: ir.Spec) -> str:
         links = "complex128" if t.precision == "fp64" else "complex64"
     nets = t.network_precision
     autocast = " (autocast on CUDA)" if nets in ("bf16", "fp16") else ""
+    if spec.network is None:
+        return f"Links, actions and the accept/reject test in {t.precision} ({links}); no networks."
     return (
         f"Links, actions and the accept/reject test in {t.precision} ({links});"
         f" networks in {nets}{autocast}."
@@ -97,16 +99,31 @@ def precision_comment(spec: ir.Spec) -> str:
 
 
 def compile_comment(spec: ir.Spec) -> str:
+    evaluation = sampler.evaluate_compile(spec)
     if spec.train.compile:
+        if evaluation is False:
+            return "torch.compile: every leapfrog layer and the HMC leapfrog, not evaluation."
         return "torch.compile: every leapfrog layer and the HMC leapfrog (eager fallback)."
+    if evaluation:
+        return "torch.compile: the leapfrog layers in evaluation only (eager fallback)."
     return "torch.compile: off (eager)."
+
+
+def eval_compile_comment(spec: ir.Spec) -> str | None:
+    """The comment above the switch of compilation before evaluation, if there is one."""
+    evaluation = sampler.evaluate_compile(spec)
+    if evaluation is None:
+        return None
+    if evaluation:
+        return "evaluate.compile: evaluation runs compiled leapfrog layers, training did not."
+    return "evaluate.compile = false: evaluation runs the leapfrog layers eagerly."
 
 
 # ----------------------------------------------------------------------------------------------
 # train.py
 
 
-def _imports(target: PyTorchTarget) -> tuple[list[str], list[str]]:
+def _imports(target: PyTorchTarget, spec: ir.Spec) -> tuple[list[str], list[str]]:
     """(third-party block, runtime block) of import statements, each sorted like ruff."""
     runtime: dict[str, set[str]] = {
         "common.launch": {"LaunchEnv", "detect"},
@@ -114,10 +131,11 @@ def _imports(target: PyTorchTarget) -> tuple[list[str], list[str]]:
         "pt.backends": {"select_device"},
         "pt.dynamics": {"DynamicsConfig"},
         "pt.loss": {"LossConfig"},
-        "pt.networks": {"NetworkConfig"},
         "pt.run": {"Run"},
         "pt.trainer": {"BetaSchedule", "TrainConfig", "Trainer"},
     }
+    if spec.network is not None:
+        runtime["pt.networks"] = {"NetworkConfig"}
     for module, names in target.runtime_imports.items():
         runtime.setdefault(module, set()).update(names)
     third = sorted(["import torch", *target.imports], key=import_sort_key)
@@ -127,7 +145,7 @@ def _imports(target: PyTorchTarget) -> tuple[list[str], list[str]]:
 
 def train_context(target: PyTorchTarget, spec: ir.Spec, ctx: RenderContext) -> dict[str, Any]:
     """Everything ``templates/pytorch/train.py.j2`` substitutes."""
-    third, ours = _imports(target)
+    third, ours = _imports(target, spec)
     return {
         "header": render.generated_header(ctx.spec_name, ctx.spec_sha256),
         "title": sampler.title(spec, target.description),
@@ -148,6 +166,8 @@ def train_context(target: PyTorchTarget, spec: ir.Spec, ctx: RenderContext) -> d
         "compile_comment": compile_comment(spec),
         "train": sampler.train_kwargs(spec),
         "evaluate": sampler.evaluate_kwargs(spec),
+        "eval_compile": sampler.evaluate_compile(spec),
+        "eval_compile_comment": eval_compile_comment(spec),
         "hmc": sampler.hmc_kwargs(spec),
         "backend_template": target.backend_template,
         "backend": target.backend_context(spec),

@@ -56,6 +56,15 @@ def evaluate_kwargs(spec: ir.Spec) -> Kwargs:
     return [("steps", spec.evaluate.steps), ("chains", spec.evaluate.chains)]
 
 
+def evaluate_compile(spec: ir.Spec) -> bool | None:
+    """Whether evaluation must switch the compilation of the leapfrog layers before it runs:
+    ``evaluate.compile`` where it differs from ``train.compile``, else None (evaluation uses
+    the layers as training left them, so the job's ``--compile``/``--no-compile`` option
+    switches both)."""
+    e = spec.evaluate.compile
+    return None if e == spec.train.compile else e
+
+
 def beta_kwargs(beta: ir.Constant | ir.Linear | ir.Geometric | ir.Eras) -> Kwargs:
     """``BetaSchedule`` arguments (``pt/trainer.py``)."""
     if isinstance(beta, ir.Constant):
@@ -99,14 +108,18 @@ def dynamics_kwargs(spec: ir.Spec) -> Kwargs:
         kw.append(("x_update", d.x_update))
     kw += [("networks", d.networks), ("split_x", d.split_x)]
     if d.mask == "random":
-        kw.append(("mask_seed", spec.experiment.seed))
+        kw.append(("mask_seed", d.mask_seed))
     return kw
 
 
-def network_kwargs(spec: ir.Spec) -> Kwargs:
-    """``NetworkConfig`` arguments (``pt/networks.py``). ``trig`` is the runtime's explicit
-    embedding for the group: cos/sin of U(1) angles, real/imaginary parts of SU(N) links."""
+def network_kwargs(spec: ir.Spec) -> Kwargs | None:
+    """``NetworkConfig`` arguments (``pt/networks.py``), or None for ``network none`` (the
+    runtime's ``network=None``: no networks, learned step sizes only). ``trig`` is the
+    runtime's explicit embedding for the group: cos/sin of U(1) angles, real/imaginary parts
+    of SU(N) links."""
     n = spec.network
+    if n is None:
+        return None
     embedding = {"trig": "cos_sin" if spec.lattice.group == "U1" else "real_imag"}.get(
         n.embedding, n.embedding
     )
@@ -116,6 +129,7 @@ def network_kwargs(spec: ir.Spec) -> Kwargs:
             ("conv_filters", tuple(n.conv.filters)),
             ("conv_kernels", tuple(n.conv.kernel)),
             ("conv_pool", tuple(n.conv.pool)),
+            ("conv_padding", n.conv.padding),
         ]
     kw += [
         ("hidden", tuple(n.hidden)),
@@ -124,6 +138,7 @@ def network_kwargs(spec: ir.Spec) -> Kwargs:
         ("batch_norm", n.batch_norm),
         ("scale_s", n.scale_s),
         ("scale_q", n.scale_q),
+        ("head_init", n.head_init),
     ]
     return kw
 
@@ -141,25 +156,30 @@ def loss_kwargs(spec: ir.Spec) -> Kwargs:
 
 
 def train_kwargs(spec: ir.Spec) -> Kwargs:
-    """``TrainConfig`` arguments (``pt/trainer.py``): ``steps``, or ``eras × steps_per_era``."""
+    """``TrainConfig`` arguments (``pt/trainer.py``): ``steps``, or ``eras × steps_per_era``;
+    ``lr_final`` only for a decaying schedule (``constant`` ignores it)."""
     t = spec.train
     steps: Kwargs = (
         [("steps", t.steps_per_era)]
         if t.eras == 1
         else [("eras", t.eras), ("steps_per_era", t.steps_per_era)]
     )
+    lr_final: Kwargs = [] if t.lr_schedule == "constant" else [("lr_final", t.lr_final)]
     return [
         *steps,
         ("chains", t.chains),
         ("optimizer", t.optimizer),
         ("lr", t.lr),
         ("lr_schedule", t.lr_schedule),
+        *lr_final,
         ("warmup", t.warmup_steps),
+        ("weight_decay", t.weight_decay),
         ("clip_norm", t.clip_norm),
         ("precision", t.precision),
         ("network_precision", t.network_precision),
         ("compile", t.compile),
         ("checkpoint_every", t.checkpoint_every),
+        ("keep_checkpoints", t.keep_checkpoints),
         ("log_every", t.log_every),
         ("seed", spec.experiment.seed),
     ]

@@ -72,6 +72,7 @@ NETWORK = NetworkConfig(
     batch_norm=False,
     scale_s=1.0,
     scale_q=1.0,
+    head_init=0.01,
 )
 
 # Loss: weights of the plaquette, charge and rmse distances of proposals.
@@ -92,12 +93,15 @@ TRAIN = TrainConfig(
     optimizer="adam",
     lr=0.0005,
     lr_schedule="cosine",
+    lr_final=0.01,
     warmup=0,
+    weight_decay=0.0,
     clip_norm=1.0,
     precision="fp32",
     network_precision="bf16",
     compile=True,
     checkpoint_every=100,
+    keep_checkpoints=3,
     log_every=10,
     seed=1,
 )

@@ -71,6 +71,7 @@ NETWORK = NetworkConfig(
     batch_norm=False,
     scale_s=1.0,
     scale_q=1.0,
+    head_init=0.01,
 )
 
 # Loss: weights of the plaquette, charge and rmse distances of proposals.
@@ -92,11 +93,13 @@ TRAIN = TrainConfig(
     lr=0.001,
     lr_schedule="constant",
     warmup=0,
+    weight_decay=0.0,
     clip_norm=1.0,
     precision="fp64",
     network_precision="fp64",
     compile=False,
     checkpoint_every=10,
+    keep_checkpoints=3,
     log_every=5,
     seed=7,
 )

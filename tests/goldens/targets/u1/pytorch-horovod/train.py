@@ -71,12 +71,14 @@ NETWORK = NetworkConfig(
     conv_filters=(4, 8, 16, 32),
     conv_kernels=(4, 4, 4, 4),
     conv_pool=(1, 1, 2, 1),
+    conv_padding="same",
     hidden=(16, 16, 16),
     activation="relu",
     dropout=0.0,
     batch_norm=False,
     scale_s=1.0,
     scale_q=1.0,
+    head_init=0.01,
 )
 
 # Loss: weights of the plaquette, charge and rmse distances of proposals.
@@ -98,12 +100,15 @@ TRAIN = TrainConfig(
     optimizer="adam",
     lr=0.001,
     lr_schedule="cosine",
+    lr_final=0.01,
     warmup=0,
+    weight_decay=0.0,
     clip_norm=1.0,
     precision="fp32",
     network_precision="fp32",
     compile=True,
     checkpoint_every=100,
+    keep_checkpoints=3,
     log_every=10,
     seed=4351,
 )
