@@ -46,7 +46,14 @@ __all__ = [
 
 
 def _leaky_relu(x: tf.Tensor) -> tf.Tensor:
-    return tf.nn.leaky_relu(x, alpha=0.01)  # torch's default negative slope
+    # torch's default slope 0.01; tf.nn.leaky_relu holds alpha as a float32 attribute (2.5e-10
+    # relative error in float64)
+    return tf.where(x > 0, x, x * 0.01)
+
+
+def _softplus(x: tf.Tensor) -> tf.Tensor:
+    # torch's softplus: linear above the threshold 20
+    return tf.where(x > 20.0, x, tf.math.log1p(tf.exp(tf.minimum(x, 20.0))))
 
 
 def _gelu(x: tf.Tensor) -> tf.Tensor:
@@ -62,7 +69,7 @@ ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "gelu": _gelu,
     "elu": tf.nn.elu,
     "leaky_relu": _leaky_relu,
-    "softplus": tf.nn.softplus,
+    "softplus": _softplus,
     "sigmoid": tf.sigmoid,
 }
 
@@ -197,16 +204,18 @@ class LeapfrogNet(tf.Module):
             values["batch_norm.num_batches_tracked"] = np.zeros((), np.int64)
         scales = {"s": config.scale_s, "q": config.scale_q, "t": 1.0}
         self.heads = tuple(h for h in "stq" if h in heads and scales[h] > 0)
-        # kaiming_uniform(a=√5) has bound 1/√fan_in, as the other layers
+        # the heads read the last hidden layer (pt/networks.py sizes them by hidden[0], which
+        # breaks for unequal widths: docs/requests-6.md R8); kaiming_uniform(a=√5) has bound
+        # 1/√fan_in, as the other layers
+        last = config.hidden[-1]
         blocks = [
-            _uniform((self.n_out, width), 1.0 / math.sqrt(width), self.dtype, rng)
-            * config.head_init
+            _uniform((self.n_out, last), 1.0 / math.sqrt(last), self.dtype, rng) * config.head_init
             for _ in self.heads
         ]
         values["head_weight"] = (
             np.concatenate(blocks, axis=0)
             if blocks
-            else np.zeros((0, width), self.dtype.as_numpy_dtype)
+            else np.zeros((0, last), self.dtype.as_numpy_dtype)
         )
         if "t" in self.heads:
             values["t_bias"] = np.zeros(self.n_out, self.dtype.as_numpy_dtype)

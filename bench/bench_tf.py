@@ -1,0 +1,265 @@
+"""Benchmark of the TensorFlow runtime: eager vs ``tf.function`` vs XLA, side by side.
+
+Not a test: numbers depend on the machine and its load.  One thread (``OMP_NUM_THREADS=1``,
+TF intra/inter-op threads = 1).  For every workload and mode it reports train steps/s, L2HMC
+trajectories/s and HMC trajectories/s, the first call (tracing and compiling) separately, and
+the ratios to eager.
+
+Modes (``tf.trainer.COMPILE_MODES``): ``eager``; ``graph`` (plain ``tf.function``); ``xla``
+(``train.compile``: graph-mode steps whose leapfrog layers run as one shared XLA executable,
+forward and backward; XLA optimizer/accept steps; XLA HMC trajectory); ``xla-full`` (the whole
+train step one XLA function; with ``--xla-full``, as it compiles for minutes).
+
+Workloads (``../shared/reference/l2hmc.md``, as ``bench/bench_l2hmc_pt.py``):
+
+* ``u1``: U(1) 16×16, 128 chains, 8 layers, merged, β = 4, ε₀ = 0.1, compact, the seed's
+  network (conv 4→4→8→16(pool 2)→32, kernel 4, dense 7200 → 512 → 16, MLP 16×4, batch norm;
+  60.2 M parameters).  HMC: ε = 0.125, 16 steps.  Seed: 3.8 s/train step, 1.2 s/trajectory.
+* ``su3``: SU(3) 4⁴, 8 chains, 2 layers, ε₀ = 0.01, one hidden layer of 256, tanh, β = 6,
+  loss plaquette 0.1.  HMC: ε = 0.1, 10 steps.  Seed: 2.25 s/train step, 0.64 s/trajectory.
+
+``--quick``: U(1) 8×8 × 16 chains × 2 layers (small conv net), SU(3) 2⁴ × 2 chains × 1 layer,
+fewer timed steps: a smoke run of the script (minutes), not the reference figures.
+
+Each figure is the median over the timed calls after the warm-up ones; CPU time
+(``process_time``) is reported next to wall time because, with one thread on a shared machine,
+it does not count the time other processes held the core.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_tf.py [--quick] [--workloads u1 su3]
+        [--modes eager graph xla] [--xla-full] [--precision fp32] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from l2hmcc.runtime.common.config import (
+    DynamicsConfig,
+    LossConfig,
+    NetworkConfig,
+    TrainConfig,
+    seed_u1_network,
+)
+from l2hmcc.runtime.tf import hmc
+from l2hmcc.runtime.tf.trainer import Trainer
+
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+
+#: seconds per train step and per evaluation trajectory of the seed (2-core CPU, one thread)
+SEED = {"u1": (3.8, 1.2), "su3": (2.25, 0.64)}
+
+
+@dataclass(frozen=True)
+class Workload:
+    group: str
+    shape: tuple[int, ...]
+    beta: float
+    chains: int
+    dynamics: DynamicsConfig
+    network: NetworkConfig
+    loss: LossConfig
+    hmc_eps: float
+    hmc_steps: int
+
+
+WORKLOADS = {
+    "u1": Workload(
+        "U1",
+        (16, 16),
+        4.0,
+        128,
+        DynamicsConfig(leapfrog=8, step_size=0.1, directions="merged", x_update="compact"),
+        seed_u1_network(),
+        LossConfig(plaquette=1.0, charge=0.0),
+        0.125,
+        16,
+    ),
+    "su3": Workload(
+        "SU3",
+        (4, 4, 4, 4),
+        6.0,
+        8,
+        DynamicsConfig(leapfrog=2, step_size=0.01, directions="merged"),
+        NetworkConfig(hidden=(256,), activation="tanh"),
+        LossConfig(plaquette=0.1, charge=0.0),
+        0.1,
+        10,
+    ),
+}
+
+QUICK = {
+    "u1": Workload(
+        "U1",
+        (8, 8),
+        4.0,
+        16,
+        DynamicsConfig(leapfrog=2, step_size=0.1),
+        NetworkConfig(
+            conv_filters=(4, 8),
+            conv_kernels=(3,),
+            conv_pool=(1, 2),
+            hidden=(16, 16),
+            batch_norm=True,
+        ),
+        LossConfig(),
+        0.125,
+        8,
+    ),
+    "su3": Workload(
+        "SU3",
+        (2, 2, 2, 2),
+        6.0,
+        2,
+        DynamicsConfig(leapfrog=1, step_size=0.01),
+        NetworkConfig(hidden=(32,), activation="tanh"),
+        LossConfig(plaquette=0.1),
+        0.1,
+        5,
+    ),
+}
+
+
+def timed(fn: Callable[[], Any], warmup: int, n: int) -> dict[str, float]:
+    """First call (traces/compiles), then median wall and CPU seconds of ``n`` calls after
+    ``warmup`` more."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(n):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"first_s": first, "wall_s": statistics.median(wall), "cpu_s": statistics.median(cpu)}
+
+
+def measure(w: Workload, mode: str, precision: str, warmup: int, n: int) -> dict[str, Any]:
+    cfg = TrainConfig(steps=10**6, chains=w.chains, lr=1e-4, precision=precision, log_every=0)
+    tr = Trainer(
+        w.group, w.shape, w.beta, w.dynamics, w.network, w.loss, cfg, log=None, compile_mode=mode
+    )
+    params = sum(int(v.shape.num_elements()) for _, v in tr.params)
+    out: dict[str, Any] = {"mode": mode, "params": params}
+    out["train"] = timed(lambda: tr.train_step(w.beta), warmup, n)
+    x0 = tr.x
+    bt = tr._beta_tensor(w.beta)
+    state = {"x": x0}
+
+    def trajectory() -> None:
+        x = state["x"]
+        v, d, u = tr.model.draw(x, tr.generator)
+        prop = tr._xla_guard("propose", x, v, bt, d)
+        state["x"], metrics = tr._finish_fn(x, prop, u)
+        float(metrics["accept_prob"][0])  # wait for the result
+
+    out["trajectory"] = timed(trajectory, warmup, n)
+    integrator = (
+        None if mode == "eager" else hmc.compile_leapfrog("graph" if mode == "graph" else "xla")
+    )
+    hstate = {"x": x0}
+
+    def hmc_trajectory() -> None:
+        hstate["x"], metrics = hmc.hmc_step(
+            hstate["x"], w.beta, w.hmc_eps, w.hmc_steps, tr.generator, integrator=integrator
+        )
+        float(metrics["accept_prob"][0])
+
+    out["hmc"] = timed(hmc_trajectory, warmup, n)
+    return out
+
+
+def report(name: str, w: Workload, rows: list[dict[str, Any]], precision: str) -> str:
+    lines = [
+        f"\n{name}: {w.group} {'x'.join(map(str, w.shape))}, {w.chains} chains, "
+        f"{w.dynamics.leapfrog} layers, {precision}, {rows[0]['params'] / 1e6:.2f} M parameters",
+        f"{'':10s} {'train step/s':>14s} {'first (s)':>10s} {'L2HMC traj/s':>14s} "
+        f"{'first (s)':>10s} {'HMC traj/s':>12s} {'first (s)':>10s}   ratios to eager (cpu)",
+    ]
+    base = {k: rows[0][k]["cpu_s"] for k in ("train", "trajectory", "hmc")}
+    for r in rows:
+        cells = []
+        for k in ("train", "trajectory", "hmc"):
+            cells.append(f"{1 / r[k]['wall_s']:8.3g}/{1 / r[k]['cpu_s']:<5.3g}")
+            cells.append(f"{r[k]['first_s']:10.1f}")
+        ratios = " ".join(
+            f"{base[k] / r[k]['cpu_s']:5.2f}x" for k in ("train", "trajectory", "hmc")
+        )
+        lines.append(
+            f"{r['mode']:10s} {cells[0]:>14s} {cells[1]} {cells[2]:>14s} {cells[3]} "
+            f"{cells[4]:>12s} {cells[5]}   {ratios}"
+        )
+    if name in SEED and w == WORKLOADS[name]:
+        st, sj = SEED[name]
+        best_t = min(r["train"]["cpu_s"] for r in rows)
+        best_j = min(r["trajectory"]["cpu_s"] for r in rows)
+        lines.append(
+            f"seed (l2hmc 0.13): {1 / st:.3g} train step/s, {1 / sj:.3g} traj/s; "
+            f"best here {st / best_t:.2f}x and {sj / best_j:.2f}x the seed"
+        )
+    lines.append("(rates as wall/cpu; 'first' = first call: tracing and XLA compilation)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small workloads (a smoke run)")
+    ap.add_argument("--workloads", nargs="+", default=["u1", "su3"], choices=sorted(WORKLOADS))
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=["eager", "graph", "xla"],
+        choices=["eager", "graph", "xla", "xla-full"],
+    )
+    ap.add_argument("--xla-full", action="store_true", help="also time mode xla-full")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp64"])
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None, help="timed calls per figure")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    modes = list(args.modes) + (["xla-full"] if args.xla_full else [])
+    if "eager" not in modes:
+        modes.insert(0, "eager")
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    n = args.steps if args.steps is not None else (3 if args.quick else 5)
+    table = QUICK if args.quick else WORKLOADS
+    print(
+        f"TensorFlow {tf.__version__}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
+        f"one thread; warmup {warmup}, median of {n}",
+        flush=True,
+    )
+    results: dict[str, Any] = {}
+    for name in args.workloads:
+        w = table[name]
+        rows = []
+        for mode in modes:
+            rows.append(measure(w, mode, args.precision, warmup, n))
+            print(f"  {name} {mode}: done", flush=True)
+        results[name] = rows
+        print(report(name, w, rows, args.precision), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
