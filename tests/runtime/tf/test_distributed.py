@@ -72,7 +72,7 @@ def test_two_horovod_ranks_average_gradients_outside_xla(tmp_path) -> None:
         sys.executable,
         str(HERE / "hvd_train.py"),
         str(tmp_path),
-        mode,
+        "xla",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
