@@ -10,6 +10,10 @@ DeepSpeed 0.19.8 (measured on CPU with gloo, 1 and 2 ranks, fp32 and fp64):
   L2HMC dynamics read its step sizes directly and checkpoints need whole state dicts; the
   client optimizer's ``state_dict`` fails under it (E351). The networks are small: stage 3 would
   save nothing.
+
+The TensorFlow runtime (issue 6) computes the networks in ``train.precision``: it has no
+half-precision (bf16/fp16) networks, so a spec asking for them gets the warning W350 and runs
+in full precision.
 """
 
 from __future__ import annotations
@@ -57,3 +61,21 @@ def deepspeed_support(spec: Spec, spans: SpanMap, target: TargetFacts) -> list[D
             )
         ]
     return []
+
+
+def tensorflow_support(spec: Spec, spans: SpanMap, target: TargetFacts) -> list[Diagnostic]:
+    """W350: half-precision networks with a TensorFlow target."""
+    p = spec.train.network_precision
+    if target.framework != "tensorflow" or p not in ("bf16", "fp16"):
+        return []
+    return [
+        error(
+            "W350",
+            f"`network_precision = {p}` is not implemented by the TensorFlow runtime;"
+            f" its networks run in {spec.train.precision}",
+            spans.value("train.network_precision"),
+            f"{p} networks",
+            help=f"drop `network_precision` (or set it to {spec.train.precision}), or use"
+            " `--target pytorch`, which runs them under autocast on CUDA",
+        )
+    ]
