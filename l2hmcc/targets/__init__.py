@@ -10,17 +10,26 @@ Each target is one small module in this package:
 * `job`: what every job directory has whatever the framework (the carried runtime, the local
   launcher ``run-local.sh``, ``job.pbs``); `sampler`: the IR → runtime config tables both
   frameworks' ``train.py`` use; `pycode`: ruff-style layout of generated Python;
-* the TensorFlow entries are placeholders (`PendingTarget`) until their modules exist.
+* `tensorflow`, `tensorflow_horovod`: TensorFlow jobs (XLA), built by the context builder in
+  `tensorflow` (the same job layout; the backends differ in their set-up and local launcher).
 
 To add a target: write ``l2hmcc/targets/<name>.py`` with an object that satisfies `Target`
 and list it in `TARGETS`. A PyTorch backend is a `pytorch.PyTorchTarget` plus a
-``templates/pytorch/backend_<name>.py.j2`` partial; a TensorFlow target renders its own
-``train.py`` from `sampler`'s tables and calls `job.job_files(..., framework_dir="tf")`.
+``templates/pytorch/backend_<name>.py.j2`` partial; a TensorFlow backend is a
+`tensorflow.TensorFlowTarget` plus a ``templates/tensorflow/backend_<name>.py.j2`` partial.
+`PendingTarget` registers a target whose generator is not written yet.
 """
 
 from __future__ import annotations
 
-from l2hmcc.targets import pytorch, pytorch_ddp, pytorch_deepspeed, pytorch_horovod
+from l2hmcc.targets import (
+    pytorch,
+    pytorch_ddp,
+    pytorch_deepspeed,
+    pytorch_horovod,
+    tensorflow,
+    tensorflow_horovod,
+)
 from l2hmcc.targets.base import Framework, PendingTarget, RenderContext, Target
 
 __all__ = ["TARGETS", "Framework", "PendingTarget", "RenderContext", "Target", "get"]
@@ -32,8 +41,8 @@ TARGETS: dict[str, Target] = {
         pytorch_ddp.TARGET,
         pytorch_horovod.TARGET,
         pytorch_deepspeed.TARGET,
-        PendingTarget("tensorflow", "tensorflow", "none", "TensorFlow (XLA), one process"),
-        PendingTarget("tensorflow-horovod", "tensorflow", "horovod", "TensorFlow with Horovod"),
+        tensorflow.TARGET,
+        tensorflow_horovod.TARGET,
     )
 }
 

@@ -21,7 +21,7 @@ from typing import Literal
 
 from l2hmcc import ir, pbs, render, systems
 from l2hmcc.bundle import Bundle
-from l2hmcc.targets.base import RenderContext
+from l2hmcc.targets.base import Framework, RenderContext
 
 RUNTIME_PACKAGE = "l2hmcc.runtime"
 CARRIED_RUNTIME = "l2hmcc_runtime"
@@ -31,12 +31,15 @@ TRAIN_SCRIPT = "train.py"
 
 LocalKind = Literal["python", "torchrun", "deepspeed", "deepspeed_runner", "horovodrun"]
 
-_NEEDS: dict[str, str] = {
-    "python": "torch and numpy",
-    "torchrun": "torch and numpy",
-    "deepspeed": "torch, numpy and deepspeed",
-    "deepspeed_runner": "torch, numpy and deepspeed",
-    "horovodrun": "torch, numpy and horovod (scripts/build-horovod.sh)",
+_LIBRARY: dict[Framework, str] = {"pytorch": "torch", "tensorflow": "tensorflow"}
+_EXTRA: dict[LocalKind, str] = {
+    "deepspeed": "deepspeed",
+    "deepspeed_runner": "deepspeed",
+    "horovodrun": "horovod (scripts/build-horovod.sh)",
+}
+_DISTRIBUTED_TARGET: dict[Framework, str] = {
+    "pytorch": "pytorch-ddp",
+    "tensorflow": "tensorflow-horovod",
 }
 
 
@@ -48,16 +51,25 @@ class LocalLaunch:
     torch.distributed.run --standalone --nproc-per-node N``; ``deepspeed``: one process with
     plain python, several with torchrun; ``deepspeed_runner``: the same with DeepSpeed's own
     launcher for several (the spec's ``launcher = deepspeed``); ``horovodrun``:
-    ``horovodrun -np N -H localhost:N --gloo``.
+    ``horovodrun -np N -H localhost:N --gloo``. ``framework`` names what the interpreter
+    needs and, for a one-process target started with several, the target to use instead.
     """
 
     kind: LocalKind
     default_nproc: int
+    framework: Framework = "pytorch"
 
     @property
     def needs(self) -> str:
         """What the interpreter must have installed."""
-        return _NEEDS[self.kind]
+        library = _LIBRARY[self.framework]
+        extra = _EXTRA.get(self.kind)
+        return f"{library}, numpy and {extra}" if extra else f"{library} and numpy"
+
+    @property
+    def distributed_target(self) -> str:
+        """The framework's target for several processes on one machine."""
+        return _DISTRIBUTED_TARGET[self.framework]
 
 
 def runtime_files(framework_dir: Literal["pt", "tf"]) -> list[tuple[str, bytes]]:

@@ -1,0 +1,357 @@
+"""The job driver both frameworks share: one ``JobDriver`` per process (stdlib + numpy).
+
+A generated ``train.py`` builds the configs, the backend and the trainer, then hands them to
+its framework's ``Run`` (``pt/run.py``, ``tf/run.py``), a ``JobDriver`` that fills in the few
+framework operations (seeding, chain tensors, TensorBoard). The calls read like the experiment:
+
+* ``Run(experiment, args, env, backend, device)``: seeds, output directory, ``run.json``
+  (status ``running``), the reporter;
+* ``run.train(trainer, lattice)``: ``--resume`` from the latest checkpoint (or a cold start),
+  then ``trainer.train()`` (checkpoints every N steps and on SIGTERM/SIGUSR1); False when a
+  signal stopped it;
+* ``run.evaluate(trainer, evaluate)``: the trained sampler, ``evaluate.chains`` chains per rank
+  started from the trained chains;
+* ``run.hmc(trainer, hmc)``: the generic-HMC baseline on the same chains budget, its step size
+  fixed or tuned first (the tuning trajectories thermalise and are not timed);
+* ``run.finish(trainer)``: per-chain metrics of every rank gathered to rank 0, which writes
+  ``history/*.npz``, ``summary.json``, ``plots/*.png``, TensorBoard events and ``run.json``;
+  ``run.stopped(trainer)`` instead after a signal.
+
+Every file is written atomically and only by rank 0, except each rank's own checkpoints.
+
+What the driver needs of a trainer (both frameworks' ``Trainer`` have it): ``config``
+(``TrainConfig``), ``beta`` (``BetaSchedule``), ``group``, ``lattice_shape``, ``dtype``,
+``step``, ``x``, ``histories``, ``stop_flag``, ``model.step_sizes()``, ``train()``,
+``evaluate(steps, beta=, x=)``, ``run_hmc(...)``, ``resume()``, ``checkpoint_dir()``. Of a
+backend: ``rank``, ``world_size``, ``comm``, ``gather_objects``, ``all_gather_chains``,
+``after_resume``, ``barrier``, ``close``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import time
+import warnings
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig
+from .history import History
+from .launch import LaunchEnv
+from .plots import plot_history
+from .run import (
+    PER_CHAIN_KEYS,
+    Evaluate,
+    Experiment,
+    Hmc,
+    Lattice,
+    Reporter,
+    build_summary,
+    format_report,
+    host_name,
+    run_record,
+    sampler_summary,
+    utc_now,
+    versions,
+    write_json,
+)
+
+__all__ = ["STOPPED_EXIT_CODE", "JobDriver", "chain_seed"]
+
+#: Exit status of a run stopped by SIGTERM/SIGUSR1 after its checkpoint (128 + SIGTERM).
+STOPPED_EXIT_CODE = 128 + int(signal.SIGTERM)
+
+
+def chain_seed(seed: int, rank: int) -> int:
+    """The trainer's chain generator seed on ``rank`` (both trainers: seed + 1000003 · rank)."""
+    return seed + 1_000_003 * rank
+
+
+class JobDriver(ABC):
+    """One process's run of a generated job (see the module docstring); a framework's ``Run``
+    implements the abstract methods and sets the class attributes."""
+
+    #: Modules whose versions ``run.json`` records (when imported by the end of the run).
+    version_modules: tuple[str, ...] = ()
+    #: The framework's distributed targets, named when a single-process job gets several ranks.
+    distributed_targets: str = ""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        args: argparse.Namespace,
+        env: LaunchEnv,
+        backend: Any,
+        device: Any,
+    ) -> None:
+        self.experiment = experiment
+        self.args = args
+        self.env = env
+        self.backend = backend
+        self.device = device
+        self.rank: int = backend.rank
+        self.world_size: int = backend.world_size
+        self.is_main = self.rank == 0
+        if env.world_size != self.world_size:
+            raise SystemExit(
+                f"train.py: the launcher started {env.world_size} processes but target "
+                f"{experiment.target} runs {self.world_size}; compile the spec for a distributed"
+                f" target ({self.distributed_targets}) to run several"
+            )
+        self.out: Path = Path(args.out).resolve()
+        self.reporter = Reporter(enabled=self.is_main, mode=args.progress)
+        self.started_at = utc_now()
+        self.resumed_from: int | None = None
+        self.hosts: list[str] = [str(h) for h in backend.gather_objects(host_name())]
+        self.beta = 0.0
+        self._times: dict[str, float] = {}
+        self._eval_chains = 0
+        self._hmc_chains = 0
+        self._hmc_tuned = False
+        # Same network initialisation on every rank (the backends broadcast it anyway); the
+        # chains get per-rank generators from the trainer.
+        np.random.seed(experiment.seed % 2**32)
+        self.seed(experiment.seed)
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self._write_run("running")
+
+    # -- what a framework provides ---------------------------------------------------------------
+    @abstractmethod
+    def seed(self, seed: int) -> None:
+        """Seed the framework's global generator (network initialisation)."""
+
+    @abstractmethod
+    def cold_start(self, trainer: Any, lattice: Lattice) -> Any:
+        """``trainer.config.chains`` cold (identity) configurations."""
+
+    @abstractmethod
+    def chains_like(self, x: Any, chains: int) -> Any:
+        """``chains`` chains from the trained ones ``x`` (repeated and cut when the counts
+        differ), as a new tensor."""
+
+    @abstractmethod
+    def step_sizes(self, trainer: Any) -> list[float]:
+        """The trained ``ε_k`` of every leapfrog layer."""
+
+    @abstractmethod
+    def tensorboard(self, histories: dict[str, History]) -> None:
+        """Write the histories as TensorBoard scalars to ``out/tensorboard``."""
+
+    def device_name(self) -> str:
+        """The device for ``run.json``."""
+        return str(self.device)
+
+    # -- configuration ---------------------------------------------------------------------------
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        """``train`` with the command line's overrides (steps, compile, intervals)."""
+        a = self.args
+        changes: dict[str, Any] = {}
+        if a.train_steps is not None:
+            changes.update(steps=a.train_steps, eras=0, steps_per_era=0)
+        if a.compile is not None:
+            changes["compile"] = a.compile
+        if a.log_every is not None:
+            changes["log_every"] = a.log_every
+        if a.checkpoint_every is not None:
+            changes["checkpoint_every"] = a.checkpoint_every
+        config = dataclasses.replace(train, **changes) if changes else train
+        self.reporter.log_every = config.log_every
+        return config
+
+    def log(self, line: str) -> None:
+        """The trainer's ``log``: one line every ``log_every`` steps (main rank)."""
+        self.reporter.log(line)
+
+    def on_step(self, phase: str, step: int, total: int) -> None:
+        """The trainer's ``on_step``: progress bars on a terminal (main rank)."""
+        self.reporter.on_step(phase, step, total)
+
+    # -- phases ----------------------------------------------------------------------------------
+    def train(self, trainer: Any, lattice: Lattice) -> bool:
+        """Resume or start, then train; False if SIGTERM/SIGUSR1 stopped training (a checkpoint
+        of the stopping step is written)."""
+        if self.args.resume and trainer.resume():
+            self.backend.after_resume()
+            self.resumed_from = trainer.step
+            self.log(f"resumed from step {trainer.step} ({trainer.checkpoint_dir()})")
+        elif lattice.start == "cold":
+            trainer.x = self.cold_start(trainer, lattice)
+        total = trainer.config.total_steps
+        self.beta = trainer.beta.final(total)
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"training {total} steps ({self.world_size} rank(s))"):
+            trainer.train()
+        self._times["train"] = time.perf_counter() - t0
+        return not trainer.stop_flag.is_set()
+
+    def evaluate(self, trainer: Any, evaluate: Evaluate) -> None:
+        steps = evaluate.steps if self.args.eval_steps is None else self.args.eval_steps
+        x = self.chains_like(trainer.x, evaluate.chains)
+        self._eval_chains = evaluate.chains
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"evaluating the trained sampler: {steps} trajectories"):
+            trainer.evaluate(steps, beta=self.beta, x=x)
+        self._times["eval"] = time.perf_counter() - t0
+
+    def hmc(self, trainer: Any, hmc: Hmc) -> None:
+        """Generic HMC at the final β from the trained chains: ε fixed or tuned first (the
+        tuning trajectories thermalise), then ``steps`` trajectories of ``ceil(τ/ε)`` steps."""
+        steps = hmc.steps if self.args.hmc_steps is None else self.args.hmc_steps
+        self._hmc_chains = hmc.chains
+        self._hmc_tuned = hmc.step_size is None
+        eps = "tuned" if hmc.step_size is None else f"ε = {hmc.step_size}"
+        if steps == 0:
+            return
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"HMC baseline ({eps}): {steps} trajectories"):
+            trainer.run_hmc(
+                steps,
+                self.beta,
+                step_size=hmc.step_size,
+                target_acceptance=hmc.target_acceptance,
+                traj_length=hmc.trajectory_length,
+                x=self.chains_like(trainer.x, hmc.chains),
+            )
+        self._times["hmc"] = time.perf_counter() - t0
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def _gathered(self, history: History) -> History:
+        """``history`` with the per-chain metrics of every rank (chain axis joined)."""
+        if self.world_size == 1:
+            return history
+        out = History(history.float_dtype)
+        records: dict[int, dict[str, Any]] = {}
+        for key in history:
+            values = history[key]
+            if key in PER_CHAIN_KEYS and values.ndim >= 2:
+                values = self.backend.all_gather_chains(values)
+            for s, v in zip(history.steps(key), values, strict=True):
+                records.setdefault(int(s), {})[key] = v
+        for s in sorted(records):
+            out.append(records[s], step=s)
+        return out
+
+    def finish(self, trainer: Any) -> int:
+        """Gather, write every output on rank 0, print the summary; returns the exit status."""
+        histories = {
+            "train": self._gathered(trainer.histories["train"]),
+            "eval": self._gathered(trainer.histories["eval"]),
+            "hmc": self._gathered(trainer.histories["hmc"]),
+        }
+        if self.is_main:
+            self._write_outputs(trainer, histories)
+        self.backend.barrier()
+        self.backend.close()
+        return 0
+
+    def stopped(self, trainer: Any) -> int:
+        """After a signal stopped training: record it and return ``STOPPED_EXIT_CODE``."""
+        self.log(f"checkpoint in {trainer.checkpoint_dir()}: rerun with --resume to continue")
+        self._write_run("stopped")
+        self.backend.close()
+        return STOPPED_EXIT_CODE
+
+    def _write_outputs(self, trainer: Any, histories: dict[str, History]) -> None:
+        out = self.out
+        for name, h in histories.items():
+            h.save(out / "history" / f"{name}.npz", rank=0)
+        group, shape = trainer.group.name, trainer.lattice_shape
+
+        def block(phase: str, chains: int) -> dict[str, Any]:
+            h = histories[phase]
+            return sampler_summary(
+                h,
+                group=group,
+                shape=shape,
+                beta=self.beta,
+                chains=chains * self.world_size,
+                time_s=self._times.get(phase, 0.0),
+                burn_in=len(h) // 10,
+            )
+
+        l2hmc = block("eval", self._eval_chains)
+        hmc = None
+        if len(histories["hmc"]):
+            hmc = block("hmc", self._hmc_chains)
+            h = histories["hmc"]
+            hmc.update(
+                step_size=float(h["step_size"][-1]),
+                leapfrog_steps=int(h["n_steps"][-1]),
+                tuned=self._hmc_tuned,
+            )
+        train_h = histories["train"]
+        train = {
+            "steps": trainer.step,
+            "total_steps": trainer.config.total_steps,
+            "chains": trainer.config.chains * self.world_size,
+            "time_s": self._times.get("train"),
+            "resumed_from_step": self.resumed_from,
+            "final_loss": float(np.mean(train_h["loss"][-1])) if "loss" in train_h else None,
+            "step_sizes": self.step_sizes(trainer),
+        }
+        summary = build_summary(
+            self.experiment,
+            world_size=self.world_size,
+            beta=self.beta,
+            train=train,
+            l2hmc=l2hmc,
+            hmc=hmc,
+        )
+        write_json(out / "summary.json", summary)
+        if not self.args.no_plots:
+            self._plots(histories, l2hmc["plaquette"]["exact_finite_volume"])
+        if self.args.tensorboard:
+            self.tensorboard(histories)
+        self._write_run("completed")
+        self.reporter.print(format_report(summary))
+        self.reporter.print(f"outputs in {out}")
+
+    def _plots(self, histories: dict[str, History], exact_plaquette: float | None) -> None:
+        try:
+            import matplotlib  # noqa: F401  (a compute node may lack it: the run still counts)
+        except ImportError as exc:
+            warnings.warn(f"no plots: {exc}", RuntimeWarning, stacklevel=2)
+            return
+        for name, h in histories.items():
+            if len(h):
+                plot_history(
+                    h, self.out / "plots", exact_plaquette=exact_plaquette, prefix=f"{name}-"
+                )
+
+    @staticmethod
+    def scalars(histories: dict[str, History]) -> list[tuple[str, int, float]]:
+        """``(tag, step, value)`` of every history record, per-chain metrics averaged: what
+        ``tensorboard`` writes."""
+        out: list[tuple[str, int, float]] = []
+        for name, h in histories.items():
+            for key in h:
+                for s, v in zip(h.steps(key), h[key], strict=True):
+                    out.append((f"{name}/{key}", int(s), float(np.mean(v))))
+        return out
+
+    def _write_run(self, status: str) -> None:
+        if not self.is_main:
+            return
+        record = run_record(
+            self.experiment,
+            status=status,  # type: ignore[arg-type]
+            started_at=self.started_at,
+            ended_at=None if status == "running" else utc_now(),
+            argv=sys.argv,
+            world_size=self.world_size,
+            hosts=self.hosts,
+            launcher=self.env.launcher,
+            device=self.device_name(),
+            dist_backend=self.backend.comm,
+            seeds=[chain_seed(self.experiment.seed, r) for r in range(self.world_size)],
+            resumed_from_step=self.resumed_from,
+            versions=versions((*self.version_modules, "matplotlib")),
+        )
+        write_json(self.out / "run.json", record)
