@@ -222,6 +222,8 @@ def figures(results: dict[str, Any], out: Path) -> dict[str, str]:
                     w = max(1, len(y) // 100)
                     sm = np.convolve(y, np.ones(w) / w, mode="valid")
                     ax.plot(steps[: len(sm)], sm)
+                    if key == "dQ":
+                        ax.set_yscale("symlog", linthresh=1e-3)
                     ax.set_title(label, fontsize=9)
                     ax.set_xlabel("train step")
             if "beta" in curves:

@@ -133,6 +133,13 @@ def _summary(rounds: list[tuple[float, float]]) -> dict[str, float]:
     }
 
 
+def _release(device: torch.device) -> None:
+    """Free what a failed variant held (its tensors are garbage now)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def _failed(name: str, kind: str, v: Variant, exc: Exception) -> dict[str, Any]:
     return {
         "workload": name,
@@ -170,6 +177,7 @@ def l2hmc_workload(
         except Exception as exc:  # one failing variant must not hide the others
             log(f"  {name} {v.label}: failed: {type(exc).__name__}: {exc}")
             out.append(_failed(name, "l2hmc", v, exc))
+            _release(device)
             continue
         runners.append((r, first_train, first_traj, [], []))
         log(
@@ -177,9 +185,16 @@ def l2hmc_workload(
             f"{first_train:.1f} s, first trajectory {first_traj:.1f} s"
         )
     for _ in range(rounds):
-        for r, _, _, train_rounds, traj_rounds in runners:
-            train_rounds.append(clock.time(r.train_step, n_train))
-            traj_rounds.append(clock.time(r.trajectory, n_traj))
+        for entry in list(runners):
+            r, _, _, train_rounds, traj_rounds = entry
+            try:
+                train_rounds.append(clock.time(r.train_step, n_train))
+                traj_rounds.append(clock.time(r.trajectory, n_traj))
+            except Exception as exc:  # e.g. out of device memory: drop this variant only
+                log(f"  {name} {r.v.label}: failed: {type(exc).__name__}: {exc}")
+                out.append(_failed(name, "l2hmc", r.v, exc))
+                runners.remove(entry)
+                _release(device)
     for r, first_train, first_traj, train_rounds, traj_rounds in runners:
         out.append(
             {
@@ -199,7 +214,7 @@ def l2hmc_workload(
             }
         )
     del runners
-    gc.collect()
+    _release(device)
     return out
 
 
@@ -223,14 +238,22 @@ def hmc_workload(
         except Exception as exc:
             log(f"  HMC {name} {v.label}: failed: {type(exc).__name__}: {exc}")
             failed.append(_failed(name, "hmc", v, exc))
+            _release(device)
             continue
         runners.append((r, first, []))
         log(f"  HMC {name} {v.label}: first two trajectories {first:.1f} s")
     for r, _, _ in runners:
         r.acc.clear()
     for _ in range(rounds):
-        for r, _, traj_rounds in runners:
-            traj_rounds.append(clock.time(r.trajectory, n_traj))
+        for entry in list(runners):
+            r, _, traj_rounds = entry
+            try:
+                traj_rounds.append(clock.time(r.trajectory, n_traj))
+            except Exception as exc:
+                log(f"  HMC {name} {r.v.label}: failed: {type(exc).__name__}: {exc}")
+                failed.append(_failed(name, "hmc", r.v, exc))
+                runners.remove(entry)
+                _release(device)
     return failed + [
         {
             "workload": name,
