@@ -1,325 +1,57 @@
 """The PyTorch job driver: one ``Run`` per process, used by every generated ``train.py``.
 
-``train.py`` builds the configs, the backend and the ``Trainer``; ``Run`` does the rest in four
-calls that read like the experiment:
-
-* ``Run(experiment, args, env, backend, device)``: seeds, output directory, ``run.json``
-  (status ``running``), the reporter;
-* ``run.train(trainer, lattice)``: ``--resume`` from the latest checkpoint (or a cold start),
-  then ``Trainer.train`` (checkpoints every N steps and on SIGTERM/SIGUSR1); False when a
-  signal stopped it;
-* ``run.evaluate(trainer, evaluate)``: the trained sampler, ``evaluate.chains`` chains per rank
-  started from the trained chains;
-* ``run.hmc(trainer, hmc)``: the generic-HMC baseline on the same chains budget, its step size
-  fixed or tuned first (the tuning trajectories thermalise and are not timed);
-* ``run.finish(trainer)``: per-chain metrics of every rank gathered to rank 0, which writes
-  ``history/*.npz``, ``summary.json``, ``plots/*.png``, TensorBoard events and ``run.json``.
-
-Every file is written atomically and only by rank 0, except each rank's own checkpoints.
+``Run`` is ``common.driver.JobDriver`` (the phases, the outputs, ``run.json``; see there) with
+PyTorch's tensors: ``torch.manual_seed``, chains cloned or repeated with torch, cold starts on
+the run's device, TensorBoard through ``torch.utils.tensorboard``.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
-import signal
-import sys
-import time
 import warnings
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from ..common.driver import STOPPED_EXIT_CODE, JobDriver
 from ..common.history import History
-from ..common.launch import LaunchEnv
-from ..common.plots import plot_history
-from ..common.run import (
-    PER_CHAIN_KEYS,
-    Evaluate,
-    Experiment,
-    Hmc,
-    Lattice,
-    Reporter,
-    build_summary,
-    format_report,
-    host_name,
-    run_record,
-    sampler_summary,
-    utc_now,
-    versions,
-    write_json,
-)
-from .trainer import TrainConfig, Trainer
+from ..common.run import Lattice
 
 __all__ = ["STOPPED_EXIT_CODE", "Run"]
 
-#: Exit status of a run stopped by SIGTERM/SIGUSR1 after its checkpoint (128 + SIGTERM).
-STOPPED_EXIT_CODE = 128 + int(signal.SIGTERM)
 
+class Run(JobDriver):
+    """One process's run of a generated PyTorch job (``common.driver.JobDriver``)."""
 
-def _chain_seed(seed: int, rank: int) -> int:
-    """The trainer's chain generator seed on ``rank`` (``Trainer``: seed + 1000003 · rank)."""
-    return seed + 1_000_003 * rank
+    version_modules = ("torch", "deepspeed", "horovod")
+    distributed_targets = "pytorch-ddp, pytorch-deepspeed, pytorch-horovod"
 
+    device: torch.device
 
-class Run:
-    """One process's run of a generated job (see the module docstring)."""
+    def seed(self, seed: int) -> None:
+        torch.manual_seed(seed)
 
-    def __init__(
-        self,
-        experiment: Experiment,
-        args: argparse.Namespace,
-        env: LaunchEnv,
-        backend: Any,
-        device: torch.device,
-    ) -> None:
-        self.experiment = experiment
-        self.args = args
-        self.env = env
-        self.backend = backend
-        self.device = device
-        self.rank: int = backend.rank
-        self.world_size: int = backend.world_size
-        self.is_main = self.rank == 0
-        if env.world_size != self.world_size:
-            raise SystemExit(
-                f"train.py: the launcher started {env.world_size} processes but target "
-                f"{experiment.target} runs {self.world_size}; compile the spec for a distributed"
-                " target (pytorch-ddp, pytorch-deepspeed, pytorch-horovod) to run several"
-            )
-        self.out: Path = Path(args.out).resolve()
-        self.reporter = Reporter(enabled=self.is_main, mode=args.progress)
-        self.started_at = utc_now()
-        self.resumed_from: int | None = None
-        self.hosts: list[str] = [str(h) for h in backend.gather_objects(host_name())]
-        self.beta = 0.0
-        self._times: dict[str, float] = {}
-        # Same network initialisation on every rank (DDP/DeepSpeed/Horovod broadcast it anyway);
-        # the chains get per-rank generators from the trainer.
-        torch.manual_seed(experiment.seed)
-        np.random.seed(experiment.seed % 2**32)
-        if self.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-        self._write_run("running")
+    def cold_start(self, trainer: Any, lattice: Lattice) -> torch.Tensor:
+        cold: torch.Tensor = trainer.group.cold(
+            trainer.config.chains, lattice.shape, dtype=trainer.dtype, device=self.device
+        )
+        return cold
 
-    # -- configuration --------------------------------------------------------------------------
-    def train_config(self, train: TrainConfig) -> TrainConfig:
-        """``train`` with the command line's overrides (steps, compile, intervals)."""
-        a = self.args
-        changes: dict[str, Any] = {}
-        if a.train_steps is not None:
-            changes.update(steps=a.train_steps, eras=0, steps_per_era=0)
-        if a.compile is not None:
-            changes["compile"] = a.compile
-        if a.log_every is not None:
-            changes["log_every"] = a.log_every
-        if a.checkpoint_every is not None:
-            changes["checkpoint_every"] = a.checkpoint_every
-        config = dataclasses.replace(train, **changes) if changes else train
-        self.reporter.log_every = config.log_every
-        return config
-
-    def log(self, line: str) -> None:
-        """The trainer's ``log``: one line every ``log_every`` steps (main rank)."""
-        self.reporter.log(line)
-
-    def on_step(self, phase: str, step: int, total: int) -> None:
-        """The trainer's ``on_step``: progress bars on a terminal (main rank)."""
-        self.reporter.on_step(phase, step, total)
-
-    # -- phases ---------------------------------------------------------------------------------
-    def train(self, trainer: Trainer, lattice: Lattice) -> bool:
-        """Resume or start, then train; False if SIGTERM/SIGUSR1 stopped training (a checkpoint
-        of the stopping step is written)."""
-        if self.args.resume and trainer.resume():
-            self.backend.after_resume()
-            self.resumed_from = trainer.step
-            self.log(f"resumed from step {trainer.step} ({trainer.checkpoint_dir()})")
-        elif lattice.start == "cold":
-            trainer.x = trainer.group.cold(
-                trainer.config.chains, lattice.shape, dtype=trainer.dtype, device=self.device
-            )
-        total = trainer.config.total_steps
-        self.beta = trainer.beta.final(total)
-        t0 = time.perf_counter()
-        with self.reporter.phase(f"training {total} steps ({self.world_size} rank(s))"):
-            trainer.train()
-        self._times["train"] = time.perf_counter() - t0
-        return not trainer.stop_flag.is_set()
-
-    def _chains_like(self, x: torch.Tensor, chains: int) -> torch.Tensor:
-        """``chains`` chains from the trained ones (repeated and cut when the counts differ)."""
+    def chains_like(self, x: torch.Tensor, chains: int) -> torch.Tensor:
         if chains == x.shape[0]:
             return x.clone()
         reps = math.ceil(chains / x.shape[0])
         return x.repeat((reps,) + (1,) * (x.dim() - 1))[:chains].clone()
 
-    def evaluate(self, trainer: Trainer, evaluate: Evaluate) -> None:
-        steps = evaluate.steps if self.args.eval_steps is None else self.args.eval_steps
-        x = self._chains_like(trainer.x, evaluate.chains)
-        self._eval_chains = evaluate.chains
-        t0 = time.perf_counter()
-        with self.reporter.phase(f"evaluating the trained sampler: {steps} trajectories"):
-            trainer.evaluate(steps, beta=self.beta, x=x)
-        self._times["eval"] = time.perf_counter() - t0
+    def step_sizes(self, trainer: Any) -> list[float]:
+        return [float(e) for e in trainer.model.step_sizes().detach().cpu()]
 
-    def hmc(self, trainer: Trainer, hmc: Hmc) -> None:
-        """Generic HMC at the final β from the trained chains: ε fixed or tuned first (the
-        tuning trajectories thermalise), then ``steps`` trajectories of ``ceil(τ/ε)`` steps."""
-        steps = hmc.steps if self.args.hmc_steps is None else self.args.hmc_steps
-        self._hmc_chains = hmc.chains
-        self._hmc_tuned = hmc.step_size is None
-        eps = "tuned" if hmc.step_size is None else f"ε = {hmc.step_size}"
-        if steps == 0:
-            return
-        t0 = time.perf_counter()
-        with self.reporter.phase(f"HMC baseline ({eps}): {steps} trajectories"):
-            trainer.run_hmc(
-                steps,
-                self.beta,
-                step_size=hmc.step_size,
-                target_acceptance=hmc.target_acceptance,
-                traj_length=hmc.trajectory_length,
-                x=self._chains_like(trainer.x, hmc.chains),
-            )
-        self._times["hmc"] = time.perf_counter() - t0
-
-    # -- outputs --------------------------------------------------------------------------------
-    def _gathered(self, history: History) -> History:
-        """``history`` with the per-chain metrics of every rank (chain axis joined)."""
-        if self.world_size == 1:
-            return history
-        out = History(history.float_dtype)
-        records: dict[int, dict[str, Any]] = {}
-        for key in history:
-            values = history[key]
-            if key in PER_CHAIN_KEYS and values.ndim >= 2:
-                values = self.backend.all_gather_chains(values)
-            for s, v in zip(history.steps(key), values, strict=True):
-                records.setdefault(int(s), {})[key] = v
-        for s in sorted(records):
-            out.append(records[s], step=s)
-        return out
-
-    def finish(self, trainer: Trainer) -> int:
-        """Gather, write every output on rank 0, print the summary; returns the exit status."""
-        histories = {
-            "train": self._gathered(trainer.histories["train"]),
-            "eval": self._gathered(trainer.histories["eval"]),
-            "hmc": self._gathered(trainer.histories["hmc"]),
-        }
-        if self.is_main:
-            self._write_outputs(trainer, histories)
-        self.backend.barrier()
-        self.backend.close()
-        return 0
-
-    def stopped(self, trainer: Trainer) -> int:
-        """After a signal stopped training: record it and return ``STOPPED_EXIT_CODE``."""
-        self.log(f"checkpoint in {trainer.checkpoint_dir()}: rerun with --resume to continue")
-        self._write_run("stopped")
-        self.backend.close()
-        return STOPPED_EXIT_CODE
-
-    def _write_outputs(self, trainer: Trainer, histories: dict[str, History]) -> None:
-        out = self.out
-        for name, h in histories.items():
-            h.save(out / "history" / f"{name}.npz", rank=0)
-        group, shape = trainer.group.name, trainer.lattice_shape
-
-        def block(phase: str, chains: int) -> dict[str, Any]:
-            h = histories[phase]
-            return sampler_summary(
-                h,
-                group=group,
-                shape=shape,
-                beta=self.beta,
-                chains=chains * self.world_size,
-                time_s=self._times.get(phase, 0.0),
-                burn_in=len(h) // 10,
-            )
-
-        l2hmc = block("eval", self._eval_chains)
-        hmc = None
-        if len(histories["hmc"]):
-            hmc = block("hmc", self._hmc_chains)
-            h = histories["hmc"]
-            hmc.update(
-                step_size=float(h["step_size"][-1]),
-                leapfrog_steps=int(h["n_steps"][-1]),
-                tuned=self._hmc_tuned,
-            )
-        train_h = histories["train"]
-        train = {
-            "steps": trainer.step,
-            "total_steps": trainer.config.total_steps,
-            "chains": trainer.config.chains * self.world_size,
-            "time_s": self._times.get("train"),
-            "resumed_from_step": self.resumed_from,
-            "final_loss": float(np.mean(train_h["loss"][-1])) if "loss" in train_h else None,
-            "step_sizes": [float(e) for e in trainer.model.step_sizes().detach().cpu()],
-        }
-        summary = build_summary(
-            self.experiment,
-            world_size=self.world_size,
-            beta=self.beta,
-            train=train,
-            l2hmc=l2hmc,
-            hmc=hmc,
-        )
-        write_json(out / "summary.json", summary)
-        if not self.args.no_plots:
-            self._plots(histories, l2hmc["plaquette"]["exact_finite_volume"])
-        if self.args.tensorboard:
-            self._tensorboard(histories)
-        self._write_run("completed")
-        self.reporter.print(format_report(summary))
-        self.reporter.print(f"outputs in {out}")
-
-    def _plots(self, histories: dict[str, History], exact_plaquette: float | None) -> None:
-        try:
-            import matplotlib  # noqa: F401  (a compute node may lack it: the run still counts)
-        except ImportError as exc:
-            warnings.warn(f"no plots: {exc}", RuntimeWarning, stacklevel=2)
-            return
-        for name, h in histories.items():
-            if len(h):
-                plot_history(
-                    h, self.out / "plots", exact_plaquette=exact_plaquette, prefix=f"{name}-"
-                )
-
-    def _tensorboard(self, histories: dict[str, History]) -> None:
+    def tensorboard(self, histories: dict[str, History]) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
             warnings.warn(f"--tensorboard: {exc}; no events written", RuntimeWarning, stacklevel=2)
             return
         with SummaryWriter(str(self.out / "tensorboard")) as writer:
-            for name, h in histories.items():
-                for key in h:
-                    values = h[key]
-                    for s, v in zip(h.steps(key), values, strict=True):
-                        writer.add_scalar(f"{name}/{key}", float(np.mean(v)), int(s))
-
-    def _write_run(self, status: str) -> None:
-        if not self.is_main:
-            return
-        record = run_record(
-            self.experiment,
-            status=status,  # type: ignore[arg-type]
-            started_at=self.started_at,
-            ended_at=None if status == "running" else utc_now(),
-            argv=sys.argv,
-            world_size=self.world_size,
-            hosts=self.hosts,
-            launcher=self.env.launcher,
-            device=str(self.device),
-            dist_backend=self.backend.comm,
-            seeds=[_chain_seed(self.experiment.seed, r) for r in range(self.world_size)],
-            resumed_from_step=self.resumed_from,
-            versions=versions(("torch", "deepspeed", "horovod", "matplotlib")),
-        )
-        write_json(self.out / "run.json", record)
+            for tag, step, value in self.scalars(histories):
+                writer.add_scalar(tag, value, step)
