@@ -343,6 +343,15 @@ def test_one_l2hmc_proposal_with_logdet(case, mode) -> None:
     assert np.array_equal(data["u"] < got.acceptance.numpy(), accepted_p)
 
 
+def test_same_masks_from_the_same_config() -> None:
+    """Checkerboard and random masks are built identically (numpy recipe), not copied."""
+    for mask in ("checkerboard", "random"):
+        config = DynamicsConfig(leapfrog=3, mask=mask, mask_seed=11)
+        dyn_p = pdyn.Dynamics(pgroups.U1, (4, 6), config, None, dtype=torch.float64)
+        dyn_t = tdyn.Dynamics(tgroups.U1, (4, 6), config, None)
+        np.testing.assert_array_equal(dyn_t.masks.numpy(), dyn_p.masks.numpy())
+
+
 # -- loss, gradients, optimizer ------------------------------------------------------------------
 # Gradients with TF eager and a plain tf.function: XLA compiles the gradient of a trajectory
 # slowly on this CPU (~20 s U(1), ~80 s SU(3) for one layer); that compiled training equals

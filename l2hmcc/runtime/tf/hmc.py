@@ -119,8 +119,10 @@ def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
     (``tf.function(jit_compile=True)``, falling back to a plain ``tf.function`` with a warning
     if XLA refuses the graph), ``"graph"`` or ``"eager"``.  ``beta``, ``eps`` and ``n_steps``
     are passed as tensors (the loop count is dynamic), so step-size tuning, which changes all
-    three, compiles once per dtype and shape."""
+    three, compiles once per dtype and shape.  The Metropolis test with its measurements is
+    compiled too (the ``metropolis`` attribute, which ``hmc_step`` uses)."""
     compiled = compile_function(_leapfrog, mode, name="leapfrog")
+    finish = compile_function(_metropolis, mode, name="metropolis")
 
     def run(
         links: tf.Tensor,
@@ -136,7 +138,25 @@ def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
         )
         return out
 
+    def metropolis(
+        links: tf.Tensor,
+        new: tf.Tensor,
+        p0: tf.Tensor,
+        p1: tf.Tensor,
+        s0_unit: tf.Tensor,
+        s1_unit: tf.Tensor,
+        beta: float | tf.Tensor,
+        u: tf.Tensor,
+        measure_charge: bool,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        b = as_real(beta, p0.dtype)
+        out: tuple[tf.Tensor, dict[str, tf.Tensor]] = finish(
+            links, new, p0, p1, s0_unit, s1_unit, b, u, measure_charge
+        )
+        return out
+
     run.compiled = compiled  # type: ignore[attr-defined]
+    run.metropolis = metropolis  # type: ignore[attr-defined]
     return run
 
 
@@ -156,19 +176,39 @@ def hmc_step(
     ``min(1, e^{-ΔH})``, ``accepted`` 0/1, ``dH``, ``exp_minus_dH``, ``action`` and
     ``plaquette`` of the new configuration, and if ``measure_charge`` ``charge`` (U1 integer,
     SU(N) 4D clover) and for U1 ``sin_charge``.  A non-finite ``ΔH`` is rejected.
+    ``integrator`` defaults to the eager leapfrog; ``compile_leapfrog()`` gives a compiled one.
     """
     gen = generator if generator is not None else tf.random.get_global_generator()
     grp = group_of(links)
     p0 = grp.random_momenta(links, gen)
     fn = integrator if integrator is not None else _leapfrog
     new, p1, s1_unit, s0_unit = fn(links, p0, beta, eps, n_steps)
+    u = gen.uniform(tf.shape(links)[:1], dtype=p0.dtype)
+    finish = getattr(fn, "metropolis", _metropolis)
+    out: tuple[tf.Tensor, dict[str, tf.Tensor]] = finish(
+        links, new, p0, p1, s0_unit, s1_unit, beta, u, measure_charge
+    )
+    return out
+
+
+def _metropolis(
+    links: tf.Tensor,
+    new: tf.Tensor,
+    p0: tf.Tensor,
+    p1: tf.Tensor,
+    s0_unit: tf.Tensor,
+    s1_unit: tf.Tensor,
+    beta: float | tf.Tensor,
+    u: tf.Tensor,
+    measure_charge: bool,
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Accept ``new`` where ``u < e^{-ΔH}`` (per chain) and measure; see ``hmc_step``."""
+    grp = group_of(links)
     h0 = beta * s0_unit + grp.kinetic_energy(p0)
     h1 = beta * s1_unit + grp.kinetic_energy(p1)
     dh = h1 - h0
-    u = gen.uniform(tf.shape(dh), dtype=dh.dtype)
-    dh_safe = tf.where(
-        tf.math.is_finite(dh), dh, tf.fill(tf.shape(dh), tf.constant(math.inf, dh.dtype))
-    )
+    inf = tf.fill(tf.shape(dh), tf.constant(math.inf, dh.dtype))
+    dh_safe = tf.where(tf.math.is_finite(dh), dh, inf)
     exp_mdh = tf.exp(-dh_safe)
     accepted = u < exp_mdh
     mask = tf.reshape(accepted, [-1] + [1] * (links.shape.rank - 1))
