@@ -170,7 +170,13 @@ def test_u1_logdet_equals_autograd_jacobian(x_update, backward) -> None:
     assert abs(float(logabs - ld)) < 1e-11
 
 
-@pytest.mark.parametrize(("grp", "shape"), [(SU2, (2, 2)), (SU3, (2, 2))], ids=["su2", "su3"])
+@pytest.mark.parametrize(
+    ("grp", "shape"),
+    [
+        pytest.param(SU2, (2, 2), id="su2"),
+        pytest.param(SU3, (2, 2), id="su3", marks=pytest.mark.slow),
+    ],
+)
 def test_sun_logdet_equals_jacobian_in_local_algebra_coordinates(grp, shape) -> None:
     """Coordinates ``U = exp(Σ ω_a T_a) U₀`` around the start and ``U' = exp(Σ ω'_a T_a) U'₀``
     around the proposal: at ω = 0 the Haar density is 1 in both charts, so log|det ∂(ω',v')/∂(ω,v)|
