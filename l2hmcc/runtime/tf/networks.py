@@ -80,16 +80,19 @@ BATCH_NORM_MOMENTUM = 0.1
 def periodic_pad(h: tf.Tensor, lo: int, hi: int) -> tf.Tensor:
     """Pad every lattice axis of a channels-last ``h`` ``[B, *L, C]`` periodically by ``lo``
     before and ``hi`` after."""
+    # slices, not tf.gather: the gradient of a gather is a scatter-add, slow under XLA on CPU
     for axis in range(1, h.shape.rank - 1):
         n = int(h.shape[axis])
-        parts = []
-        if lo:
-            parts.append(tf.gather(h, list(range(n - lo, n)), axis=axis))
-        parts.append(h)
-        if hi:
-            parts.append(tf.gather(h, list(range(hi)), axis=axis))
+        parts = ([_slice(h, axis, n - lo, n)] if lo else []) + [h]
+        parts += [_slice(h, axis, 0, hi)] if hi else []
         h = tf.concat(parts, axis=axis)
     return h
+
+
+def _slice(h: tf.Tensor, axis: int, start: int, stop: int) -> tf.Tensor:
+    index = [slice(None)] * h.shape.rank
+    index[axis] = slice(start, stop)
+    return h[tuple(index)]
 
 
 def max_pool(h: tf.Tensor, size: int) -> tf.Tensor:
