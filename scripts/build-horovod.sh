@@ -48,5 +48,5 @@ if ! ls "$wheel_dir"/horovod-*.whl >/dev/null 2>&1; then
     rm -rf "$wheel_dir" && mv "$wheel_dir.tmp" "$wheel_dir"
 fi
 "$PY" -m pip install -q --no-deps "$wheel_dir"/horovod-*.whl
-"$PY" -m pip install -q cloudpickle psutil pyyaml packaging
+"$PY" -m pip install -q cloudpickle psutil pyyaml packaging "cffi>=1.4.0"
 "$PY" -c 'import horovod.torch, horovod.tensorflow; print("horovod", horovod.__version__)'
