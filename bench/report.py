@@ -134,7 +134,9 @@ MODES: dict[str, Callable[[], Mode]] = {
         name="quick",
         frontend_specs=None,
         frontend_runs=5,
-        throughput=throughput.Plan(rounds=3, n_train=1, n_traj=2, hmc_traj=10),
+        throughput=throughput.Plan(
+            rounds=3, n_train=1, n_traj=2, hmc_traj=10, l2hmc_compiled=("u1",)
+        ),
         physics=physics.Plan(
             spec=U1_SPEC,
             overrides=(),
