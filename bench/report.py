@@ -256,6 +256,48 @@ def commands(mode: Mode, args: argparse.Namespace) -> list[tuple[str, str]]:
     ]
 
 
+SERIES = "physics-series.npz"
+
+
+def save_series(results: dict[str, Any], out: Path) -> None:
+    """The physics section's per-trajectory series (``[T, chains]`` per β and sampler)."""
+    import numpy as np
+
+    series = (results.get("physics") or {}).get("_series") or {}
+    arrays = {f"beta={beta}/{key}": a for beta, d in series.items() for key, a in d.items()}
+    if arrays:
+        np.savez_compressed(out / SERIES, **arrays)
+
+
+def load_series(out: Path) -> dict[float, dict[str, Any]]:
+    import numpy as np
+
+    path = out / SERIES
+    if not path.exists():
+        return {}
+    series: dict[float, dict[str, Any]] = {}
+    with np.load(path) as z:
+        for name in z.files:
+            beta, key = name.split("/", 1)
+            series.setdefault(float(beta.split("=", 1)[1]), {})[key] = z[name]
+    return series
+
+
+def rerender(out: Path, md: Path | None) -> int:
+    """Rewrite ``out/report.md`` and its figures from ``out/report.json`` (+ the series)."""
+    results = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    if results.get("physics"):
+        results["physics"]["_series"] = load_series(out)
+    figs = render.figures(results, out)
+    text = render.markdown(results, figs)
+    (out / "report.md").write_text(text, encoding="utf-8")
+    print(f"rewrote {out / 'report.md'}")
+    if md:
+        publish(text, figs, out, md)
+        print(f"published {md}")
+    return 0
+
+
 def publish(text: str, figs: dict[str, str], out: Path, md: Path) -> None:
     """Copy the report to ``md`` and its figures to ``md`` without suffix (a folder beside it)."""
     import shutil
@@ -285,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="output directory (default bench/results/DATE-MODE)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1)")
     ap.add_argument(
+        "--rerender",
+        type=Path,
+        metavar="DIR",
+        help="only rewrite DIR/report.md and its figures from DIR/report.json (and "
+        "DIR/physics-series.npz): no measurement",
+    )
+    ap.add_argument(
         "--publish",
         type=Path,
         metavar="MD",
@@ -300,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         help="extra override of the U(1) physics spec (after the mode's)",
     )
     args = ap.parse_args(argv)
+    if args.rerender:
+        return rerender(args.rerender, args.publish)
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
     mode = MODES[name]()
     if args.overrides:
@@ -356,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             time.process_time() - c0,
         )
     results["load_average_end"] = machine.load_average()
+    save_series(results, out)
     results["wall_s"] = time.perf_counter() - t_start
     results["cpu_s"] = time.process_time() - c_start
     figs: dict[str, str] = {}

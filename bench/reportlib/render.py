@@ -41,14 +41,17 @@ def tau_reference(beta: float) -> float:
 
 # -- number formatting ---------------------------------------------------------------------------
 def num(x: float | None, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits (no exponent between 1e-3 and 1e5)."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     if x == 0:
         return "0"
     mag = abs(x)
-    if mag >= 1000 or mag < 10 ** (-digits):
+    if mag >= 1e5 or mag < 1e-3:
         return f"{x:.{digits}g}"
-    return f"{x:.{digits}f}".rstrip("0").rstrip(".") if mag >= 100 else f"{x:.{digits}g}"
+    if mag >= 10 ** (digits - 1):
+        return f"{x:.0f}"
+    return f"{x:.{digits}g}"
 
 
 def pm(mean: float | None, err: float | None) -> str:

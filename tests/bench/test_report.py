@@ -86,3 +86,25 @@ def test_smoke_report_numbers_are_finite(report: tuple[Path, Any]) -> None:
         for key in ("hmc", "l2hmc"):
             assert 0.0 <= r[key]["acceptance"] <= 1.0
     assert all(r["check"] and r["compile"] for r in data["frontend"]["specs"])
+
+
+@pytest.mark.slow
+def test_rerender_rewrites_the_report_from_its_json(report: tuple[Path, Any]) -> None:
+    out, proc = report
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (out / "report.md").unlink()
+    (out / "tau-and-cost.png").unlink()
+    r = subprocess.run(
+        [sys.executable, "bench/report.py", "--rerender", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = (out / "report.md").read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f"\n## {section}\n" in text, section
+    assert (out / "tau-and-cost.png").stat().st_size > 1000
+    assert (out / "charge-history.png").stat().st_size > 1000  # from physics-series.npz
