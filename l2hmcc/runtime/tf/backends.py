@@ -35,8 +35,8 @@ _TF_TYPES = {"cuda": "GPU", "xpu": "XPU", "mps": "GPU"}
 
 
 def select_device(env: LaunchEnv, preference: str = "auto") -> str:
-    """The device of this rank as ``run.json`` names it (``cpu``, ``gpu:0``, ``xpu:0``), after
-    making it the one TensorFlow places operations on.
+    """The device of this rank as ``run.json`` names it (``cpu``, ``cuda:0``, ``xpu:0``,
+    ``mps``, as PyTorch does), after making it the one TensorFlow places operations on.
 
     ``auto``: a GPU, then an XPU, else the CPU. With several devices of the kind visible, the
     local rank's (modulo the count) becomes the only visible one. Must run before TensorFlow
@@ -64,7 +64,7 @@ def select_device(env: LaunchEnv, preference: str = "auto") -> str:
     tf.config.set_visible_devices([mine], tf_type)
     if tf_type == "GPU":
         tf.config.experimental.set_memory_growth(mine, True)
-    return f"{tf_type.lower()}:{env.local_rank % len(devices)}"
+    return "mps" if kind == "mps" else f"{kind}:{env.local_rank % len(devices)}"
 
 
 class SingleProcessBackend(SingleProcess):
