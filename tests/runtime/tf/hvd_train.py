@@ -14,9 +14,6 @@ from l2hmcc.runtime.common.config import DynamicsConfig, LossConfig, NetworkConf
 from l2hmcc.runtime.tf.distributed import Horovod
 from l2hmcc.runtime.tf.trainer import Trainer
 
-tf.config.threading.set_intra_op_parallelism_threads(1)
-tf.config.threading.set_inter_op_parallelism_threads(1)
-
 
 def make(backend, mode):
     return Trainer(
@@ -34,6 +31,8 @@ def make(backend, mode):
 
 
 if __name__ == "__main__":
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     out, mode = sys.argv[1], sys.argv[2]
     backend = Horovod()
     tr = make(backend, mode)

@@ -159,16 +159,15 @@ def test_stop_flag_checkpoints_and_returns_early(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["graph", "xla"])
-def test_compiled_training_equals_eager(mode) -> None:
-    """Two train steps, an evaluation trajectory and an HMC trajectory per mode: the same
-    losses, parameters and chains as eager to 1e-10 (same seeds, same draws)."""
+def test_xla_training_equals_eager() -> None:
+    """Two train steps in ``"xla"`` mode (per-layer XLA executables, forward and backward, XLA
+    optimizer and accept steps): the same losses, parameters and chains as eager to 1e-10
+    (same seeds, same draws)."""
     net = NetworkConfig(hidden=(8,), batch_norm=True)
-    ref, comp = tiny(network=net, steps=2), tiny(mode=mode, network=net, steps=2)
+    ref, comp = tiny(network=net, steps=2), tiny(mode="xla", network=net, steps=2)
     for tr in (ref, comp):
         tr.train()
-        tr.evaluate(1)
-        tr.run_hmc(1, step_size=0.25)
+    assert comp.compile_mode == "xla"  # no fallback happened
     for key in ("loss", "accept_prob", "sumlogdet", "grad_norm"):
         np.testing.assert_allclose(
             comp.histories["train"][key], ref.histories["train"][key], rtol=1e-10, atol=1e-10
@@ -176,10 +175,7 @@ def test_compiled_training_equals_eager(mode) -> None:
     a, b = ref.model.state_dict(), comp.model.state_dict()
     for key in a:
         np.testing.assert_allclose(b[key], a[key], rtol=1e-10, atol=1e-12, err_msg=key)
-    for phase in ("eval", "hmc"):
-        np.testing.assert_allclose(
-            comp.histories[phase]["plaquette"], ref.histories[phase]["plaquette"], atol=1e-6
-        )
+    np.testing.assert_allclose(comp.x.numpy(), ref.x.numpy(), rtol=0, atol=1e-10)
 
 
 def test_bad_compile_mode_is_refused() -> None:
