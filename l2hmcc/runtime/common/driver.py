@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import signal
 import sys
 import time
@@ -66,6 +67,11 @@ __all__ = ["STOPPED_EXIT_CODE", "JobDriver", "chain_seed"]
 
 #: Exit status of a run stopped by SIGTERM/SIGUSR1 after its checkpoint (128 + SIGTERM).
 STOPPED_EXIT_CODE = 128 + int(signal.SIGTERM)
+
+
+def _finite(x: Any) -> float | None:
+    f = float(x)
+    return f if math.isfinite(f) else None
 
 
 def chain_seed(seed: int, rank: int) -> int:
@@ -287,14 +293,21 @@ class JobDriver(ABC):
                 tuned=self._hmc_tuned,
             )
         train_h = histories["train"]
+        step_sizes = self.step_sizes(trainer)
+        if not all(math.isfinite(e) for e in step_sizes):
+            # summary.json holds finite numbers only; say so instead of a JSON traceback
+            raise SystemExit(
+                f"train.py: training diverged: step sizes {step_sizes} at step {trainer.step};"
+                f" the histories are in {out / 'history'}, no summary.json was written"
+            )
         train = {
             "steps": trainer.step,
             "total_steps": trainer.config.total_steps,
             "chains": trainer.config.chains * self.world_size,
             "time_s": self._times.get("train"),
             "resumed_from_step": self.resumed_from,
-            "final_loss": float(np.mean(train_h["loss"][-1])) if "loss" in train_h else None,
-            "step_sizes": self.step_sizes(trainer),
+            "final_loss": _finite(np.mean(train_h["loss"][-1])) if "loss" in train_h else None,
+            "step_sizes": step_sizes,
         }
         summary = build_summary(
             self.experiment,

@@ -1,0 +1,161 @@
+"""``common.driver.JobDriver`` without a framework: a numpy trainer and a one-process backend
+stand in for PyTorch's or TensorFlow's (the real ones run in tests/test_targets_jobs*.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from l2hmcc.results import RunRecord, Summary
+from l2hmcc.runtime.common.config import BetaSchedule, TrainConfig
+from l2hmcc.runtime.common.driver import STOPPED_EXIT_CODE, JobDriver
+from l2hmcc.runtime.common.history import History
+from l2hmcc.runtime.common.launch import detect
+from l2hmcc.runtime.common.run import Evaluate, Experiment, Hmc, Lattice, parse_args
+
+EXPERIMENT = Experiment("e", "", 3, "e.l2h", "ab" * 32, "numpy", "0.1.0")
+
+
+class Backend:
+    rank, world_size, comm = 0, 1, None
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def all_gather_chains(self, array: Any) -> Any:
+        return array
+
+    def after_resume(self) -> None: ...
+    def barrier(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Group:
+    name = "U1"
+
+
+class StopFlag:
+    def __init__(self, stop: bool) -> None:
+        self.stop = stop
+
+    def is_set(self) -> bool:
+        return self.stop
+
+
+class Model:
+    def __init__(self, eps: list[float]) -> None:
+        self.eps = eps
+
+
+class Trainer:
+    """What the driver reads of a trainer; each phase appends random-walk charges."""
+
+    def __init__(self, eps: list[float], stop: bool = False) -> None:
+        self.config = TrainConfig(steps=6, chains=2)
+        self.beta = BetaSchedule(start=2.0)
+        self.group, self.lattice_shape, self.dtype = Group(), (4, 4), np.float64
+        self.step, self.x = 0, np.zeros((2, 2, 4, 4))
+        self.histories = {"train": History(), "eval": History(), "hmc": History()}
+        self.stop_flag, self.model = StopFlag(stop), Model(eps)
+        self.rng = np.random.default_rng(0)
+
+    def _phase(self, name: str, steps: int, chains: int, **extra: float) -> None:
+        q = np.zeros(chains)
+        for i in range(steps):
+            q = q + self.rng.integers(-1, 2, size=chains)
+            record = {"accept_prob": self.rng.random(chains), "plaquette": np.full(chains, 0.7)}
+            record |= {"charge": q.copy(), "time_s": 1.0 if i == 0 else 0.01, **extra}
+            self.histories[name].append(record, step=i if name != "train" else self.step)
+            if name == "train":
+                self.step += 1
+
+    def train(self) -> None:
+        self._phase("train", 2 if self.stop_flag.is_set() else 6, 2, loss=1.5)
+
+    def evaluate(self, steps: int, beta: float, x: np.ndarray) -> None:
+        self._phase("eval", steps, x.shape[0])
+
+    def run_hmc(self, steps: int, beta: float, *, x: np.ndarray, **kw: Any) -> None:
+        self._phase("hmc", steps, x.shape[0], step_size=0.2, n_steps=5)
+
+    def resume(self) -> bool:
+        return False
+
+    def checkpoint_dir(self) -> None:
+        return None
+
+
+class Run(JobDriver):
+    version_modules = ()
+    distributed_targets = "numpy-mpi"
+
+    def seed(self, seed: int) -> None: ...
+
+    def cold_start(self, trainer: Any, lattice: Lattice) -> Any:
+        return np.zeros_like(trainer.x)
+
+    def chains_like(self, x: Any, chains: int) -> Any:
+        return np.resize(x, (chains, *x.shape[1:]))
+
+    def step_sizes(self, trainer: Any) -> list[float]:
+        return list(trainer.model.eps)
+
+    def tensorboard(self, histories: dict[str, History]) -> None:
+        raise AssertionError("not asked for")
+
+
+def _run(tmp_path: Path, *argv: str) -> Run:
+    args = parse_args(["--out", str(tmp_path / "out"), "--no-plots", *argv], job_dir=tmp_path)
+    return Run(EXPERIMENT, args, detect({}), Backend(), "cpu")
+
+
+def test_phases_write_summary_and_run_record(tmp_path: Path) -> None:
+    run = _run(tmp_path, "--eval-steps", "5")
+    assert json.loads((run.out / "run.json").read_text())["status"] == "running"
+    trainer = Trainer([0.2, 0.3])
+    assert run.train(trainer, Lattice("U1", (4, 4)))
+    run.evaluate(trainer, Evaluate(steps=8, chains=3))  # the command line's 5 wins
+    run.hmc(trainer, Hmc(steps=4, chains=2, step_size=0.2))
+    assert run.finish(trainer) == 0
+    s = Summary.model_validate_json((run.out / "summary.json").read_text())
+    assert (s.train.steps, s.train.final_loss, s.train.step_sizes) == (6, 1.5, [0.2, 0.3])
+    assert (s.l2hmc.trajectories, s.l2hmc.chains) == (5, 3)
+    assert s.hmc is not None and (s.hmc.trajectories, s.hmc.leapfrog_steps) == (4, 5)
+    record = RunRecord.model_validate_json((run.out / "run.json").read_text())
+    assert record.status == "completed" and record.chain_seeds == [3]
+    with np.load(run.out / "history" / "eval.npz") as h:
+        assert h["accept_prob"].shape == (5, 3)
+
+
+def test_a_signal_stops_after_training(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    trainer = Trainer([0.2], stop=True)
+    assert not run.train(trainer, Lattice("U1", (4, 4), start="cold"))
+    assert run.stopped(trainer) == STOPPED_EXIT_CODE == 143
+    assert json.loads((run.out / "run.json").read_text())["status"] == "stopped"
+
+
+def test_a_diverged_training_says_so_instead_of_a_json_traceback(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    trainer = Trainer([float("nan"), 0.2])
+    run.train(trainer, Lattice("U1", (4, 4)))
+    run.evaluate(trainer, Evaluate(steps=3, chains=2))
+    run.hmc(trainer, Hmc(steps=3, chains=2, step_size=0.2))
+    with pytest.raises(SystemExit, match=r"training diverged: step sizes \[nan, 0.2\]"):
+        run.finish(trainer)
+    assert (run.out / "history" / "train.npz").is_file()
+    assert not (run.out / "summary.json").exists()
+
+
+def test_overrides_and_a_launcher_with_more_ranks(tmp_path: Path) -> None:
+    run = _run(tmp_path, "--train-steps", "9", "--no-compile", "--log-every", "2")
+    config = run.train_config(TrainConfig(eras=2, steps_per_era=5, compile=True))
+    assert (config.total_steps, config.compile, config.log_every) == (9, False, 2)
+    args = parse_args(["--out", str(tmp_path / "o2")], job_dir=tmp_path)
+    env = detect({"OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"})
+    with pytest.raises(SystemExit, match="distributed target \\(numpy-mpi\\)"):
+        Run(EXPERIMENT, args, env, Backend(), "cpu")
