@@ -182,3 +182,28 @@ def test_bad_compile_mode_is_refused() -> None:
     assert COMPILE_MODES == ("eager", "graph", "xla", "xla-full")
     with pytest.raises(ValueError, match="compile mode"):
         tiny(mode="fast")
+
+
+@pytest.mark.slow
+def test_xla_mode_falls_back_to_graph_with_a_warning() -> None:
+    """A layer XLA cannot compile (here with ``tf.linalg.expm`` of a complex matrix, which has
+    no XLA kernel on CPU) switches the trainer to ``"graph"`` with a warning; training goes on
+    with the same numbers as eager."""
+    net = NetworkConfig(hidden=(4,))
+    ref, tr = tiny(network=net, steps=1), tiny(mode="xla", network=net, steps=1)
+    for t in (ref, tr):
+        layer = t.model.apply_layer
+
+        def with_expm(*args, layer=layer):
+            x, v, logdet, action, f = layer(*args)
+            zero = tf.math.real(tf.linalg.trace(tf.linalg.expm(tf.zeros([2, 2], tf.complex128))))
+            return x, v, logdet + 0.0 * zero, action, f
+
+        t.model.apply_layer = with_expm
+    ref.train()
+    with pytest.warns(RuntimeWarning, match="XLA cannot compile the leapfrog layer"):
+        tr.train()
+    assert tr.compile_mode == "graph"
+    np.testing.assert_allclose(
+        tr.histories["train"]["loss"], ref.histories["train"]["loss"], rtol=1e-10
+    )
