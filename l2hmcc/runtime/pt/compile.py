@@ -39,7 +39,10 @@ machine at load 3–8; compiled / eager):
 * U(1) 16×16, 4 layers, dense 64×64 network, 64 chains: trajectory and train step 1.39× and
   1.36× (elementwise work dominates, and inductor fuses it).
 * SU(3) 4⁴: 0.8–1.2× (complex arithmetic is not fused; the 70 M-parameter networks at 8 chains
-  are memory bound).
+  are memory bound); whole generated jobs measured 0.2–0.7× in training (docs/requests-4.md).
+  Hence ``Dynamics.compile_layers`` keeps SU(N) layers eager, with a warning, unless
+  ``complex_links=True``; compiling them for real needs the planar (re, im) formulation of
+  ``su_pairs.py`` in the layer, which would gain little while the networks dominate.
 
 Compile time of the first call: 6–25 s with a warm inductor cache, 1–9 minutes cold.
 """

@@ -126,3 +126,12 @@ def test_compiled_layers_match_eager_in_proposal_and_training() -> None:
         eager.model.named_parameters(), comp.model.named_parameters(), strict=True
     ):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_sun_layers_stay_eager_unless_asked() -> None:
+    dyn = make(SU2, (2, 2), NetworkConfig(hidden=(8,)))
+    with pytest.warns(RuntimeWarning, match="not compiled"):
+        dyn.compile_layers()
+    assert dyn._layer_fn == dyn.apply_layer
+    dyn.compile_layers(complex_links=True)
+    assert dyn._layer_fn != dyn.apply_layer
