@@ -14,7 +14,7 @@ echo "== ruff" && $V/ruff check . && $V/ruff format --check .
 echo "== mypy" && $V/mypy
 echo "== pytest"
 set +e
-$V/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+$V/python -m pytest -n "${PYTEST_WORKERS:-2}" --durations=30 "$@"
 rc=$?
 set -e
 if [[ $rc == 5 ]]; then
