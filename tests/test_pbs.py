@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from targets_helpers import shellcheck
 
 from l2hmcc import pbs, systems
 from l2hmcc.ir import Spec
@@ -108,20 +108,6 @@ def test_unavailable_combinations_are_refused(system: str, target: str) -> None:
 # bash -n and shellcheck over every generated script
 
 
-def _lint(paths: list[Path]) -> None:
-    for path in paths:
-        subprocess.run(["bash", "-n", str(path)], check=True)
-    if shutil.which("shellcheck") is None:
-        pytest.fail("shellcheck is not installed (Debian package `shellcheck`; scripts/setup.sh)")
-    proc = subprocess.run(
-        ["shellcheck", "--shell=bash", "--severity=style", "--format=gcc", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 def test_every_script_passes_bash_n_and_shellcheck(tmp_path: Path) -> None:
     paths = []
     for system, target in CASES:
@@ -132,7 +118,7 @@ def test_every_script_passes_bash_n_and_shellcheck(tmp_path: Path) -> None:
         path = tmp_path / f"variant-{i}.pbs"
         path.write_text(script(req, target))
         paths.append(path)
-    _lint(paths)
+    shellcheck(*paths)
 
 
 VARIANTS: list[tuple[JobRequest, str]] = [
@@ -647,7 +633,7 @@ def test_shipped_spec_goldens(golden: Callable[[str, str], None], tmp_path: Path
         paths.append(path)
         if spec.job.system != "local":
             check_directives_against_ir(text, spec)
-    _lint(paths)
+    shellcheck(*paths)
 
 
 def check_directives_against_ir(text: str, spec: Spec) -> None:

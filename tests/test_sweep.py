@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from targets_helpers import shellcheck
 
 from l2hmcc import cli, driver, irdiff, manifest, sweep, systems
 from l2hmcc.source import Source
@@ -46,19 +46,6 @@ def cluster_spec(
 ) -> Path:
     text = CLUSTER.format(system=system, queue=queue, nodes=nodes, filesystems=filesystems)
     return write(tmp_path, text, f"{system}-{queue}.l2h")
-
-
-def shellcheck(*scripts: Path) -> None:
-    for s in scripts:
-        subprocess.run(["bash", "-n", str(s)], check=True)
-    if shutil.which("shellcheck") is None:
-        pytest.fail("shellcheck is not installed (Debian package `shellcheck`; scripts/setup.sh)")
-    r = subprocess.run(
-        ["shellcheck", "--shell=bash", "--severity=style", "--format=gcc", *map(str, scripts)],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stdout
 
 
 def directives(text: str) -> list[str]:
