@@ -260,11 +260,17 @@ SERIES = "physics-series.npz"
 
 
 def save_series(results: dict[str, Any], out: Path) -> None:
-    """The physics section's per-trajectory series (``[T, chains]`` per β and sampler)."""
+    """The physics section's charge histories (``[T, chains]`` integers per β and sampler: what
+    the figures need; a full-mode run has ~10⁵ HMC trajectories × 256 chains per β)."""
     import numpy as np
 
     series = (results.get("physics") or {}).get("_series") or {}
-    arrays = {f"beta={beta}/{key}": a for beta, d in series.items() for key, a in d.items()}
+    arrays = {
+        f"beta={beta}/{key}": np.rint(a).astype(np.int16)
+        for beta, d in series.items()
+        for key, a in d.items()
+        if key.endswith("_charge")
+    }
     if arrays:
         np.savez_compressed(out / SERIES, **arrays)
 
