@@ -82,6 +82,8 @@ def test_leapfrog_is_reversible(fw, name) -> None:
     l2, p2 = fw.hmc.leapfrog(l1, -p1, beta, eps, 20)
     assert link_diff(fw, l2, links, False) < TOL
     assert float(np.abs(fw.np(p2) + fw.np(p)).max()) < TOL
+    l0, p0 = fw.hmc.leapfrog(links, p, beta, eps, 0)
+    assert l0 is links and p0 is p
 
 
 @pytest.mark.parametrize(("name", "shape", "cfg", "net"), VARIANTS)
@@ -342,7 +344,9 @@ def test_creutz_equality(fw, name, shape, beta) -> None:
 
 
 def test_equipartition_of_momenta_and_configurational_temperature(fw) -> None:
-    """Kept momenta are N(0, 1) per component; ⟨Σ_l F_l²⟩ = 4β ⟨Σ_P cos θ_P⟩ in 2D U(1)."""
+    """After each HMC step the kept momenta are N(0, 1) per component, ⟨p²⟩ = 1; and the
+    configurations satisfy ⟨|F|²⟩ = ⟨ΔS⟩ (integration by parts), which for 2D U(1) is
+    ⟨Σ_l F_l²⟩ = 4β ⟨Σ_P cos θ_P⟩."""
     grp = fw.group("U1")
     g = fw.gen(4)
     beta, eps, n = 2.0, 0.25, 4
@@ -394,8 +398,9 @@ def test_u1_16x16_reproduces_exact_plaquette(fw, beta) -> None:
 
 @pytest.mark.slow
 def test_su3_strong_coupling_plaquette(fw) -> None:
-    """β = 0.5 on 4⁴ × 8 chains: ⟨P⟩ = β/18 + β²/216 within 3σ (neglected terms ~3e-6 ≪ σ);
-    the O(β) term alone must be excluded at > 4σ."""
+    """β = 0.5 on 4⁴ × 8 chains: ⟨P⟩ = β/18 + β²/216 = 0.029935; the neglected terms
+    (-5β⁴/93312 ≈ -3·10⁻⁶ and O(u⁵)) are far below σ ≈ 2·10⁻⁴.  Tolerance: 3σ with τ_int;
+    the O(β) term alone (0.027778) must be excluded at > 4σ."""
     beta = 0.5
     grp = fw.group("SU3")
     g = fw.gen(9)

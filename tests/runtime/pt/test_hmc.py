@@ -1,14 +1,12 @@
-"""HMC exactness: reversibility, energy error scaling, Creutz equality, exact U(1) plaquette and
-⟨Q²⟩, SU(3) strong coupling, equipartition, step-size tuning."""
-
-import math
+"""PyTorch HMC: energy error scaling, step-size tuning, per-chain parameters, metrics, the
+compiled and planar-pair integrators.  The exactness tests both frameworks share (reversibility,
+Creutz equality, equipartition, exact U(1) plaquette and ⟨Q²⟩, SU(3) strong coupling) are in
+tests/runtime/test_exactness.py."""
 
 import numpy as np
 import pytest
 import torch
 
-from l2hmcc.runtime.common import exact
-from l2hmcc.runtime.common.autocorr import mean_error
 from l2hmcc.runtime.pt import hmc, lattice, su_pairs
 from l2hmcc.runtime.pt.groups import SU2, SU3, U1
 
@@ -16,7 +14,6 @@ torch.set_num_threads(1)
 F64 = torch.float64
 SMALL = {
     "U1": ((8, 8), 2.0, 0.1),
-    "SU2": ((2, 2, 2, 2), 2.0, 0.1),
     "SU3": ((2, 2, 2, 2), 5.0, 0.05),
 }
 
@@ -34,21 +31,6 @@ def run_hmc(links, beta, eps, n_steps, n_traj, g, **kw):
     return links, {k: np.stack(v) for k, v in hist.items()}
 
 
-@pytest.mark.parametrize("grp", [U1, SU2, SU3], ids=str)
-def test_leapfrog_is_reversible(grp) -> None:
-    shape, beta, eps = SMALL[grp.name]
-    g = gen(1)
-    links = grp.random(2, shape, generator=g)
-    p = grp.random_momenta(links, g)
-    l1, p1 = hmc.leapfrog(links, p, beta, eps, 20)
-    assert (l1 - links).abs().max() > 0.1
-    l2, p2 = hmc.leapfrog(l1, -p1, beta, eps, 20)
-    assert (l2 - links).abs().max() < 1e-12
-    assert (p2 + p).abs().max() < 1e-12
-    l0, p0 = hmc.leapfrog(links, p, beta, eps, 0)
-    assert l0 is links and p0 is p
-
-
 @pytest.mark.parametrize("grp", [U1, SU3], ids=str)
 def test_energy_error_scales_as_eps_squared(grp) -> None:
     """At fixed trajectory length, halving ε divides ΔH by 4 (leapfrog is second order)."""
@@ -64,81 +46,6 @@ def test_energy_error_scales_as_eps_squared(grp) -> None:
         rms.append((hmc.hamiltonian(l1, p1, beta) - h0).square().mean().sqrt().item())
     assert rms[0] / rms[1] == pytest.approx(4.0, rel=0.15), rms
     assert rms[1] / rms[2] == pytest.approx(4.0, rel=0.05), rms
-
-
-@pytest.mark.parametrize("grp", [U1, SU2], ids=str)
-def test_creutz_equality(grp) -> None:
-    """⟨e^{-ΔH}⟩ = 1 in equilibrium; chains are independent, so the error is taken across them."""
-    shape, beta, _ = SMALL[grp.name]
-    g = gen(3)
-    links = grp.random(32, shape, generator=g)
-    links, _ = run_hmc(links, beta, 0.2, 5, 30, g)
-    _, h = run_hmc(links, beta, 0.2, 5, 60, g, measure_charge=False)
-    per_chain = h["exp_minus_dH"].mean(0)
-    mean, err = per_chain.mean(), per_chain.std(ddof=1) / math.sqrt(per_chain.size)
-    assert 0.3 < h["accept_prob"].mean() < 0.95  # large enough ΔH for the test to bite
-    assert abs(mean - 1) < 3 * err, (mean, err)
-
-
-def test_equipartition_of_momenta_and_configurational_temperature() -> None:
-    """After each HMC step the kept momenta are N(0, 1) per component, ⟨p²⟩ = 1; and the
-    configurations satisfy ⟨|F|²⟩ = ⟨ΔS⟩ (integration by parts), which for 2D U(1) is
-    ⟨Σ_l F_l²⟩ = 4β ⟨Σ_P cos θ_P⟩."""
-    g = gen(4)
-    beta, eps, n = 2.0, 0.25, 4
-    links = U1.random(32, (8, 8), generator=g)
-    links, _ = run_hmc(links, beta, eps, n, 20, g)
-    p2, f2, cos = [], [], []
-    for _ in range(60):
-        p0 = U1.random_momenta(links, g)
-        l1, p1 = hmc.leapfrog(links, p0, beta, eps, n)
-        dh = hmc.hamiltonian(l1, p1, beta) - hmc.hamiltonian(links, p0, beta)
-        acc = torch.rand(dh.shape, dtype=F64, generator=g) < torch.exp(-dh)
-        m = acc[:, None, None, None]
-        links = torch.where(m, l1, links)
-        p_kept = torch.where(m, p1, p0)
-        p2.append(p_kept.square().flatten(1).mean(1).numpy())
-        f2.append(lattice.force(links, beta).square().flatten(1).sum(1).numpy())
-        cos.append((4 * beta * lattice.plaquettes(links).flatten(1).sum(1)).numpy())
-    p2 = np.stack(p2).mean(0)  # per chain
-    assert abs(p2.mean() - 1) < 3 * p2.std(ddof=1) / math.sqrt(p2.size)
-    ratio = np.stack(f2).mean(0) / np.stack(cos).mean(0)
-    assert abs(ratio.mean() - 1) < 3 * ratio.std(ddof=1) / math.sqrt(ratio.size), ratio.mean()
-
-
-@pytest.mark.parametrize("beta", [1.0, 2.0, 3.0])
-def test_u1_16x16_reproduces_exact_plaquette(beta: float) -> None:
-    """⟨cos θ_P⟩ on 16×16 against the exact finite-volume value (equal to I₁/I₀ to 1e-16 here)
-    within 3σ, σ including τ_int; ⟨Q²⟩ against its exact finite-volume value within 3σ."""
-    g = gen(5 + int(beta))
-    links = U1.random(32, (16, 16), generator=g)
-    tuned = hmc.tune_step_size(links, beta, target=0.8, n_iter=30, n_check=0, generator=g)
-    links, h = run_hmc(tuned.links, beta, tuned.eps, tuned.n_steps, 60, g)  # thermalise
-    _, h = run_hmc(links, beta, tuned.eps, tuned.n_steps, 400, g)
-    ref = exact.u1_plaquette(beta, 256)
-    assert ref == pytest.approx(exact.u1_plaquette(beta), abs=1e-15)
-    plaq = mean_error(h["plaquette"])
-    assert abs(plaq.mean - ref) < 3 * plaq.err, (plaq, ref)
-    assert plaq.err < 1e-3
-    q2 = mean_error(np.round(h["charge"]) ** 2)
-    assert abs(q2.mean - exact.u1_q2(beta, 256)) < 3 * q2.err, (q2, exact.u1_q2(beta, 256))
-
-
-@pytest.mark.slow
-def test_su3_strong_coupling_plaquette() -> None:
-    """β = 0.5 on 4⁴ × 8 chains: ⟨P⟩ = β/18 + β²/216 = 0.029935; the neglected terms
-    (-5β⁴/93312 ≈ -3·10⁻⁶ and O(u⁵)) are far below σ ≈ 2·10⁻⁴.  Tolerance: 3σ with τ_int;
-    the O(β) term alone (0.027778) must be excluded at > 4σ."""
-    beta = 0.5
-    g = gen(9)
-    links = SU3.random(8, (4, 4, 4, 4), generator=g)
-    links, _ = run_hmc(links, beta, 1 / 3, 3, 10, g, measure_charge=False)
-    _, h = run_hmc(links, beta, 1 / 3, 3, 300, g, measure_charge=False)
-    assert h["accept_prob"].mean() > 0.7
-    plaq = mean_error(h["plaquette"])
-    ref = exact.su3_strong_coupling_plaquette(beta)
-    assert abs(plaq.mean - ref) < 3 * plaq.err, (plaq, ref)
-    assert abs(plaq.mean - beta / 18) > 4 * plaq.err
 
 
 def test_tune_step_size_reaches_target_at_fixed_trajectory_length() -> None:
