@@ -11,127 +11,35 @@ to three minutes on 2 cores.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from jobs_helpers import (
+    JobFactory,
+    assert_same_histories,
+    check_outputs,
+    job_env,
+    job_factory,
+    require,
+    run_job,
+    stop_with_sigterm,
+)
 
 from l2hmcc import driver
-from l2hmcc.results import RunRecord, Summary
+from l2hmcc.results import RunRecord
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-#: A job directory per (spec, target), compiled once per session.
-JobFactory = Callable[[str, str], Path]
 
 
 @pytest.fixture(scope="session")
 def job(tmp_path_factory: pytest.TempPathFactory) -> JobFactory:
-    base = tmp_path_factory.mktemp("jobs")
-    cache: dict[tuple[str, str], Path] = {}
-
-    def get(spec: str, target: str) -> Path:
-        if (spec, target) not in cache:
-            out = base / f"{spec}-{target}"
-            with pytest.MonkeyPatch.context() as mp:
-                mp.chdir(REPO)
-                outcome = driver.compile(f"specs/{spec}.l2h", target, out)
-            assert outcome.ok, outcome.diagnostics
-            cache[spec, target] = out
-        return cache[spec, target]
-
-    return get
-
-
-def require(module: str, how: str) -> None:
-    """The real library must be installed (scripts/setup.sh does it): fail, never skip; a
-    developer without it deselects the test with its marker (``-m "not horovod"``)."""
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        pytest.fail(f"{module} is not importable ({exc}); {how}")
-
-
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONUNBUFFERED": "1",
-        "NO_COLOR": "1",
-    }
-
-
-def run_job(
-    job_dir: Path,
-    *args: str,
-    nproc: int | None = None,
-    timeout: float = 300,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    cmd = ["./run-local.sh", *(("--nproc", str(nproc)) if nproc else ()), *args]
-    proc = subprocess.run(
-        cmd,
-        cwd=job_dir,
-        env={**_env(), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def check_outputs(
-    out: Path,
-    *,
-    target: str,
-    world_size: int,
-    chains: int,
-    train_steps: int,
-    eval_steps: int,
-    hmc_steps: int,
-    plots: bool = True,
-) -> Summary:
-    """Every output a finished run writes, consistent with its size."""
-    summary = Summary.model_validate_json((out / "summary.json").read_text())
-    record = RunRecord.model_validate_json((out / "run.json").read_text())
-    assert summary.target == record.target == target
-    assert summary.world_size == record.world_size == world_size == len(record.hosts)
-    assert record.status == "completed" and record.ended_at is not None
-    assert record.versions["torch"] == torch.__version__
-    assert summary.train.steps == summary.train.total_steps == train_steps
-    assert summary.l2hmc.trajectories == eval_steps and summary.l2hmc.chains == chains * world_size
-    assert summary.hmc is not None and summary.hmc.trajectories == hmc_steps
-    for s in (summary.l2hmc, summary.hmc):
-        assert s.acceptance is not None and 0.0 <= s.acceptance <= 1.0
-        assert s.plaquette.mean is not None and -1.0 <= s.plaquette.mean <= 1.0
-        assert s.trajectories_per_s is not None and s.trajectories_per_s > 0
-    for phase, steps in (("train", train_steps), ("eval", eval_steps), ("hmc", hmc_steps)):
-        with np.load(out / "history" / f"{phase}.npz") as h:
-            assert h["accept_prob@step"].tolist() == list(range(steps)), phase
-            assert h["accept_prob"].shape == (steps, chains * world_size), phase
-            assert np.isfinite(h["plaquette"]).all()
-    if plots:
-        names = {p.name for p in (out / "plots").glob("*.png")}
-        for phase in ("train", "eval", "hmc"):
-            assert {f"{phase}-acceptance.png", f"{phase}-plaquette.png"} <= names
-        assert {"train-loss.png", "eval-charge.png", "hmc-charge.png", "eval-dq.png"} <= names
-        assert all((out / "plots" / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
-    leftovers = [p for p in out.rglob("*") if ".tmp" in p.name]
-    assert leftovers == [], leftovers  # every write was atomic
-    return summary
+    return job_factory(tmp_path_factory.mktemp("jobs"))
 
 
 def final_parameters(out: Path, rank: int | None) -> dict[str, torch.Tensor]:
@@ -228,7 +136,7 @@ def test_network_none_learns_step_sizes_only_and_evaluation_compiles_alone(
     proc = subprocess.run(  # one stream, so that the graph log and the phases stay in order
         ["./run-local.sh", "--no-plots"],
         cwd=d,
-        env={**_env(), "TORCH_LOGS": "graph_code"},
+        env={**job_env(), "TORCH_LOGS": "graph_code"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -261,25 +169,7 @@ def test_sigterm_then_resume_gives_the_uninterrupted_history(job: JobFactory) ->
     d = job("u1-smoke", "pytorch")
     args = ["--train-steps", "100", "--checkpoint-every", "1000", "--eval-steps", "4"]
     args += ["--hmc-steps", "4", "--no-plots", "--log-every", "5"]
-    proc = subprocess.Popen(
-        ["./run-local.sh", "--out", "stopped", *args],
-        cwd=d,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 120
-    for line in proc.stdout:
-        lines.append(line)
-        if "train 10/100" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
-        assert time.monotonic() < deadline, "".join(lines)
-    rest, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, "".join(lines) + rest
+    stop_with_sigterm(d, "--out", "stopped", *args, after="train 10/100", within_s=120)
     record = json.loads((d / "stopped" / "run.json").read_text())
     assert record["status"] == "stopped"
     ckpts = sorted((d / "stopped" / "checkpoints").glob("ckpt-*.pt"))
@@ -302,15 +192,7 @@ def test_sigterm_then_resume_gives_the_uninterrupted_history(job: JobFactory) ->
     assert s.train.resumed_from_step == stopped_at
 
     run_job(d, "--out", "straight", *args)
-    for phase in ("train", "eval", "hmc"):
-        with (
-            np.load(d / "stopped" / "history" / f"{phase}.npz") as a,
-            np.load(d / "straight" / "history" / f"{phase}.npz") as b,
-        ):
-            assert sorted(a.files) == sorted(b.files)
-            for key in a.files:
-                if key != "time_s":
-                    assert np.array_equal(a[key], b[key]), (phase, key)
+    assert_same_histories(d / "stopped", d / "straight")
 
 
 def test_carried_runtime_runs_without_the_compiler_dependencies(job: JobFactory) -> None:
@@ -333,7 +215,12 @@ def test_carried_runtime_runs_without_the_compiler_dependencies(job: JobFactory)
         "    print('LOADED', loaded)\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=d, env=_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code],
+        cwd=d,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LOADED []" in proc.stdout
@@ -343,7 +230,7 @@ def test_carried_runtime_runs_without_the_compiler_dependencies(job: JobFactory)
 def test_help_lists_the_options(job: JobFactory) -> None:
     d = job("u1-smoke", "pytorch")
     proc = subprocess.run(
-        [sys.executable, "train.py", "--help"], cwd=d, capture_output=True, text=True, env=_env()
+        [sys.executable, "train.py", "--help"], cwd=d, capture_output=True, text=True, env=job_env()
     )
     assert proc.returncode == 0, proc.stderr
     for option in ("--out DIR", "--resume", "--train-steps", "--eval-steps", "--hmc-steps"):
@@ -354,7 +241,7 @@ def test_help_lists_the_options(job: JobFactory) -> None:
 def test_single_process_target_refuses_several(job: JobFactory) -> None:
     d = job("u1-smoke", "pytorch")
     proc = subprocess.run(
-        ["./run-local.sh", "--nproc", "2"], cwd=d, env=_env(), capture_output=True, text=True
+        ["./run-local.sh", "--nproc", "2"], cwd=d, env=job_env(), capture_output=True, text=True
     )
     assert proc.returncode == 2 and "runs one process" in proc.stderr
 
@@ -392,7 +279,7 @@ def test_ddp_under_mpi_rank_variables(job: JobFactory) -> None:
 
     d = job("u1-smoke", "pytorch-ddp")
     port = str(free_port())
-    env = {k: v for k, v in _env().items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env = {k: v for k, v in job_env().items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     args = ["--out", "mpi", "--train-steps", "5", "--eval-steps", "3", "--hmc-steps", "3"]
     procs = [
         subprocess.Popen(

@@ -12,126 +12,49 @@ wall time on a loaded machine.
 
 from __future__ import annotations
 
-import importlib
-import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+import jobs_helpers
 import numpy as np
 import pytest
+from jobs_helpers import (
+    JobFactory,
+    assert_same_histories,
+    check_outputs,
+    job_env,
+    job_factory,
+    require,
+    stop_with_sigterm,
+)
 
-from l2hmcc import driver
-from l2hmcc.results import RunRecord, Summary
+from l2hmcc.results import RunRecord
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
-
-#: A job directory per (spec, target), compiled once per session.
-JobFactory = Callable[[str, str], Path]
 
 #: The U(1) run every test compares with: 40 training steps (the spec's 10 eval and HMC
 #: trajectories), XLA; the SIGTERM test stops and resumes the same command line.
 U1_ARGS = ("--compile", "--train-steps", "40", "--log-every", "5")
 
 
+def run_job(
+    job_dir: Path, *args: str, nproc: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`jobs_helpers.run_job` with room for the XLA compiles (minutes on a loaded machine)."""
+    return jobs_helpers.run_job(job_dir, *args, nproc=nproc, timeout=600)
+
+
 @pytest.fixture(scope="session")
 def tf_job(tmp_path_factory: pytest.TempPathFactory) -> JobFactory:
-    base = tmp_path_factory.mktemp("tf-jobs")
-    cache: dict[tuple[str, str], Path] = {}
-
-    def get(spec: str, target: str) -> Path:
-        if (spec, target) not in cache:
-            out = base / f"{spec}-{target}"
-            with pytest.MonkeyPatch.context() as mp:
-                mp.chdir(REPO)
-                outcome = driver.compile(f"specs/{spec}.l2h", target, out)
-            assert outcome.ok, outcome.diagnostics
-            cache[spec, target] = out
-        return cache[spec, target]
-
-    return get
-
-
-def require(module: str, how: str) -> None:
-    """The real library must be installed: fail, never skip (deselect with ``-m``)."""
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        pytest.fail(f"{module} is not importable ({exc}); {how}")
-
-
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONUNBUFFERED": "1",
-        "NO_COLOR": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-
-
-def run_job(
-    job_dir: Path, *args: str, nproc: int | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    cmd = ["./run-local.sh", *(("--nproc", str(nproc)) if nproc else ()), *args]
-    proc = subprocess.run(
-        cmd, cwd=job_dir, env=_env(), capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc
+    return job_factory(tmp_path_factory.mktemp("tf-jobs"))
 
 
 def assert_compiled_with_xla(proc: subprocess.CompletedProcess[str]) -> None:
     """The run used XLA throughout: no fallback to a plain tf.function."""
     assert "compile mode 'xla'" in proc.stdout, proc.stdout
     assert "falling back" not in proc.stderr, proc.stderr
-
-
-def check_outputs(
-    out: Path,
-    *,
-    target: str,
-    world_size: int,
-    chains: int,
-    train_steps: int,
-    eval_steps: int,
-    hmc_steps: int,
-    plots: bool = True,
-) -> Summary:
-    """Every output a finished run writes, consistent with its size."""
-    summary = Summary.model_validate_json((out / "summary.json").read_text())
-    record = RunRecord.model_validate_json((out / "run.json").read_text())
-    assert summary.target == record.target == target
-    assert summary.world_size == record.world_size == world_size == len(record.hosts)
-    assert record.status == "completed" and record.ended_at is not None
-    assert record.versions["tensorflow"] is not None and "torch" not in record.versions
-    assert record.device == "cpu"
-    assert summary.train.steps == summary.train.total_steps == train_steps
-    assert summary.l2hmc.trajectories == eval_steps and summary.l2hmc.chains == chains * world_size
-    assert summary.hmc is not None and summary.hmc.trajectories == hmc_steps
-    for s in (summary.l2hmc, summary.hmc):
-        assert s.acceptance is not None and 0.0 <= s.acceptance <= 1.0
-        assert s.plaquette.mean is not None and -1.0 <= s.plaquette.mean <= 1.0
-        assert s.trajectories_per_s is not None and s.trajectories_per_s > 0
-    for phase, steps in (("train", train_steps), ("eval", eval_steps), ("hmc", hmc_steps)):
-        with np.load(out / "history" / f"{phase}.npz") as h:
-            assert h["accept_prob@step"].tolist() == list(range(steps)), phase
-            assert h["accept_prob"].shape == (steps, chains * world_size), phase
-            assert np.isfinite(h["plaquette"]).all()
-    if plots:
-        names = {p.name for p in (out / "plots").glob("*.png")}
-        for phase in ("train", "eval", "hmc"):
-            assert {f"{phase}-acceptance.png", f"{phase}-plaquette.png"} <= names
-        assert {"train-loss.png", "eval-charge.png", "hmc-charge.png", "eval-dq.png"} <= names
-        assert all((out / "plots" / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
-    leftovers = [p for p in out.rglob("*") if ".tmp" in p.name]
-    assert leftovers == [], leftovers  # every write was atomic
-    return summary
 
 
 def checkpoint(out: Path, rank: int | None = None) -> dict[str, np.ndarray]:
@@ -214,25 +137,7 @@ def test_sigterm_then_resume_gives_the_uninterrupted_history(
     histories (train, eval, hmc) equal the uninterrupted run's, XLA on both."""
     d = tf_job("u1-smoke", "tensorflow")
     straight, _ = u1_tf_run
-    proc = subprocess.Popen(
-        ["./run-local.sh", "--out", "stopped", *U1_ARGS],
-        cwd=d,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 300
-    for line in proc.stdout:
-        lines.append(line)
-        if "train 5/40" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
-        assert time.monotonic() < deadline, "".join(lines)
-    rest, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, "".join(lines) + rest
+    rest = stop_with_sigterm(d, "--out", "stopped", *U1_ARGS, after="train 5/40", within_s=300)
     record = RunRecord.model_validate_json((d / "stopped" / "run.json").read_text())
     assert record.status == "stopped"
     latest = sorted((d / "stopped" / "checkpoints").glob("ckpt-*.npz"))[-1]
@@ -253,15 +158,7 @@ def test_sigterm_then_resume_gives_the_uninterrupted_history(
         hmc_steps=10,
     )
     assert s.train.resumed_from_step == stopped_at
-    for phase in ("train", "eval", "hmc"):
-        with (
-            np.load(d / "stopped" / "history" / f"{phase}.npz") as a,
-            np.load(straight / "history" / f"{phase}.npz") as b,
-        ):
-            assert sorted(a.files) == sorted(b.files)
-            for key in a.files:
-                if key != "time_s":
-                    assert np.array_equal(a[key], b[key]), (phase, key)
+    assert_same_histories(d / "stopped", straight)
 
 
 def test_carried_runtime_runs_without_the_compiler_dependencies(tf_job: JobFactory) -> None:
@@ -286,7 +183,12 @@ def test_carried_runtime_runs_without_the_compiler_dependencies(tf_job: JobFacto
         "    print('LOADED', loaded)\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=d, env=_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code],
+        cwd=d,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LOADED []" in proc.stdout
@@ -297,7 +199,7 @@ def test_carried_runtime_runs_without_the_compiler_dependencies(tf_job: JobFacto
 def test_help_lists_the_options(tf_job: JobFactory) -> None:
     d = tf_job("su3-smoke", "tensorflow")
     proc = subprocess.run(
-        [sys.executable, "train.py", "--help"], cwd=d, capture_output=True, text=True, env=_env()
+        [sys.executable, "train.py", "--help"], cwd=d, capture_output=True, text=True, env=job_env()
     )
     assert proc.returncode == 0, proc.stderr
     for option in ("--out DIR", "--resume", "--train-steps", "--compile, --no-compile"):
@@ -308,7 +210,7 @@ def test_help_lists_the_options(tf_job: JobFactory) -> None:
 def test_single_process_target_refuses_several(tf_job: JobFactory) -> None:
     d = tf_job("u1-smoke", "tensorflow")
     proc = subprocess.run(
-        ["./run-local.sh", "--nproc", "2"], cwd=d, env=_env(), capture_output=True, text=True
+        ["./run-local.sh", "--nproc", "2"], cwd=d, env=job_env(), capture_output=True, text=True
     )
     assert proc.returncode == 2
     assert "runs one process; compile with --target tensorflow-horovod" in proc.stderr
