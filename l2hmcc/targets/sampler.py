@@ -222,3 +222,23 @@ def about(spec: ir.Spec, *, width: int) -> list[str]:
         " latest.",
         width=width,
     )
+
+
+def config_context(spec: ir.Spec, ctx: RenderContext, target: str) -> dict[str, Any]:
+    """The sampler's configs as a ``train.py`` template substitutes them, the same for every
+    framework: keyword-argument lists (``Kwargs``) and the comments above them."""
+    return {
+        "experiment": experiment_kwargs(spec, ctx, target),
+        "lattice_comment": lattice_comment(spec),
+        "lattice": lattice_kwargs(spec),
+        "beta_comment": beta_comment(spec.lattice.beta)
+        + "; evaluation and HMC use the final value.",
+        "beta": beta_kwargs(spec.lattice.beta),
+        "dynamics": dynamics_kwargs(spec),
+        "network": network_kwargs(spec),
+        "loss": loss_kwargs(spec),
+        "train": train_kwargs(spec),
+        "evaluate": evaluate_kwargs(spec),
+        "eval_compile": evaluate_compile(spec),
+        "hmc": hmc_kwargs(spec),
+    }
