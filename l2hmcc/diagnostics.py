@@ -596,6 +596,16 @@ as a chain of real coordinates (the seed's choice, l2hmc 0.13), not as a chain o
 `x_update = compact` (2 atan(e^{εs} tan(x/2)), the default for U1) maps the circle onto itself
 and is exact for the links.""",
     ),
+    "W005": CodeInfo(
+        "fp16 gradient allreduce with the mixed loss",
+        """`fp16_allreduce = true` makes Horovod cast every gradient to fp16 for the allreduce
+(no loss scaling): fp16 holds at most 65504 and about 3 significant digits. The mixed loss
+λ²/ℓ − ℓ/λ² has gradients proportional to 1/ℓ², which explode when a batch's proposals are
+mostly rejected (ℓ → 0): on U(1) 16×16 they reached 1.07e4 within 20 steps, one bad batch
+from overflow. An inf gradient turns the clipped update into NaN step sizes, and the run stops
+with "training diverged". The L2HMC networks are small, so compression saves little time:
+drop `fp16_allreduce`, or train with `form = plain` (gradients below 10 in the same run).""",
+    ),
     # W320-W329: cluster warnings (l2hmcc/checks/system.py) ------------------------------------
     "W320": CodeInfo(
         "job name longer than qstat shows",

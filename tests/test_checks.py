@@ -110,6 +110,15 @@ def test_ranks_and_backends() -> None:
     assert codes(U1 + "distributed ddp {}") == []  # ranks per node left to the system
 
 
+def test_fp16_allreduce_warns_with_the_mixed_loss_only() -> None:
+    job = "\njob local { ranks_per_node = 2 }"
+    fp16 = "distributed horovod { fp16_allreduce = true }"
+    assert codes(U1 + fp16 + job) == ["W005"]  # the mixed form is the default
+    assert codes(U1 + fp16 + "\nloss { form = mixed }" + job) == ["W005"]
+    assert codes(U1 + fp16 + "\nloss { form = plain }" + job) == []
+    assert codes(U1 + "distributed horovod { fp16_allreduce = false }" + job) == []
+
+
 @pytest.mark.parametrize(
     ("backend", "target", "expected"),
     [

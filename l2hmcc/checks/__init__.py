@@ -61,6 +61,7 @@ PASSES: list[Pass] = [
     training.intervals,
     distributed.ranks_need_backend,
     distributed.single_rank_backend,
+    distributed.fp16_allreduce_loss,
     # --- cluster checks (issue 5, l2hmcc/checks/system.py)
     system.check_system,
 ]
