@@ -19,7 +19,6 @@ continues a run so that its history and final parameters equal an uninterrupted 
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
@@ -32,7 +31,13 @@ from torch import Tensor
 
 from ..common.config import BetaSchedule, TrainConfig, lr_factor
 from ..common.history import History
-from .checkpoint import StopFlag, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..common.loop import (
+    CHECKPOINT_FORMAT,
+    TrainerLoop,
+    history_from_state,
+    history_state,
+)
+from .checkpoint import SUFFIX, StopFlag, load_checkpoint, save_checkpoint
 from .distributed import Backend, SingleProcess
 from .dynamics import Dynamics, DynamicsConfig, Proposal
 from .groups import GaugeGroup, group_by_name
@@ -41,9 +46,7 @@ from .lattice import sin_charge, topological_charge
 from .loss import LossConfig, l2hmc_loss
 from .networks import NetworkConfig
 
-__all__ = ["BetaSchedule", "TrainConfig", "Trainer"]
-
-CHECKPOINT_FORMAT = 1
+__all__ = ["CHECKPOINT_FORMAT", "BetaSchedule", "TrainConfig", "Trainer"]
 
 
 def _optimizer(
@@ -58,22 +61,7 @@ def _optimizer(
     return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 
-def _history_state(h: History) -> dict[str, Any]:
-    return {"values": h.as_arrays(), "steps": {k: h.steps(k) for k in h}}
-
-
-def _history_from_state(state: dict[str, Any]) -> History:
-    h = History()
-    records: dict[int, dict[str, Any]] = {}
-    for key, values in state["values"].items():
-        for s, v in zip(state["steps"][key], values, strict=True):
-            records.setdefault(int(s), {})[key] = v
-    for s in sorted(records):
-        h.append(records[s], step=s)
-    return h
-
-
-class Trainer:
+class Trainer(TrainerLoop):
     """Train, evaluate and compare L2HMC with tuned HMC on one lattice (see the module docstring).
 
     ``group`` a ``GaugeGroup`` or its name; ``beta`` a number or a ``BetaSchedule``; ``network``
@@ -81,7 +69,10 @@ class Trainer:
     ``backend`` defaults to ``SingleProcess()``; ``log`` receives one line per ``log_every``
     steps on the main rank (default ``print``); ``on_step(phase, step, total)`` (optional) is
     called on the main rank after every train/eval/hmc step (progress bars).
+    The loops and the checkpoint bookkeeping are ``common.loop.TrainerLoop``'s.
     """
+
+    checkpoint_suffix = SUFFIX
 
     def __init__(
         self,
@@ -216,77 +207,21 @@ class Trainer:
         self.x = x_new.detach()
         return metrics
 
-    # -- loops --------------------------------------------------------------------------------
-    def train(self, steps: int | None = None) -> History:
-        """Train until ``train.total_steps`` (or ``steps`` more); checkpoints; returns the history.
-
-        Stops early, after writing a checkpoint, when ``stop_flag`` is set (SIGTERM/SIGUSR1).
-        """
-        total = self.config.total_steps
-        end = total if steps is None else min(total, self.step + steps)
-        hist = self.histories["train"]
-        self.stop_flag.install()
-        t0, s0 = time.perf_counter(), self.step
-        try:
-            while self.step < end:
-                beta = self.beta.at(self.step, total)
-                t_step = time.perf_counter()
-                metrics = self.train_step(beta)
-                metrics["time_s"] = torch.tensor(time.perf_counter() - t_step)
-                hist.append(self._reduce(metrics), step=self.step)
-                self.step += 1
-                if self._on_step:
-                    self._on_step("train", self.step, total)
-                if self._log and self.config.log_every and self.step % self.config.log_every == 0:
-                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                    self._log(self._line("train", self.step, total, metrics, rate))
-                stop = self._stop_requested()
-                every = self.config.checkpoint_every
-                if stop or (every and self.step % every == 0 and self.step < end):
-                    self.save_checkpoint()
-                if stop:
-                    if self._log:
-                        self._log(f"stopped by signal {self.stop_flag.signal} at step {self.step}")
-                    return hist
-        finally:
-            self.stop_flag.uninstall()
-        self.save_checkpoint()
-        return hist
-
-    def _stop_requested(self) -> bool:
-        """The stop flag, decided by all ranks together (any rank's signal stops every rank at
-        the same step, so no rank waits in a collective of a step the others skip)."""
-        stop = self.stop_flag.is_set()
-        if self.backend.world_size > 1:
-            flag = torch.tensor(1.0 if stop else 0.0, device=self.device)
-            stop = bool(self.backend.all_reduce_mean(flag) > 0)
-        return stop
-
+    # -- loops (``train()`` is ``TrainerLoop``'s) ----------------------------------------------
     def evaluate(self, steps: int, beta: float | None = None, x: Tensor | None = None) -> History:
         """``steps`` L2HMC trajectories with the trained networks (eval mode, no gradients),
         starting from the training chains (or ``x``); returns the ``eval`` history."""
-        beta = self.beta.final(self.config.total_steps) if beta is None else beta
-        bt = self._beta_tensor(beta)
-        x = (self.x if x is None else x).clone()
-        hist = self.histories["eval"]
+        bt = self._beta_tensor(self._final_beta(beta))
         self.model.eval()
-        t0 = time.perf_counter()
-        for i in range(steps):
-            t_step = time.perf_counter()
+
+        def step(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
             v, d, u = self.model.draw(x, self.generator)
             with torch.no_grad():
                 prop = self.model.propose(x, v, bt, d)
             x_new, accepted = self.model.accept(x, prop, u)
-            metrics = self.model.metrics(x, x_new, prop, accepted)
-            metrics["time_s"] = torch.tensor(time.perf_counter() - t_step)
-            x = x_new
-            hist.append(self._reduce(metrics))
-            if self._on_step:
-                self._on_step("eval", i + 1, steps)
-            if self._log and self.config.log_every and (i + 1) % self.config.log_every == 0:
-                rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
-                self._log(self._line("eval", i + 1, steps, metrics, rate))
-        return hist
+            return x_new, self.model.metrics(x, x_new, prop, accepted)
+
+        return self._sample("eval", steps, (self.x if x is None else x).clone(), step)
 
     def run_hmc(
         self,
@@ -302,8 +237,7 @@ class Trainer:
         ``hmc.tune_step_size`` to ``target_acceptance`` (the tuning trajectories thermalise);
         a number runs ``n = ceil(τ/ε)`` steps of ``τ/n``. Then ``steps`` trajectories; returns the
         ``hmc`` history (with ``dQ``, ``time_s`` like the L2HMC histories)."""
-        beta = self.beta.final(self.config.total_steps) if beta is None else beta
-        bt = self._beta_tensor(beta)
+        bt = self._beta_tensor(self._final_beta(beta))
         x = (self.x if x is None else x).clone()
         integrator = compile_leapfrog() if self.config.compile else None
         if step_size is None:
@@ -323,26 +257,16 @@ class Trainer:
         else:
             n_steps = steps_for_length(step_size, traj_length)
             eps = traj_length / n_steps
-        hist = self.histories["hmc"]
-        old: dict[str, Tensor] = {}  # charges of the previous configuration, for dQ
+        charges: dict[str, Tensor] = {}
         if self.model.has_charge:
-            old["charge"] = topological_charge(x)
+            charges["charge"] = topological_charge(x)
         if self.group.is_abelian:
-            old["sin_charge"] = sin_charge(x)
-        for i in range(steps):
-            t_step = time.perf_counter()
-            x, metrics = hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
-            metrics["time_s"] = torch.tensor(time.perf_counter() - t_step)
-            for key, dkey in (("charge", "dQ"), ("sin_charge", "dQ_sin")):
-                if key in metrics:
-                    metrics[dkey] = (metrics[key] - old[key]).abs()
-                    old[key] = metrics[key]
-            metrics["step_size"] = torch.tensor(eps)
-            metrics["n_steps"] = torch.tensor(n_steps)
-            hist.append(self._reduce(metrics))
-            if self._on_step:
-                self._on_step("hmc", i + 1, steps)
-        return hist
+            charges["sin_charge"] = sin_charge(x)
+
+        def step(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+            return hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
+
+        return self._hmc_trajectories(steps, x, step, eps, n_steps, charges)
 
     # -- logging ------------------------------------------------------------------------------
     def _reduce(self, metrics: dict[str, Tensor]) -> dict[str, Any]:
@@ -352,16 +276,14 @@ class Trainer:
             scalars = self.backend.all_reduce_mean(scalars)
         return {**metrics, **scalars}
 
-    @staticmethod
-    def _line(kind: str, step: int, total: int, m: dict[str, Tensor], rate: float) -> str:
-        def mean(key: str) -> str:
-            return f"{float(m[key].float().mean()):.4g}" if key in m else "-"
+    def _scalar(self, value: float) -> Tensor:
+        return torch.tensor(value)
 
-        eps = " ".join(f"{e:.3g}" for e in m["step_sizes"].tolist())
-        return (
-            f"{kind} {step}/{total} beta={mean('beta')} loss={mean('loss')} acc={mean('accept_prob')} "
-            f"dQ={mean('dQ')} plaq={mean('plaquette')} eps=[{eps}] {rate:.3g} steps/s"
-        )
+    def _flag(self, value: float) -> Tensor:
+        return torch.tensor(value, device=self.device)
+
+    def _mean(self, value: Tensor) -> float:
+        return float(value.float().mean())
 
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -377,23 +299,15 @@ class Trainer:
                 "numpy": np.random.get_state(),
             },
             "chains": self.x,
-            "histories": {k: _history_state(h) for k, h in self.histories.items()},
+            "histories": {k: history_state(h) for k, h in self.histories.items()},
             "beta_schedule": asdict(self.beta),
-            "configs": {
-                "dynamics": asdict(self.dynamics_config),
-                "network": None if self.network_config is None else asdict(self.network_config),
-                "loss": asdict(self.loss_config),
-                "train": asdict(self.config),
-            },
+            "configs": self._configs_state(),
             "world_size": self.backend.world_size,
             "rank": self.backend.rank,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(
-                f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}"
-            )
+        self._check_format(state)
         self.backend.unwrap(self.wrapped).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -401,31 +315,11 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         self.x = state["chains"].to(self.device)
-        self.histories = {k: _history_from_state(h) for k, h in state["histories"].items()}
+        self.histories = {k: history_from_state(h) for k, h in state["histories"].items()}
         self.step = int(state["step"])
 
-    def checkpoint_dir(self) -> Path | None:
-        if self.out_dir is None:
-            return None
-        rank = self.backend.rank
-        return self.out_dir / "checkpoints" / (f"rank{rank}" if self.backend.world_size > 1 else "")
+    def _write_checkpoint(self, directory: Path, state: dict[str, Any]) -> Path:
+        return save_checkpoint(directory, self.step, state, keep=self.config.keep_checkpoints)
 
-    def save_checkpoint(self) -> Path | None:
-        """Write a checkpoint of this rank (every rank keeps its own chains and RNG state)."""
-        directory = self.checkpoint_dir()
-        if directory is None:
-            return None
-        return save_checkpoint(
-            directory, self.step, self.state_dict(), keep=self.config.keep_checkpoints
-        )
-
-    def resume(self, path: str | Path | None = None) -> bool:
-        """Load ``path`` or the latest checkpoint in ``checkpoint_dir()``; False if none."""
-        if path is None:
-            directory = self.checkpoint_dir()
-            found = latest_checkpoint(directory) if directory is not None else None
-            if found is None:
-                return False
-            path = found
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        return True
+    def _read_checkpoint(self, path: Path) -> dict[str, Any]:
+        return load_checkpoint(path, map_location=self.device)

@@ -26,7 +26,6 @@ run so that its history and final parameters equal an uninterrupted run's.  A ``
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
@@ -38,7 +37,13 @@ import tensorflow as tf
 
 from ..common.config import BetaSchedule, TrainConfig, lr_factor
 from ..common.history import History
-from .checkpoint import StopFlag, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..common.loop import (
+    CHECKPOINT_FORMAT,
+    TrainerLoop,
+    history_from_state,
+    history_state,
+)
+from .checkpoint import SUFFIX, StopFlag, load_checkpoint, save_checkpoint
 from .compile import compile_function
 from .distributed import Backend, SingleProcess
 from .dynamics import Dynamics, DynamicsConfig, Proposal
@@ -49,9 +54,7 @@ from .loss import LossConfig, l2hmc_loss
 from .networks import NetworkConfig
 from .optim import Optimizer, clip_by_global_norm
 
-__all__ = ["BetaSchedule", "TrainConfig", "Trainer"]
-
-CHECKPOINT_FORMAT = 1
+__all__ = ["CHECKPOINT_FORMAT", "BetaSchedule", "TrainConfig", "Trainer"]
 
 #: ``"eager"``; ``"graph"`` (plain ``tf.function``); ``"xla"`` (``train.compile``: the train
 #: step and the proposal are graphs whose leapfrog layers run as one shared XLA executable,
@@ -61,25 +64,7 @@ CHECKPOINT_FORMAT = 1
 COMPILE_MODES = ("eager", "graph", "xla", "xla-full")
 
 
-def _history_state(h: History) -> dict[str, Any]:
-    return {
-        "values": h.as_arrays(),
-        "steps": {k: np.asarray(h.steps(k)) for k in h},
-    }
-
-
-def _history_from_state(state: dict[str, Any]) -> History:
-    h = History()
-    records: dict[int, dict[str, Any]] = {}
-    for key, values in state.get("values", {}).items():
-        for s, v in zip(state["steps"][key], values, strict=True):
-            records.setdefault(int(s), {})[key] = v
-    for s in sorted(records):
-        h.append(records[s], step=s)
-    return h
-
-
-class Trainer:
+class Trainer(TrainerLoop):
     """Train, evaluate and compare L2HMC with tuned HMC on one lattice (see the module docstring).
 
     ``group`` a ``GaugeGroup`` or its name; ``beta`` a number or a ``BetaSchedule``; ``network``
@@ -87,8 +72,11 @@ class Trainer:
     ``backend`` defaults to ``SingleProcess()``; ``log`` gets one line per ``log_every`` steps
     on the main rank; ``on_step(phase, step, total)`` (optional) is called on the main rank
     after every train/eval/hmc step (progress bars).  ``compile_mode`` (one of
-    ``COMPILE_MODES``) overrides ``train.compile``, which means ``"xla"``.
+    ``COMPILE_MODES``) overrides ``train.compile``, which means ``"xla"``.  The loops and the
+    checkpoint bookkeeping are ``common.loop.TrainerLoop``'s.
     """
+
+    checkpoint_suffix = SUFFIX
 
     def __init__(
         self,
@@ -290,73 +278,21 @@ class Trainer:
         self.x = x_new
         return metrics
 
-    # -- loops --------------------------------------------------------------------------------
-    def train(self, steps: int | None = None) -> History:
-        """Train until ``train.total_steps`` (or ``steps`` more); checkpoints; returns the
-        history.  Stops early, after writing a checkpoint, when ``stop_flag`` is set."""
-        total = self.config.total_steps
-        end = total if steps is None else min(total, self.step + steps)
-        hist = self.histories["train"]
-        self.stop_flag.install()
-        t0, s0 = time.perf_counter(), self.step
-        try:
-            while self.step < end:
-                beta = self.beta.at(self.step, total)
-                t_step = time.perf_counter()
-                metrics = self.train_step(beta)
-                metrics["time_s"] = tf.constant(time.perf_counter() - t_step, tf.float64)
-                hist.append(self._reduce(metrics), step=self.step)
-                self.step += 1
-                if self._on_step:
-                    self._on_step("train", self.step, total)
-                if self._log and self.config.log_every and self.step % self.config.log_every == 0:
-                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                    self._log(self._line("train", self.step, total, metrics, rate))
-                stop = self._stop_requested()
-                every = self.config.checkpoint_every
-                if stop or (every and self.step % every == 0 and self.step < end):
-                    self.save_checkpoint()
-                if stop:
-                    if self._log:
-                        self._log(f"stopped by signal {self.stop_flag.signal} at step {self.step}")
-                    return hist
-        finally:
-            self.stop_flag.uninstall()
-        self.save_checkpoint()
-        return hist
-
-    def _stop_requested(self) -> bool:
-        """The stop flag, decided by all ranks together (any rank's signal stops every rank at
-        the same step, so no rank waits in a collective of a step the others skip)."""
-        stop = self.stop_flag.is_set()
-        if self.backend.world_size > 1:
-            flag = tf.constant(1.0 if stop else 0.0, tf.float64)
-            stop = bool(self.backend.all_reduce_mean(flag) > 0)
-        return stop
-
+    # -- loops (``train()`` is ``TrainerLoop``'s) ----------------------------------------------
     def evaluate(
         self, steps: int, beta: float | None = None, x: tf.Tensor | None = None
     ) -> History:
         """``steps`` L2HMC trajectories with the trained networks (eval mode, no gradients),
         starting from the training chains (or ``x``); returns the ``eval`` history."""
-        beta = self.beta.final(self.config.total_steps) if beta is None else beta
-        bt = self._beta_tensor(beta)
-        x = self.x if x is None else x
-        hist = self.histories["eval"]
-        t0 = time.perf_counter()
-        for i in range(steps):
-            t_step = time.perf_counter()
+        bt = self._beta_tensor(self._final_beta(beta))
+
+        def step(x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
             v, d, u = self.model.draw(x, self.generator)
             prop = self._xla_guard("propose", x, v, bt, d)
             x, metrics = self._finish_fn(x, prop, u)
-            metrics = dict(metrics)
-            metrics["time_s"] = tf.constant(time.perf_counter() - t_step, tf.float64)
-            hist.append(self._reduce(metrics))
-            if self._on_step:
-                self._on_step("eval", i + 1, steps)
-            if self._log and self.config.log_every and (i + 1) % self.config.log_every == 0:
-                rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
-                self._log(self._line("eval", i + 1, steps, metrics, rate))
+            return x, dict(metrics)
+
+        hist = self._sample("eval", steps, self.x if x is None else x, step)
         self.model.train()
         return hist
 
@@ -374,8 +310,7 @@ class Trainer:
         ``hmc.tune_step_size`` to ``target_acceptance`` (the tuning trajectories thermalise);
         a number runs ``n = ceil(τ/ε)`` steps of ``τ/n``.  Then ``steps`` trajectories; returns
         the ``hmc`` history (with ``dQ``, ``time_s`` like the L2HMC histories)."""
-        beta = self.beta.final(self.config.total_steps) if beta is None else beta
-        bt = self._beta_tensor(beta)
+        bt = self._beta_tensor(self._final_beta(beta))
         x = self.x if x is None else x
         integrator = (
             compile_leapfrog("graph" if self.compile_mode == "graph" else "xla")
@@ -399,26 +334,16 @@ class Trainer:
         else:
             n_steps = steps_for_length(step_size, traj_length)
             eps = traj_length / n_steps
-        hist = self.histories["hmc"]
-        old: dict[str, tf.Tensor] = {}  # charges of the previous configuration, for dQ
+        charges: dict[str, tf.Tensor] = {}
         if self.model.has_charge:
-            old["charge"] = topological_charge(x)
+            charges["charge"] = topological_charge(x)
         if self.group.is_abelian:
-            old["sin_charge"] = sin_charge(x)
-        for i in range(steps):
-            t_step = time.perf_counter()
-            x, metrics = hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
-            metrics["time_s"] = tf.constant(time.perf_counter() - t_step, tf.float64)
-            for key, dkey in (("charge", "dQ"), ("sin_charge", "dQ_sin")):
-                if key in metrics:
-                    metrics[dkey] = tf.abs(metrics[key] - old[key])
-                    old[key] = metrics[key]
-            metrics["step_size"] = tf.constant(eps, tf.float64)
-            metrics["n_steps"] = tf.constant(n_steps, tf.int64)
-            hist.append(self._reduce(metrics))
-            if self._on_step:
-                self._on_step("hmc", i + 1, steps)
-        return hist
+            charges["sin_charge"] = sin_charge(x)
+
+        def step(x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+            return hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
+
+        return self._hmc_trajectories(steps, x, step, eps, n_steps, charges)
 
     # -- logging ------------------------------------------------------------------------------
     def _reduce(self, metrics: dict[str, tf.Tensor]) -> dict[str, Any]:
@@ -430,17 +355,15 @@ class Trainer:
             scalars = self.backend.all_reduce_mean(floats)
         return {**metrics, **scalars}
 
-    @staticmethod
-    def _line(kind: str, step: int, total: int, m: dict[str, tf.Tensor], rate: float) -> str:
-        def mean(key: str) -> str:
-            return f"{float(tf.reduce_mean(tf.cast(m[key], tf.float64))):.4g}" if key in m else "-"
+    def _scalar(self, value: float) -> tf.Tensor:
+        """``float64`` (``int64`` for an integer such as ``n_steps``)."""
+        return tf.constant(value, tf.int64 if isinstance(value, int | np.integer) else tf.float64)
 
-        eps = " ".join(f"{e:.3g}" for e in np.asarray(m["step_sizes"]).tolist())
-        return (
-            f"{kind} {step}/{total} beta={mean('beta')} loss={mean('loss')} "
-            f"acc={mean('accept_prob')} dQ={mean('dQ')} plaq={mean('plaquette')} "
-            f"eps=[{eps}] {rate:.3g} steps/s"
-        )
+    def _flag(self, value: float) -> tf.Tensor:
+        return tf.constant(value, tf.float64)
+
+    def _mean(self, value: tf.Tensor) -> float:
+        return float(tf.reduce_mean(tf.cast(value, tf.float64)))
 
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -453,59 +376,25 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": {"generator": gen_state, "algorithm": int(self.generator.algorithm)},
             "chains": self.x.numpy(),
-            "histories": {k: _history_state(h) for k, h in self.histories.items()},
+            "histories": {k: history_state(h) for k, h in self.histories.items()},
             "beta_schedule": json.loads(json.dumps(asdict(self.beta))),
-            "configs": json.loads(
-                json.dumps(
-                    {
-                        "dynamics": asdict(self.dynamics_config),
-                        "network": None
-                        if self.network_config is None
-                        else asdict(self.network_config),
-                        "loss": asdict(self.loss_config),
-                        "train": asdict(self.config),
-                    }
-                )
-            ),
+            "configs": json.loads(json.dumps(self._configs_state())),
             "world_size": self.backend.world_size,
             "rank": self.backend.rank,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state.get("format", -1)) != CHECKPOINT_FORMAT:
-            raise ValueError(
-                f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}"
-            )
+        self._check_format(state)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.reset(np.asarray(state["rng"]["generator"]))
         self.x = tf.constant(np.asarray(state["chains"]))
-        self.histories = {k: _history_from_state(h) for k, h in state["histories"].items()}
+        self.histories = {k: history_from_state(h) for k, h in state["histories"].items()}
         self.step = int(state["step"])
         self._broadcast_after_first_step = False
 
-    def checkpoint_dir(self) -> Path | None:
-        if self.out_dir is None:
-            return None
-        rank = self.backend.rank
-        return self.out_dir / "checkpoints" / (f"rank{rank}" if self.backend.world_size > 1 else "")
+    def _write_checkpoint(self, directory: Path, state: dict[str, Any]) -> Path:
+        return save_checkpoint(directory, self.step, state, keep=self.config.keep_checkpoints)
 
-    def save_checkpoint(self) -> Path | None:
-        """Write a checkpoint of this rank (every rank keeps its own chains and generator)."""
-        directory = self.checkpoint_dir()
-        if directory is None:
-            return None
-        return save_checkpoint(
-            directory, self.step, self.state_dict(), keep=self.config.keep_checkpoints
-        )
-
-    def resume(self, path: str | Path | None = None) -> bool:
-        """Load ``path`` or the latest checkpoint in ``checkpoint_dir()``; False if none."""
-        if path is None:
-            directory = self.checkpoint_dir()
-            found = latest_checkpoint(directory) if directory is not None else None
-            if found is None:
-                return False
-            path = found
-        self.load_state_dict(load_checkpoint(path))
-        return True
+    def _read_checkpoint(self, path: Path) -> dict[str, Any]:
+        return load_checkpoint(path)

@@ -125,7 +125,7 @@ def test_common_imports_neither_torch_nor_matplotlib() -> None:
         "import sys\n"
         "import l2hmcc.runtime, l2hmcc.runtime.common.autocorr, l2hmcc.runtime.common.exact\n"
         "import l2hmcc.runtime.common.history, l2hmcc.runtime.common.plots\n"
-        "import l2hmcc.runtime.common.summary\n"
+        "import l2hmcc.runtime.common.loop, l2hmcc.runtime.common.summary\n"
         "bad = {'torch', 'tensorflow', 'matplotlib', 'scipy', 'lark', 'jinja2', 'pydantic'}\n"
         "print(sorted(bad & set(sys.modules)))\n"
     )
