@@ -172,7 +172,7 @@ def binned_error(x: ArrayLike, bin_size: int) -> tuple[float, float]:
 
 def jackknife(
     x: ArrayLike,
-    func: Callable[[NDArray[np.float64]], float] = np.mean,  # type: ignore[assignment]
+    func: Callable[[NDArray[np.float64]], float] = np.mean,
     n_bins: int = 20,
 ) -> tuple[float, float]:
     """Jackknife ``(estimate, error)`` of ``func`` applied to samples along axis 0.

@@ -328,7 +328,8 @@ class BetaSchedule:
         t = min(1.0, step / max(total - 1, 1))
         if self.kind == "linear":
             return self.start + (self.end - self.start) * t
-        return self.start * (self.end / self.start) ** t
+        # float ** float is typed Any (a negative base gives a complex); both are > 0 here
+        return float(self.start * (self.end / self.start) ** t)
 
     def final(self, total: int) -> float:
         return self.at(max(total - 1, 0), total)
