@@ -225,7 +225,8 @@ class DDPBackend(_TorchDistributed):
         if self._model is None or self._optimizer is None:
             raise RuntimeError("DDPBackend.backward_and_step before wrap(model, optimizer)")
         self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # DDP's hooks average the gradients over ranks
+        # DDP's hooks average the gradients over ranks
+        loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
         return clip_and_step(self._model, self._optimizer, clip_norm)
 
     def after_resume(self) -> None:
@@ -325,8 +326,8 @@ class HorovodBackend:
 
         self._hvd = hvd
         self.device = device
-        self.rank = hvd.rank()
-        self.world_size = hvd.size()
+        self.rank: int = hvd.rank()
+        self.world_size: int = hvd.size()
         self.fp16_allreduce = fp16_allreduce
         self._model: nn.Module | None = None
         self._optimizer: Any = None
@@ -364,7 +365,7 @@ class HorovodBackend:
             raise RuntimeError("HorovodBackend.backward_and_step before wrap(model, optimizer)")
         opt = self._optimizer
         opt.zero_grad()  # Horovod's wrapper takes no set_to_none
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
         opt.synchronize()  # the gradients are averaged here, before clipping
         norm = None
         if clip_norm:

@@ -92,7 +92,7 @@ class SingleProcess:
         if self._model is None or self._optimizer is None:
             raise RuntimeError("SingleProcess.backward_and_step before wrap(model, optimizer)")
         self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
         return clip_and_step(self._model, self._optimizer, clip_norm)
 
     def all_reduce_mean(self, value: T) -> T:

@@ -115,6 +115,9 @@ class Dynamics(nn.Module):
     CUDA autocast (ignored on CPU); their outputs are cast back to ``dtype``.
     """
 
+    # a buffer (register_buffer in __init__); Module.__getattr__ would type it Tensor | Module
+    masks: Tensor
+
     def __init__(
         self,
         group: GaugeGroup,
@@ -207,7 +210,8 @@ class Dynamics(nn.Module):
         if net is None:
             return None, None, None
         if self.autocast_dtype is None or links.device.type != "cuda":
-            return net(links, other, mask)
+            out: tuple[Tensor | None, Tensor | None, Tensor | None] = net(links, other, mask)
+            return out
         with torch.autocast("cuda", dtype=self.autocast_dtype):
             out = net(links, other, mask)
         return tuple(None if o is None else o.to(self.dtype) for o in out)  # type: ignore[return-value]

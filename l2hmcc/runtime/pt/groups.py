@@ -358,6 +358,8 @@ class SpecialUnitary(GaugeGroup):
             return _su2_from_quaternion(a)
         z = torch.randn((*shape, 3, 3, 2), dtype=rdtype, device=device, generator=generator)
         z = torch.view_as_complex(z) / math.sqrt(2.0)
+        q: Tensor  # torch.linalg.qr is untyped
+        r: Tensor
         q, r = torch.linalg.qr(z)
         diag = torch.diagonal(r, dim1=-2, dim2=-1)
         q = q * (diag / diag.abs()).unsqueeze(-2)
@@ -409,12 +411,12 @@ class SpecialUnitary(GaugeGroup):
             h = 0.5
             re = torch.stack([zero, h * p2, -h * p2, zero], dim=-1)
             im = torch.stack([h * p3, h * p1, h * p1, -h * p3], dim=-1)
-            return re.unflatten(-1, (2, 2)), im.unflatten(-1, (2, 2))
+            return torch.unflatten(re, -1, (2, 2)), torch.unflatten(im, -1, (2, 2))
         p1, p2, p3, p4, p5, p6, p7, p8 = (0.5 * c for c in p.unbind(-1))
         p8 = p8 / _SQRT3
         re = torch.stack([zero, p2, p5, -p2, zero, p7, -p5, -p7, zero], dim=-1)
         im = torch.stack([p3 + p8, p1, p4, p1, p8 - p3, p6, p4, p6, -2.0 * p8], dim=-1)
-        return re.unflatten(-1, (3, 3)), im.unflatten(-1, (3, 3))
+        return torch.unflatten(re, -1, (3, 3)), torch.unflatten(im, -1, (3, 3))
 
     def algebra_components(self, m: Tensor) -> Tensor:
         """``p_a = Im tr(λ_a M) = -2 Re tr(T_a M)`` from a complex ``[..., N, N]`` matrix."""
@@ -468,7 +470,7 @@ class SpecialUnitary(GaugeGroup):
             b = 0.5 * (links[..., 0, 1] - links[..., 1, 0].conj())
             norm = torch.sqrt(a.real**2 + a.imag**2 + b.real**2 + b.imag**2)
             a, b = a / norm, b / norm
-            return torch.stack([a, b, -b.conj(), a.conj()], dim=-1).unflatten(-1, (2, 2))
+            return torch.unflatten(torch.stack([a, b, -b.conj(), a.conj()], dim=-1), -1, (2, 2))
         u = links[..., 0, :]
         v = links[..., 1, :]
         u = u / torch.linalg.vector_norm(u, dim=-1, keepdim=True)
@@ -496,7 +498,7 @@ def _su2_from_quaternion(a: Tensor) -> Tensor:
     a0, a1, a2, a3 = a.unbind(-1)
     re = torch.stack([a0, a2, -a2, a0], dim=-1)
     im = torch.stack([a3, a1, a1, -a3], dim=-1)
-    return torch.complex(re, im).unflatten(-1, (2, 2))
+    return torch.unflatten(torch.complex(re, im), -1, (2, 2))
 
 
 def _su2_exp(p: Tensor) -> Tensor:

@@ -190,7 +190,7 @@ def compile_leapfrog(
     # costs more than recomputation for these small matrix products).
     pair_kwargs: dict[str, Any] = {"dynamic": False}
     pair_kwargs.update(compile_kwargs)
-    pair_units = {
+    pair_units: dict[str, Callable[..., Any]] = {
         "plane": torch.compile(su_pairs.plane_products, **pair_kwargs),
         "w_kick": torch.compile(su_pairs.w_kick, **pair_kwargs),
         "drift": torch.compile(su_pairs.drift, **pair_kwargs),

@@ -159,9 +159,14 @@ def staples(links: Tensor) -> Tensor:
 def _staple_sums(links: Tensor) -> Tensor:
     acc: list[Tensor | None] = [None] * _ndim(links)
     for mu, term in _staple_terms(links):
-        prev = acc[mu]
-        acc[mu] = term if prev is None else prev + term
+        _accumulate(acc, mu, term)
     return torch.stack([a for a in acc if a is not None], 1)
+
+
+def _accumulate(acc: list[Tensor | None], i: int, term: Tensor) -> None:
+    """``acc[i] += term``, where ``None`` stands for a sum with no terms yet."""
+    prev = acc[i]
+    acc[i] = term if prev is None else prev + term
 
 
 def _u1_force(links: Tensor, beta: float | Tensor) -> tuple[Tensor, Tensor]:
@@ -177,8 +182,8 @@ def _u1_force(links: Tensor, beta: float | Tensor) -> tuple[Tensor, Tensor]:
         # θ_μν(x) = x_μ(x) + x_ν(x+μ̂) - x_μ(x+ν̂) - x_ν(x)
         f_mu = s - shift(s, nu, -1)
         f_nu = shift(s, mu, -1) - s
-        f[mu] = f_mu if f[mu] is None else f[mu] + f_mu
-        f[nu] = f_nu if f[nu] is None else f[nu] + f_nu
+        _accumulate(f, mu, f_mu)
+        _accumulate(f, nu, f_nu)
     assert cos_sum is not None
     n_plaq = links[:, 0].numel() // links.shape[0] * len(planes(d))
     b = _per_chain_beta(beta, links)

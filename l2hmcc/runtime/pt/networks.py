@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +89,13 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 _CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+class _Factory(TypedDict):
+    """The ``dtype`` and ``device`` keywords of every layer and tensor a network creates."""
+
+    dtype: torch.dtype
+    device: torch.device | str | None
 
 
 def periodic_pad(h: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
@@ -161,7 +168,7 @@ class LeapfrogNet(nn.Module):
             () if abelian else (self.n_generators,)
         )
         channels = (1 if self.raw else 2) * self.n_dim * (1 if abelian else self.n_colors**2)
-        factory = {"dtype": dtype, "device": device}
+        factory: _Factory = {"dtype": dtype, "device": device}
         self.act = ACTIVATIONS[config.activation]()
 
         self.convs = nn.ModuleList()
@@ -176,7 +183,8 @@ class LeapfrogNet(nn.Module):
             for c_out, k in zip(config.conv_filters, config.conv_kernels, strict=True):
                 conv = _CONV[self.n_dim](c_in, c_out, k, **factory)
                 if self.n_dim == 2:
-                    conv = conv.to(memory_format=torch.channels_last)
+                    # Module.to's stubs omit memory_format, which it accepts like Tensor.to
+                    conv = conv.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                 self.convs.append(conv)
                 same = ((k - 1) // 2, k - 1 - (k - 1) // 2)
                 self.pads.append(same if config.conv_padding == "same" else (k - 1, k - 1))
@@ -268,7 +276,7 @@ class LeapfrogNet(nn.Module):
         if self.batch_norm is not None:
             z = self.batch_norm(z)
         out = F.linear(z, self.head_weight)
-        parts = dict(zip(self.heads, out.split(self.n_out, dim=1), strict=True))
+        parts = dict(zip(self.heads, torch.split(out, self.n_out, dim=1), strict=True))
         shape = (links.shape[0], *self.out_shape)
         s = t = q = None
         if self.s_log_scale is not None:
