@@ -97,7 +97,10 @@ class CompiledFunction:
                 return fn(*args, **kwargs)
 
         traced.__name__ = self.name
-        return tf.function(traced, jit_compile=xla, autograph=False, reduce_retracing=True)
+        compiled: Callable[..., Any] = tf.function(
+            traced, jit_compile=xla, autograph=False, reduce_retracing=True
+        )
+        return compiled
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not (self._first_call and self.mode == "xla"):

@@ -26,8 +26,8 @@ frameworks with random masks, copy the ``masks`` entry (``load_state_dict`` does
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import tensorflow as tf
@@ -92,6 +92,10 @@ def compact_logdet(x: tf.Tensor, eps_s: tf.Tensor) -> tf.Tensor:
     return eps_s - tf.math.log1p(tf.math.expm1(2.0 * eps_s) * (0.5 * (1.0 - tf.cos(x))))
 
 
+# One layer's (x, v, logdet, action, force), as apply_layer and its compiled form return it.
+_LayerOut: TypeAlias = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
+
+
 class _BoundNet:
     """A network's forward with another network's variables (same architecture)."""
 
@@ -108,7 +112,7 @@ def _chain_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
 
 
-class Dynamics(tf.Module):
+class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type information
     """Generalized leapfrog for one gauge group and lattice (see the module docstring).
 
     ``network=None`` gives no networks (``s = t = q = 0``: a leapfrog with per-layer step
@@ -178,7 +182,7 @@ class Dynamics(tf.Module):
                 )
         self.has_charge = self.abelian or self.n_dim == 4
         self.training = True
-        self._layer_fn = self.apply_layer
+        self._layer_fn: Callable[..., _LayerOut] = self.apply_layer
 
     # -- construction ------------------------------------------------------------------------
     def _build_masks(self) -> np.ndarray:
@@ -186,7 +190,7 @@ class Dynamics(tf.Module):
         n, shape = self.config.leapfrog, (self.n_dim, *self.lattice_shape)
         if self.config.mask == "checkerboard":
             grids = np.meshgrid(*(np.arange(s) for s in self.lattice_shape), indexing="ij")
-            parity = np.broadcast_to((sum(grids) % 2).astype(bool), shape)
+            parity = np.broadcast_to((np.sum(grids, axis=0) % 2).astype(bool), shape)
             return np.stack([parity if k % 2 else ~parity for k in range(n)])
         rng = np.random.default_rng(self.config.mask_seed)
         size = math.prod(shape)
@@ -282,7 +286,7 @@ class Dynamics(tf.Module):
 
     def _v_step(
         self,
-        net: LeapfrogNet | None,
+        net: LeapfrogNet | _BoundNet | None,
         eps: tf.Tensor,
         x: tf.Tensor,
         v: tf.Tensor,
@@ -310,7 +314,7 @@ class Dynamics(tf.Module):
 
     def _x_step(
         self,
-        net: LeapfrogNet | None,
+        net: LeapfrogNet | _BoundNet | None,
         fixed: tf.Tensor,
         eps: tf.Tensor,
         x: tf.Tensor,
@@ -373,9 +377,9 @@ class Dynamics(tf.Module):
 
     def apply_layer(
         self,
-        vnet: LeapfrogNet | None,
-        xnet_first: LeapfrogNet | None,
-        xnet_second: LeapfrogNet | None,
+        vnet: LeapfrogNet | _BoundNet | None,
+        xnet_first: LeapfrogNet | _BoundNet | None,
+        xnet_second: LeapfrogNet | _BoundNet | None,
         mask: tf.Tensor,
         eps: tf.Tensor,
         x: tf.Tensor,
@@ -427,13 +431,15 @@ class Dynamics(tf.Module):
             beta: tf.Tensor,
             inverse: bool,
         ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-            nets = tuple(
+            vnet, xnet_first, xnet_second = (
                 None if t is None or p is None else _BoundNet(t, p)
                 for t, p in zip(templates, params, strict=True)
             )
             previous, self.training = self.training, training
             try:
-                return self.apply_layer(*nets, mask, eps, x, v, f, logdet, beta, inverse)
+                return self.apply_layer(
+                    vnet, xnet_first, xnet_second, mask, eps, x, v, f, logdet, beta, inverse
+                )
             finally:
                 self.training = previous
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import tensorflow as tf
 
@@ -51,7 +52,7 @@ __all__ = [
 TWO_PI = 2.0 * math.pi
 _SQRT3 = math.sqrt(3.0)
 
-Generator = tf.random.Generator
+Generator: TypeAlias = tf.random.Generator
 
 
 def wrap(x: tf.Tensor) -> tf.Tensor:

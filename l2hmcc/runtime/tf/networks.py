@@ -112,7 +112,7 @@ def _uniform(shape: Sequence[int], bound: float, dtype: tf.DType, rng: np.random
     return rng.uniform(-bound, bound, size=tuple(shape)).astype(dtype.as_numpy_dtype)
 
 
-class LeapfrogNet(tf.Module):
+class LeapfrogNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type information
     """``(s, t, q)`` from (links, momenta or force); see the module docstring.
 
     ``heads`` names the outputs to build (``"stq"`` or ``"tq"``); a missing head, or one whose

@@ -31,7 +31,7 @@ def clip_by_global_norm(
     return [g * tf.cast(coef, g.dtype) for g in grads], total
 
 
-class Optimizer(tf.Module):
+class Optimizer(tf.Module):  # type: ignore[misc]  # tensorflow ships no type information
     """Adam / AdamW / SGD(momentum 0.9) over named variables, PyTorch semantics.
 
     ``apply(grads, lr)`` takes the gradients in the order of ``variables`` and a learning-rate
