@@ -118,7 +118,10 @@ or `false`, durations (`1h30m`, `01:30:00`), lists (`[16, 16]`) and calls
 
     dynamics { leapfrog = 8 }     # not: dynamics { leapfrog 8 }
 
-A name followed by `{` opens a nested block instead (`conv { ... }`, `env { ... }`).""",
+A name followed by `{` opens a nested block instead (`conv { ... }`, `env { ... }`). A word
+after a value is read as the next key, so a qualifier has to be a key of its own:
+
+    dynamics { step_size = 0.05  learnable_step_size = true }   # not: step_size = 0.05 learnable""",
     ),
     "E003": CodeInfo(
         "unclosed `{`",

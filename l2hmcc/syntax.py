@@ -466,26 +466,43 @@ def _describe(token_type: str) -> str:
     return _TOKEN_NAMES.get(token_type, f"`{token_type}`")
 
 
+def _code(text: str, upto: int) -> str:
+    """``text[:upto]`` with comments and the insides of strings blanked out (offsets kept), so
+    that what looks like a bracket or a name there is not taken for one."""
+    out = list(text[:upto])
+    i = 0
+    while i < upto:
+        ch = text[i]
+        if ch == "#":
+            nl = text.find("\n", i, upto)
+            end = upto if nl < 0 else nl
+            out[i:end] = " " * (end - i)
+            i = end
+        elif ch == '"':
+            m = _STRING_PREFIX.match(text, i)
+            end = min(m.end() if m else i + 1, upto)
+            inner_end = end - 1 if end - i >= 2 and text[end - 1] == '"' else end
+            out[i + 1 : inner_end] = " " * (inner_end - i - 1)
+            i = end
+        else:
+            i += 1
+    return "".join(out)
+
+
+_STRING_PREFIX = re.compile(r'"([^"\\\n]|\\.)*"?')
+
+
 def _unclosed(text: str, upto: int, pairs: dict[str, str]) -> list[int]:
     """Offsets of the brackets in ``text[:upto]`` still open at ``upto`` (strings and
     comments skipped)."""
     stack: list[int] = []
     closers = {v: k for k, v in pairs.items()}
-    i = 0
-    while i < upto:
-        ch = text[i]
-        if ch == "#":
-            nl = text.find("\n", i)
-            i = upto if nl < 0 else nl
-        elif ch == '"':
-            m = re.compile(r'"([^"\\\n]|\\.)*"?').match(text, i)
-            i = m.end() if m else i + 1
-            continue
-        elif ch in pairs:
+    code = _code(text, upto)
+    for i, ch in enumerate(code):
+        if ch in pairs:
             stack.append(i)
-        elif ch in closers and stack and text[stack[-1]] == closers[ch]:
+        elif ch in closers and stack and code[stack[-1]] == closers[ch]:
             stack.pop()
-        i += 1
     return stack
 
 
@@ -551,13 +568,7 @@ def _syntax_error(source: Source, e: Exception) -> Diagnostic:
     if at_end and not open_brackets and open_braces:
         code = "E003"
     if code == "E002":
-        return error(
-            "E002",
-            f"expected `=` after the key, found {found}",
-            span,
-            "expected `=` before this",
-            help="attributes are written `key = value`; `name {` opens a nested block",
-        )
+        return _missing_equals(source, span, found, ttype, bool(open_braces))
     if code == "E003":
         opened = [Label(source.span(o, o + 1), "this `{` is never closed") for o in open_braces]
         return error(
@@ -608,6 +619,74 @@ def _syntax_error(source: Source, e: Exception) -> Diagnostic:
         span,
         "not expected here",
         help=f"expected {', '.join(expected)}" if expected else None,
+    )
+
+
+#: One or two names that end the code before a syntax error (`_code`: comments blanked).
+_LAST_NAMES = re.compile(r"(?:(?<![\w.-])([A-Za-z_][\w-]*)\s+)?(?<![\w.-])([A-Za-z_][\w-]*)\s*$")
+#: The end of an attribute's value (number, string, name, duration, `]`, `)`), then spaces
+#: on the same line.
+_AFTER_VALUE = re.compile(r"=\s*(?:[^\s={}]+|\"[^\"\n]*\")[ \t]+$")
+#: An `=` (and spaces) right before a name: the name is a value.
+_VALUE_NEXT = re.compile(r"=\s*$")
+_QUALIFIER = (
+    "a word that qualifies the value before it is a key of its own"
+    " (e.g. `learnable_step_size = true`)"
+)
+
+
+def _missing_equals(
+    source: Source, span: Span, found: str, token: str, in_block: bool
+) -> Diagnostic:
+    """E002, put on the word that lacks its `=` rather than on the token the parser choked on:
+
+    * `key word }` / `key word other`: `=` missing between them (on `word`);
+    * `stray key = 1` / `stray }`: a word with no `=` and no value, typically a qualifier after
+      a value (`step_size = 0.05 learnable`), which the help explains (on `stray`)."""
+    text = _code(source.text, span.start)
+    m = _LAST_NAMES.search(text)
+    if m is not None and m.group(1) is not None and not in_block and token != "LBRACE":
+        return error(
+            "E001",
+            f"expected `{{` after `{m.group(1)} {m.group(2)}`, found {found}",
+            span,
+            "expected `{` before this",
+            help="a block is `name {…}` or, for the labelled ones, `name label {…}`"
+            " (`distributed ddp {…}`, `job polaris {…}`)",
+        )
+    if not in_block:
+        m = None
+    if m is not None and m.group(1) is not None and _VALUE_NEXT.search(text, 0, m.start(1)):
+        m = _LAST_NAMES.search(text, m.start(2))  # the first name is a value
+    if m is None or (m.group(1) is None and token not in ("RBRACE", "$END")):
+        return error(
+            "E002",
+            f"expected `=` after the key, found {found}",
+            span,
+            "expected `=` before this",
+            help="attributes are written `key = value`; `name {` opens a nested block",
+        )
+    first, second = m.group(1), m.group(2)
+    if first is not None and token != "EQUAL":
+        return error(
+            "E002",
+            f"expected `=` after `{first}`, found `{second}`",
+            source.span(m.start(2), m.end(2)),
+            "expected `=` before this",
+            help=f"write `{first} = {second}`; `name label {{` opens a labelled block",
+        )
+    stray, at = (first, m.start(1)) if first is not None else (second, m.start(2))
+    following = f"`{second} = …` starts the next attribute; " if first is not None else ""
+    if _AFTER_VALUE.search(text, 0, at):
+        fix = f"{_QUALIFIER}: write `{stray} = VALUE`, or remove `{stray}`"
+    else:
+        fix = f"write `{stray} = VALUE` (or `{stray} {{ … }}` for a nested block), or remove it"
+    return error(
+        "E002",
+        f"`{stray}` has no `=` and no value",
+        source.span(at, at + len(stray)),
+        "not followed by `=`",
+        help=following + fix,
     )
 
 

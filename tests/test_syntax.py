@@ -100,6 +100,12 @@ def test_newlines_carry_no_meaning() -> None:
     [
         ("dynamics { leapfrog 8 }", "E002", 1, 21),
         ("a { } dynamics { leapfrog 8 }", "E002", 1, 27),
+        # the word that lacks its `=`, not the token after it
+        ("network { activation swish }", "E002", 1, 22),
+        ("a { b = c d }", "E002", 1, 11),
+        ("a { b = 1 c }", "E002", 1, 11),
+        ("d { step_size = 0.05 learnable  directions = merged }", "E002", 1, 22),
+        ("distributed ddp launcher = x }", "E001", 1, 17),
         ("lattice {\n  group = U1\n", "E003", 3, 1),
         ("a { b = [1, 2 }", "E004", 1, 15),
         ("a { b = f(1, 2 }", "E004", 1, 16),
@@ -117,6 +123,19 @@ def test_syntax_errors(text: str, code: str, line: int, col: int) -> None:
     assert result.tree is None
     [d] = result.diagnostics
     assert (d.code, d.primary.span.line, d.primary.span.col) == (code, line, col), d
+
+
+def test_a_qualifier_after_a_value_is_explained() -> None:
+    [d] = parse(Source("t", "d { step_size = 0.05 learnable  directions = merged }")).diagnostics
+    assert d.message == "`learnable` has no `=` and no value"
+    assert d.help is not None
+    assert "`directions = …` starts the next attribute" in d.help
+    assert "learnable_step_size = true" in d.help
+    [d] = parse(Source("t", "network { activation swish }")).diagnostics
+    assert (d.message, d.help) == (
+        "expected `=` after `activation`, found `swish`",
+        "write `activation = swish`; `name label {` opens a labelled block",
+    )
 
 
 def test_unclosed_brace_points_at_the_open_brace() -> None:
