@@ -86,6 +86,14 @@ def run_job(
 def stop_with_sigterm(job_dir: Path, *args: str, after: str, within_s: float) -> str:
     """Run ``./run-local.sh ARGS``, send SIGTERM once a line contains ``after`` (which must come
     within ``within_s`` seconds), and return the rest of the output; the run exits 143."""
+    return stop_with_signal(job_dir, *args, after=after, within_s=within_s, sig=signal.SIGTERM)
+
+
+def stop_with_signal(
+    job_dir: Path, *args: str, after: str, within_s: float, sig: signal.Signals
+) -> str:
+    """``stop_with_sigterm`` with any signal: SIGTERM (and SIGUSR1) make the run checkpoint and
+    exit 143; SIGKILL cannot be caught, the process dies where it stands."""
     proc = subprocess.Popen(
         ["./run-local.sh", *args],
         cwd=job_dir,
@@ -100,11 +108,12 @@ def stop_with_sigterm(job_dir: Path, *args: str, after: str, within_s: float) ->
     for line in proc.stdout:
         lines.append(line)
         if after in line:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             break
         assert time.monotonic() < deadline, "".join(lines)
     rest, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, "".join(lines) + rest
+    expected = -signal.SIGKILL if sig == signal.SIGKILL else 128 + signal.SIGTERM
+    assert proc.returncode == expected, "".join(lines) + rest
     return rest
 
 

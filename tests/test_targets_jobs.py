@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from jobs_helpers import (
     job_factory,
     require,
     run_job,
+    stop_with_signal,
     stop_with_sigterm,
 )
 
@@ -193,6 +195,32 @@ def test_sigterm_then_resume_gives_the_uninterrupted_history(job: JobFactory) ->
 
     run_job(d, "--out", "straight", *args)
     assert_same_histories(d / "stopped", d / "straight")
+
+
+def test_sigkill_leaves_a_checkpoint_that_resumes_to_the_uninterrupted_history(
+    job: JobFactory,
+) -> None:
+    """A kill that cannot be caught (OOM killer, PBS past the grace period), with a checkpoint
+    written every step so that it likely lands mid-write: the directory holds only complete
+    checkpoints (a half-written temporary is never taken for one) and --resume from the latest
+    ends with the uninterrupted run's history."""
+    d = job("u1-smoke", "pytorch")
+    args = ["--train-steps", "60", "--checkpoint-every", "1", "--eval-steps", "4"]
+    args += ["--hmc-steps", "4", "--no-plots", "--log-every", "5"]
+    stop_with_signal(
+        d, "--out", "killed", *args, after="train 20/60", within_s=120, sig=signal.SIGKILL
+    )
+    ckpts = sorted((d / "killed" / "checkpoints").glob("ckpt-*.pt"))
+    assert ckpts, "no checkpoint before the kill"
+    killed_at = int(ckpts[-1].stem.split("-")[1])
+    assert 10 <= killed_at < 60  # step 20 is logged before its checkpoint is written
+    for ckpt in ckpts:  # every file that looks like a checkpoint loads
+        assert torch.load(ckpt, weights_only=False)["step"] == int(ckpt.stem.split("-")[1])
+
+    resumed = run_job(d, "--out", "killed", "--resume", *args)
+    assert f"resumed from step {killed_at}" in resumed.stdout
+    run_job(d, "--out", "straight", *args)
+    assert_same_histories(d / "killed", d / "straight")
 
 
 def test_carried_runtime_runs_without_the_compiler_dependencies(job: JobFactory) -> None:
