@@ -83,6 +83,38 @@ def run_job(
     return proc
 
 
+def run_isolated(
+    job_dir: Path, blocked: tuple[str, ...], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python train.py ARGS`` with the modules ``blocked`` unimportable (``import`` raises
+    ImportError); the run must succeed, and prints ``LOADED [...]``: those of them it loaded."""
+    code = (
+        "import runpy, sys\n"
+        f"for name in {blocked!r}:\n"
+        "    sys.modules[name] = None  # import raises ImportError\n"
+        "sys.path.insert(0, '.')\n"
+        f"sys.argv = ['train.py', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_path('train.py', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc\n"
+        "finally:\n"
+        "    loaded = sorted(m for m, mod in sys.modules.items() if mod is not None\n"
+        f"                    and m.split('.')[0] in {blocked!r})\n"
+        "    print('LOADED', loaded)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=job_dir,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
 def stop_with_sigterm(job_dir: Path, *args: str, after: str, within_s: float) -> str:
     """Run ``./run-local.sh ARGS``, send SIGTERM once a line contains ``after`` (which must come
     within ``within_s`` seconds), and return the rest of the output; the run exits 143."""

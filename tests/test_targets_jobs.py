@@ -28,6 +28,7 @@ from jobs_helpers import (
     job_env,
     job_factory,
     require,
+    run_isolated,
     run_job,
     stop_with_signal,
     stop_with_sigterm,
@@ -228,29 +229,8 @@ def test_carried_runtime_runs_without_the_compiler_dependencies(job: JobFactory)
     none of them."""
     d = job("u1-smoke", "pytorch")
     blocked = ("lark", "jinja2", "pydantic", "l2hmcc")
-    code = (
-        "import runpy, sys\n"
-        f"for name in {blocked!r}:\n"
-        "    sys.modules[name] = None  # import raises ImportError\n"
-        "sys.path.insert(0, '.')\n"
-        "sys.argv = ['train.py', '--out', 'isolated', '--train-steps', '3',\n"
-        "            '--eval-steps', '2', '--hmc-steps', '2', '--no-plots']\n"
-        "try:\n"
-        "    runpy.run_path('train.py', run_name='__main__')\n"
-        "finally:\n"
-        "    loaded = sorted(m for m, mod in sys.modules.items() if mod is not None\n"
-        f"                    and m.split('.')[0] in {blocked!r})\n"
-        "    print('LOADED', loaded)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=d,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    args = ["--out", "isolated", "--train-steps", "3", "--eval-steps", "2"]
+    proc = run_isolated(d, blocked, *args, "--hmc-steps", "2", "--no-plots")
     assert "LOADED []" in proc.stdout
     assert (d / "isolated" / "summary.json").is_file()
 

@@ -27,6 +27,7 @@ from jobs_helpers import (
     job_env,
     job_factory,
     require,
+    run_isolated,
     stop_with_sigterm,
 )
 
@@ -166,31 +167,8 @@ def test_carried_runtime_runs_without_the_compiler_dependencies(tf_job: JobFacto
     imports none of them."""
     d = tf_job("u1-smoke", "tensorflow")
     blocked = ("lark", "jinja2", "pydantic", "l2hmcc", "torch")
-    code = (
-        "import runpy, sys\n"
-        f"for name in {blocked!r}:\n"
-        "    sys.modules[name] = None  # import raises ImportError\n"
-        "sys.path.insert(0, '.')\n"
-        "sys.argv = ['train.py', '--out', 'isolated', '--no-compile', '--train-steps', '3',\n"
-        "            '--eval-steps', '2', '--hmc-steps', '2', '--no-plots']\n"
-        "try:\n"
-        "    runpy.run_path('train.py', run_name='__main__')\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc\n"
-        "finally:\n"
-        "    loaded = sorted(m for m, mod in sys.modules.items() if mod is not None\n"
-        f"                    and m.split('.')[0] in {blocked!r})\n"
-        "    print('LOADED', loaded)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=d,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    args = ["--out", "isolated", "--no-compile", "--train-steps", "3", "--eval-steps", "2"]
+    proc = run_isolated(d, blocked, *args, "--hmc-steps", "2", "--no-plots")
     assert "LOADED []" in proc.stdout
     assert "compile mode 'eager'" in proc.stdout
     assert (d / "isolated" / "summary.json").is_file()
