@@ -32,8 +32,9 @@ import os
 import socket
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["LaunchEnv", "detect", "export_torch_env", "free_port"]
+__all__ = ["LaunchEnv", "SingleRankExtras", "detect", "export_torch_env", "free_port"]
 
 #: (launcher, rank, local rank, world size, local world size), first match wins.
 _SCHEMES: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], ...] = (
@@ -127,3 +128,23 @@ def export_torch_env(launch: LaunchEnv, environ: MutableMapping[str, str] | None
     env["LOCAL_WORLD_SIZE"] = str(launch.local_world_size)
     env["MASTER_ADDR"] = launch.master_addr
     env["MASTER_PORT"] = str(launch.master_port)
+
+
+class SingleRankExtras:
+    """What the job driver asks of a backend beyond training, for one rank: no communicator,
+    gathers that return this rank's data, nothing to close or refresh after a resume. Mixed
+    into both frameworks' ``SingleProcessBackend``."""
+
+    comm = None
+
+    def close(self) -> None:
+        return None
+
+    def all_gather_chains(self, array: Any) -> Any:
+        return array
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def after_resume(self) -> None:
+        return None

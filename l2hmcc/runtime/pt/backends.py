@@ -34,7 +34,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from ..common.launch import LaunchEnv
+from ..common.launch import LaunchEnv, SingleRankExtras
 from .distributed import SingleProcess, clip_and_step
 
 __all__ = [
@@ -107,22 +107,8 @@ def _unstack(keys: list[str], flat: Tensor, like: dict[str, Tensor]) -> dict[str
     return {k: flat[i].to(like[k].dtype) for i, k in enumerate(keys)}
 
 
-class SingleProcessBackend(SingleProcess):
+class SingleProcessBackend(SingleRankExtras, SingleProcess):
     """``SingleProcess`` with the job driver's extras (identity gathers, nothing to refresh)."""
-
-    comm = None
-
-    def close(self) -> None:
-        return None
-
-    def all_gather_chains(self, array: NDArray[Any]) -> NDArray[Any]:
-        return array
-
-    def gather_objects(self, obj: Any) -> list[Any]:
-        return [obj]
-
-    def after_resume(self) -> None:
-        return None
 
 
 class _TorchDistributed:

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from numpy.typing import NDArray
 
-from ..common.launch import LaunchEnv
+from ..common.launch import LaunchEnv, SingleRankExtras
 from .distributed import Horovod, SingleProcess
 
 __all__ = ["DEVICE_KINDS", "HorovodBackend", "SingleProcessBackend", "select_device"]
@@ -67,22 +67,8 @@ def select_device(env: LaunchEnv, preference: str = "auto") -> str:
     return "mps" if kind == "mps" else f"{kind}:{env.local_rank % len(devices)}"
 
 
-class SingleProcessBackend(SingleProcess):
+class SingleProcessBackend(SingleRankExtras, SingleProcess):
     """``SingleProcess`` with the job driver's extras (identity gathers, nothing to refresh)."""
-
-    comm = None
-
-    def close(self) -> None:
-        return None
-
-    def all_gather_chains(self, array: NDArray[Any]) -> NDArray[Any]:
-        return array
-
-    def gather_objects(self, obj: Any) -> list[Any]:
-        return [obj]
-
-    def after_resume(self) -> None:
-        return None
 
 
 class HorovodBackend(Horovod):
