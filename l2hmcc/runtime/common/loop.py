@@ -6,8 +6,10 @@ logic that is the same in both, written once.
 * ``train()``: the β of each step from the schedule, the step timed (``time_s``), recorded in
   the ``train`` history, progress and a log line every ``log_every`` steps, the stop flag
   agreed by all ranks, a checkpoint every ``checkpoint_every`` steps, on a stop and at the end;
-* ``_sample(...)``: the timed loop of evaluation and of the HMC baseline (``_hmc_trajectories``
-  adds the charge changes ``dQ``, the step size and the number of leapfrog steps);
+* ``_sample(...)``: the timed loop of evaluation;
+* ``run_hmc(...)``: the HMC baseline, ε tuned or given, with the charge changes ``dQ``, the
+  step size and the number of leapfrog steps (the framework's ``hmc`` and ``lattice`` modules
+  do the work: ``hmc_module``, ``lattice_module``);
 * the log line; ``checkpoint_dir``, ``save_checkpoint``, ``resume``; histories as plain arrays
   in a checkpoint (``history_state``, ``history_from_state``).
 
@@ -15,7 +17,8 @@ A framework's ``Trainer`` sets the attributes annotated below in its ``__init__`
 the tensor work: ``train_step(beta)``, ``_reduce(metrics)`` (scalars averaged over ranks),
 ``_scalar(value)`` (a host scalar tensor: ``time_s``, ``step_size``, ``n_steps``),
 ``_flag(value)`` (the stop flag as a tensor the ranks average), ``_mean(value)`` (a metric's
-mean, for the log line), ``state_dict()``/``load_state_dict(state)`` and the checkpoint files
+mean, for the log line), ``_beta_tensor(beta)``, ``_hmc_integrator()`` (the compiled HMC
+integrator or ``None``), ``state_dict()``/``load_state_dict(state)`` and the checkpoint files
 (``checkpoint_suffix``, ``_write_checkpoint``, ``_read_checkpoint``).
 """
 
@@ -26,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .checkpoint import StopFlag, latest_checkpoint
@@ -83,8 +87,16 @@ class TrainerLoop(ABC):
     _log: Callable[[str], None] | None
     _on_step: Callable[[str, int, int], None] | None
 
+    model: Any  #: the framework's ``Dynamics``
+    group: Any  #: the framework's ``GaugeGroup``
+    generator: Any  #: the framework's random generator
+    x: Any  #: the chains
+
     #: File name suffix of the framework's checkpoints (``.pt``, ``.npz``).
     checkpoint_suffix: str
+    #: The framework's ``hmc`` and ``lattice`` modules (same functions in ``pt/`` and ``tf/``).
+    hmc_module: ModuleType
+    lattice_module: ModuleType
 
     # -- what a framework supplies ------------------------------------------------------------
     @abstractmethod
@@ -94,6 +106,18 @@ class TrainerLoop(ABC):
     @abstractmethod
     def _reduce(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """Per-chain metrics as they are, scalars averaged over ranks."""
+
+    @abstractmethod
+    def _beta_tensor(self, beta: float) -> Any:
+        """``beta`` as a scalar tensor of the links' real dtype."""
+
+    @abstractmethod
+    def _hmc_integrator(self) -> Any:
+        """The compiled leapfrog integrator of the HMC baseline, or ``None`` (eager)."""
+
+    def _own_chains(self, x: Any) -> Any:
+        """``x`` as chains the HMC baseline may update in place (immutable tensors: ``x``)."""
+        return x
 
     @abstractmethod
     def _scalar(self, value: float) -> Any:
@@ -178,17 +202,51 @@ class TrainerLoop(ABC):
             self._progress(phase, i + 1, steps, metrics, t0, 0)
         return hist
 
-    def _hmc_trajectories(
-        self, steps: int, x: Any, step: StepFn, eps: float, n_steps: int, charges: dict[str, Any]
+    def run_hmc(
+        self,
+        steps: int,
+        beta: float | None = None,
+        *,
+        step_size: float | None = None,
+        target_acceptance: float = 0.75,
+        traj_length: float = 1.0,
+        x: Any = None,
     ) -> History:
-        """``steps`` HMC trajectories ``x, metrics = step(x)`` of ``n_steps`` leapfrog steps of
-        size ``eps``, timed and recorded in the ``hmc`` history with the charge changes
-        (``CHARGE_CHANGES``; ``charges``: those of ``x``); returns the history."""
+        """HMC baseline at trajectory length ``traj_length``: ``step_size=None`` tunes ε with
+        ``hmc.tune_step_size`` to ``target_acceptance`` (the tuning trajectories thermalise);
+        a number runs ``n = ceil(τ/ε)`` steps of ``τ/n``.  Then ``steps`` trajectories, timed
+        and recorded in the ``hmc`` history with the charge changes ``|Q_t − Q_{t−1}|``
+        (``CHARGE_CHANGES``), ``step_size`` and ``n_steps``; returns the history."""
+        hmc, lattice = self.hmc_module, self.lattice_module
+        bt = self._beta_tensor(self._final_beta(beta))
+        x = self._own_chains(self.x if x is None else x)
+        integrator = self._hmc_integrator()
+        if step_size is None:
+            tuned = hmc.tune_step_size(
+                x,
+                bt,
+                target=target_acceptance,
+                traj_length=traj_length,
+                generator=self.generator,
+                integrator=integrator,
+            )
+            eps, n_steps, x = tuned.eps, tuned.n_steps, tuned.links
+            if self._log:
+                self._log(
+                    f"hmc: tuned eps={eps:.4g} n_steps={n_steps} acceptance={tuned.acceptance:.3f}"
+                )
+        else:
+            n_steps = hmc.steps_for_length(step_size, traj_length)
+            eps = traj_length / n_steps
+        previous: dict[str, Any] = {}  # charges of the previous configuration
+        if self.model.has_charge:
+            previous["charge"] = lattice.topological_charge(x)
+        if self.group.is_abelian:
+            previous["sin_charge"] = lattice.sin_charge(x)
         hist = self.histories["hmc"]
-        previous = dict(charges)
         for i in range(steps):
             t_step = time.perf_counter()
-            x, metrics = step(x)
+            x, metrics = hmc.hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
             metrics["time_s"] = self._scalar(time.perf_counter() - t_step)
             for key, dkey in CHARGE_CHANGES:
                 if key in metrics:

@@ -43,13 +43,12 @@ from ..common.loop import (
     history_from_state,
     history_state,
 )
+from . import hmc, lattice
 from .checkpoint import SUFFIX, StopFlag, load_checkpoint, save_checkpoint
 from .compile import compile_function
 from .distributed import Backend, SingleProcess
 from .dynamics import Dynamics, DynamicsConfig, Proposal
 from .groups import GaugeGroup, group_by_name
-from .hmc import compile_leapfrog, hmc_step, steps_for_length, tune_step_size
-from .lattice import sin_charge, topological_charge
 from .loss import LossConfig, l2hmc_loss
 from .networks import NetworkConfig
 from .optim import Optimizer, clip_by_global_norm
@@ -76,7 +75,13 @@ class Trainer(TrainerLoop):
     checkpoint bookkeeping are ``common.loop.TrainerLoop``'s.
     """
 
+    model: Dynamics
+    group: GaugeGroup
+    generator: tf.random.Generator
+    x: tf.Tensor
     checkpoint_suffix = SUFFIX
+    hmc_module = hmc
+    lattice_module = lattice
 
     def __init__(
         self,
@@ -296,54 +301,10 @@ class Trainer(TrainerLoop):
         self.model.train()
         return hist
 
-    def run_hmc(
-        self,
-        steps: int,
-        beta: float | None = None,
-        *,
-        step_size: float | None = None,
-        target_acceptance: float = 0.75,
-        traj_length: float = 1.0,
-        x: tf.Tensor | None = None,
-    ) -> History:
-        """HMC baseline at trajectory length ``traj_length``: ``step_size=None`` tunes ε with
-        ``hmc.tune_step_size`` to ``target_acceptance`` (the tuning trajectories thermalise);
-        a number runs ``n = ceil(τ/ε)`` steps of ``τ/n``.  Then ``steps`` trajectories; returns
-        the ``hmc`` history (with ``dQ``, ``time_s`` like the L2HMC histories)."""
-        bt = self._beta_tensor(self._final_beta(beta))
-        x = self.x if x is None else x
-        integrator = (
-            compile_leapfrog("graph" if self.compile_mode == "graph" else "xla")
-            if self.compile_mode != "eager"
-            else None
-        )
-        if step_size is None:
-            tuned = tune_step_size(
-                x,
-                bt,
-                target=target_acceptance,
-                traj_length=traj_length,
-                generator=self.generator,
-                integrator=integrator,
-            )
-            eps, n_steps, x = tuned.eps, tuned.n_steps, tuned.links
-            if self._log:
-                self._log(
-                    f"hmc: tuned eps={eps:.4g} n_steps={n_steps} acceptance={tuned.acceptance:.3f}"
-                )
-        else:
-            n_steps = steps_for_length(step_size, traj_length)
-            eps = traj_length / n_steps
-        charges: dict[str, tf.Tensor] = {}
-        if self.model.has_charge:
-            charges["charge"] = topological_charge(x)
-        if self.group.is_abelian:
-            charges["sin_charge"] = sin_charge(x)
-
-        def step(x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-            return hmc_step(x, bt, eps, n_steps, self.generator, integrator=integrator)
-
-        return self._hmc_trajectories(steps, x, step, eps, n_steps, charges)
+    def _hmc_integrator(self) -> Any:
+        if self.compile_mode == "eager":
+            return None
+        return hmc.compile_leapfrog("graph" if self.compile_mode == "graph" else "xla")
 
     # -- logging ------------------------------------------------------------------------------
     def _reduce(self, metrics: dict[str, tf.Tensor]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,12 @@ class Walk(TrainerLoop):
 
     def _reduce(self, metrics: dict[str, Any]) -> dict[str, Any]:
         return metrics
+
+    def _beta_tensor(self, beta: float) -> Any:
+        return np.asarray(beta)
+
+    def _hmc_integrator(self) -> Any:
+        return None
 
     def _scalar(self, value: float) -> Any:
         return np.asarray(value)
@@ -148,10 +155,19 @@ def test_hmc_trajectories_record_charge_changes() -> None:
     walk = Walk(None, [])
     charges = [np.array([1.0, 0.0]), np.array([-1.0, 0.0]), np.array([-1.0, 2.0])]
 
-    def step(i: int) -> tuple[int, dict[str, Any]]:
+    def hmc_step(i: int, beta: Any, eps: float, n: int, *_: Any, **__: Any) -> tuple[int, Any]:
+        assert (eps, n) == (0.25, 4)
         return i + 1, {"charge": charges[i]}
 
-    hist = walk._hmc_trajectories(3, 0, step, 0.25, 4, {"charge": np.zeros(2)})
+    walk.hmc_module = ModuleType("hmc")
+    walk.hmc_module.hmc_step = hmc_step
+    walk.hmc_module.steps_for_length = lambda eps, length: round(length / eps)
+    walk.lattice_module = ModuleType("lattice")
+    walk.lattice_module.topological_charge = lambda x: np.zeros(2)
+    walk.model = SimpleNamespace(has_charge=True)
+    walk.group = SimpleNamespace(is_abelian=False)
+    walk.x, walk.generator = 0, None
+    hist = walk.run_hmc(3, step_size=0.25, traj_length=1.0)
     np.testing.assert_array_equal(hist["dQ"], [[1, 0], [2, 0], [0, 2]])
     assert list(hist) == ["charge", "time_s", "dQ", "step_size", "n_steps"]
     np.testing.assert_array_equal(hist["n_steps"], [4, 4, 4])
