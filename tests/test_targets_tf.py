@@ -20,7 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from targets_helpers import REPO, SPECS, SU3, Compiled, compile_every_spec, ok, shellcheck, spec_ir
+from targets_helpers import (
+    SPECS,
+    SU3,
+    Compiled,
+    check_goldens,
+    check_job_layout,
+    check_runtime_copy,
+    compile_every_spec,
+    ok,
+    shellcheck,
+    spec_ir,
+)
 
 from l2hmcc import driver, ir, pbs, systems, targets
 from l2hmcc.checks import target_support
@@ -31,7 +42,6 @@ from l2hmcc.targets import job, tensorflow
 
 TF_TARGETS = [name for name, t in targets.TARGETS.items() if t.framework == "tensorflow"]
 RUFF = Path(sys.executable).with_name("ruff")
-GOLDEN_FILES = ("train.py", "run-local.sh")
 
 
 @pytest.fixture(scope="module")
@@ -72,31 +82,13 @@ def test_every_combination_compiles_or_names_the_backend_mismatch(
 def test_job_directory_layout(compiled: dict[tuple[str, str], Compiled]) -> None:
     """The PyTorch layout, carrying common/ + tf/ (and no pt/)."""
     for c in ok(compiled):
-        files = {p.relative_to(c.out).as_posix() for p in c.out.rglob("*") if p.is_file()}
-        expected = {"train.py", "run-local.sh", "job.pbs", "spec.l2h", "manifest.json"}
-        assert expected <= files, (c.spec, c.target)
-        carried = {f for f in files if f.startswith("l2hmcc_runtime/")}
-        for module in ("tf/trainer.py", "tf/run.py", "tf/backends.py", "common/driver.py"):
-            assert f"l2hmcc_runtime/{module}" in carried
-        assert not any(f.startswith("l2hmcc_runtime/pt/") for f in carried)
-        assert not any("__pycache__" in f for f in carried)
-        assert files - carried - expected == set(), (c.spec, c.target)
-        for name in ("run-local.sh", "job.pbs"):
-            assert (c.out / name).stat().st_mode & 0o111, name
-        manifest = json.loads((c.out / "manifest.json").read_text())
-        assert {f["path"] for f in manifest["files"]} == files - {"manifest.json"}
-        assert manifest["target"]["name"] == c.target
+        check_job_layout(c, "tensorflow", ("tf/trainer.py", "tf/run.py", "tf/backends.py"))
 
 
 def test_carried_runtime_is_a_byte_copy_of_the_package(
     compiled: dict[tuple[str, str], Compiled],
 ) -> None:
-    c = compiled["u1-smoke.l2h", "tensorflow"]
-    package = REPO / "l2hmcc" / "runtime"
-    for path, data in job.runtime_files("tf"):
-        rel = Path(path).relative_to(job.CARRIED_RUNTIME)
-        assert (package / rel).read_bytes() == data
-        assert (c.out / path).read_bytes() == data
+    check_runtime_copy(compiled["u1-smoke.l2h", "tensorflow"], "tensorflow")
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -110,8 +102,7 @@ def test_goldens(
     c = compiled[spec, target]
     if c.codes:
         return  # the E301/E302 case, asserted above
-    for name in GOLDEN_FILES:
-        golden(f"targets/{Path(spec).stem}/{target}/{name}", (c.out / name).read_text())
+    check_goldens(c, golden)
 
 
 def test_generated_headers(compiled: dict[tuple[str, str], Compiled]) -> None:
