@@ -78,13 +78,29 @@ class Result:
     wall_s: float
 
 
-def compile_job(spec: str, overrides: tuple[str, ...], compiled: bool, out: Path) -> Path:
-    sets = [a for o in (*overrides, f"train.compile={str(compiled).lower()}") for a in ("--set", o)]
-    cmd = [sys.executable, "-m", "l2hmcc", "compile", spec, "--target", "pytorch", "-o", str(out)]
+def compile_job(spec: str, overrides: tuple[str, ...], target: str, out: Path) -> Path:
+    """``l2hmcc compile SPEC --target TARGET -o OUT --force --set …`` (also used by
+    ``bench_targets_tf.py``)."""
+    sets = [a for o in overrides for a in ("--set", o)]
+    cmd = [sys.executable, "-m", "l2hmcc", "compile", spec, "--target", target, "-o", str(out)]
     proc = subprocess.run([*cmd, "--force", *sets], cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     return out
+
+
+def read_rates(out: Path) -> dict[str, float]:
+    """What a finished job wrote in ``out``: train steps/s (the first step, which holds the
+    compilation, left out), L2HMC and HMC trajectories/s, the first step's time."""
+    summary = json.loads((out / "summary.json").read_text())
+    with np.load(out / "history" / "train.npz") as h:
+        t = h["time_s"]
+    return {
+        "train_steps_per_s": float((len(t) - 1) / np.sum(t[1:])),
+        "l2hmc_traj_per_s": summary["l2hmc"]["trajectories_per_s"],
+        "hmc_traj_per_s": summary["hmc"]["trajectories_per_s"],
+        "first_step_s": float(t[0]),
+    }
 
 
 def run(job: Path, args: list[str], env: dict[str, str]) -> float:
@@ -99,9 +115,8 @@ def run(job: Path, args: list[str], env: dict[str, str]) -> float:
 
 def measure(name: str, compiled: bool, base: Path, args: argparse.Namespace) -> Result:
     spec, overrides = WORKLOADS[name]
-    job = compile_job(
-        spec, overrides, compiled, base / f"{name}-{'compiled' if compiled else 'eager'}"
-    )
+    sets = (*overrides, f"train.compile={str(compiled).lower()}")
+    job = compile_job(spec, sets, "pytorch", base / f"{name}-{'compiled' if compiled else 'eager'}")
     env = {
         **os.environ,
         "PYTHON": sys.executable,
@@ -125,19 +140,7 @@ def measure(name: str, compiled: bool, base: Path, args: argparse.Namespace) -> 
         ],
         env,
     )
-    out = job / "output"
-    summary = json.loads((out / "summary.json").read_text())
-    with np.load(out / "history" / "train.npz") as h:
-        t = h["time_s"]
-    return Result(
-        workload=name,
-        compile=compiled,
-        train_steps_per_s=float((len(t) - 1) / np.sum(t[1:])),
-        l2hmc_traj_per_s=summary["l2hmc"]["trajectories_per_s"],
-        hmc_traj_per_s=summary["hmc"]["trajectories_per_s"],
-        first_step_s=float(t[0]),
-        wall_s=wall,
-    )
+    return Result(workload=name, compile=compiled, **read_rates(job / "output"), wall_s=wall)
 
 
 def main() -> None:

@@ -40,33 +40,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-
-WORKLOADS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "u1": (
-        "specs/u1-smoke.l2h",
-        (
-            "lattice.shape=[16, 16]",
-            "train.chains=64",
-            "evaluate.chains=64",
-            "hmc.chains=64",
-            "dynamics.leapfrog=4",
-            "network.hidden=[64, 64]",
-        ),
-    ),
-    "su3": (
-        "specs/su3-smoke.l2h",
-        (
-            "lattice.shape=[4, 4, 4, 4]",
-            "train.chains=4",
-            "evaluate.chains=4",
-            "hmc.chains=4",
-            "network.hidden=[64]",
-        ),
-    ),
-}
+from bench_targets import WORKLOADS, compile_job, read_rates
 
 MODES = ("eager", "graph", "xla", "xla-full")
 
@@ -82,17 +56,6 @@ class Result:
     first_step_s: float
     wall_s: float
     cpu_s: float
-
-
-def compile_job(spec: str, overrides: tuple[str, ...], out: Path) -> Path:
-    sets = [a for o in overrides for a in ("--set", o)]
-    cmd = [sys.executable, "-m", "l2hmcc", "compile", spec, "--target", "tensorflow", "-o"]
-    proc = subprocess.run(
-        [*cmd, str(out), "--force", *sets], cwd=REPO, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
-    return out
 
 
 def measure(name: str, mode: str, job: Path, args: argparse.Namespace) -> Result:
@@ -128,17 +91,11 @@ def measure(name: str, mode: str, job: Path, args: argparse.Namespace) -> Result
         ),
         "?",
     )
-    summary = json.loads((out / "summary.json").read_text())
-    with np.load(out / "history" / "train.npz") as h:
-        t = h["time_s"]
     return Result(
         workload=name,
         mode=mode,
         mode_used=used,
-        train_steps_per_s=float((len(t) - 1) / np.sum(t[1:])),
-        l2hmc_traj_per_s=summary["l2hmc"]["trajectories_per_s"],
-        hmc_traj_per_s=summary["hmc"]["trajectories_per_s"],
-        first_step_s=float(t[0]),
+        **read_rates(out),
         wall_s=wall,
         cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
     )
@@ -163,7 +120,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-targets-tf-") as tmp:
         for name in names:
             spec, overrides = WORKLOADS[name]
-            job = compile_job(spec, () if args.smoke else overrides, Path(tmp) / name)
+            sets = () if args.smoke else overrides
+            job = compile_job(spec, sets, "tensorflow", Path(tmp) / name)
             for mode in modes:
                 r = measure(name, mode, job, args)
                 results.append(r)
