@@ -30,53 +30,15 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from l2hmcc.runtime.pt.dynamics import DynamicsConfig
-from l2hmcc.runtime.pt.loss import LossConfig
-from l2hmcc.runtime.pt.networks import NetworkConfig, seed_u1_network
+from workloads import SEED, WORKLOADS, Workload
+
 from l2hmcc.runtime.pt.trainer import TrainConfig, Trainer
-
-#: seconds per train step and per evaluation trajectory of the seed (2-core CPU, one thread)
-SEED = {"u1": (3.8, 1.2), "su3": (2.25, 0.64)}
-
-
-@dataclass(frozen=True)
-class Workload:
-    group: str
-    shape: tuple[int, ...]
-    beta: float
-    chains: int
-    dynamics: DynamicsConfig
-    network: NetworkConfig
-    loss: LossConfig
-
-
-WORKLOADS = {
-    "u1": Workload(
-        "U1",
-        (16, 16),
-        4.0,
-        128,
-        DynamicsConfig(leapfrog=8, step_size=0.1, directions="merged", x_update="compact"),
-        seed_u1_network(),
-        LossConfig(plaquette=1.0, charge=0.0),
-    ),
-    "su3": Workload(
-        "SU3",
-        (4, 4, 4, 4),
-        6.0,
-        8,
-        DynamicsConfig(leapfrog=2, step_size=0.01, directions="merged"),
-        NetworkConfig(hidden=(256,), activation="tanh"),
-        LossConfig(plaquette=0.1, charge=0.0),
-    ),
-}
 
 
 def trainer(w: Workload, precision: str, compiled: bool) -> Trainer:

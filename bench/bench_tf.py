@@ -42,7 +42,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,60 +49,19 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workloads import SEED, WORKLOADS, Workload
+
 from l2hmcc.runtime.common.config import (
     DynamicsConfig,
     LossConfig,
     NetworkConfig,
     TrainConfig,
-    seed_u1_network,
 )
 from l2hmcc.runtime.tf import hmc
 from l2hmcc.runtime.tf.trainer import Trainer
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
-
-#: seconds per train step and per evaluation trajectory of the seed (2-core CPU, one thread)
-SEED = {"u1": (3.8, 1.2), "su3": (2.25, 0.64)}
-
-
-@dataclass(frozen=True)
-class Workload:
-    group: str
-    shape: tuple[int, ...]
-    beta: float
-    chains: int
-    dynamics: DynamicsConfig
-    network: NetworkConfig
-    loss: LossConfig
-    hmc_eps: float
-    hmc_steps: int
-
-
-WORKLOADS = {
-    "u1": Workload(
-        "U1",
-        (16, 16),
-        4.0,
-        128,
-        DynamicsConfig(leapfrog=8, step_size=0.1, directions="merged", x_update="compact"),
-        seed_u1_network(),
-        LossConfig(plaquette=1.0, charge=0.0),
-        0.125,
-        16,
-    ),
-    "su3": Workload(
-        "SU3",
-        (4, 4, 4, 4),
-        6.0,
-        8,
-        DynamicsConfig(leapfrog=2, step_size=0.01, directions="merged"),
-        NetworkConfig(hidden=(256,), activation="tanh"),
-        LossConfig(plaquette=0.1, charge=0.0),
-        0.1,
-        10,
-    ),
-}
 
 QUICK = {
     "u1": Workload(
