@@ -298,6 +298,13 @@ number of minutes.""",
 value is written as in a spec: `--set train.steps=100`, `--set lattice.shape=[8,8]`,
 `--set 'job.account="proj"'`.""",
     ),
+    "E115": CodeInfo(
+        "number too large",
+        """A number is larger than its key can hold: integers are at most 2^63 - 1 (the
+generated code and the records store them as 64-bit integers), numbers at most about 1.8e308
+(a 64-bit float), and durations have at most 12 digits per part. Such a value is almost always
+a typo: check the number of digits. This applies to `--set` values as well.""",
+    ),
     # E2xx: cross-field rules ----------------------------------------------------------------
     "E201": CodeInfo(
         "topological charge needs another lattice dimension",

@@ -15,6 +15,7 @@ value in place (so `leapfrog = sweep(4, 0)` reports the 0).
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -189,13 +190,38 @@ def _no_sweep(v: Value, path: str, ctx: _Ctx) -> None:
         )
 
 
+#: Integers in the IR fit a signed 64-bit integer (what the generated code and JSON readers
+#: take); a larger literal is reported as too large for its key (E115).
+MAX_INTEGER = 2**63 - 1
+
+
+def _too_large(v: Number, path: str, ctx: _Ctx, limit: str) -> _Reject:
+    digits = len(v.text.lstrip("+-"))
+    shown = v.text if len(v.text) <= 24 else f"{v.text[:10]}…{v.text[-6:]} ({digits} characters)"
+    return ctx.reject(
+        error(
+            "E115",
+            f"`{shown}` is too large for `{path}`",
+            v.span,
+            f"at most {limit}",
+            help="a typo? check the number of digits",
+        )
+    )
+
+
 def integer(v: Value, path: str, ctx: _Ctx) -> int:
     _no_sweep(v, path, ctx)
     if isinstance(v, Number):
         if isinstance(v.value, int):
+            if abs(v.value) > MAX_INTEGER:
+                raise _too_large(v, path, ctx, "2^63 - 1")
             return v.value
+        if math.isinf(v.value) and re.fullmatch(r"[+-]?\d+", v.text):
+            raise _too_large(v, path, ctx, "2^63 - 1")  # a literal too long to convert
         # 1e3 is a natural way to write a thousand steps; 1.5 is not an integer.
-        if "e" in v.text.lower() and v.value.is_integer() and abs(v.value) < 2**63:
+        if "e" in v.text.lower() and math.isfinite(v.value) and v.value.is_integer():
+            if abs(v.value) > MAX_INTEGER:
+                raise _too_large(v, path, ctx, "2^63 - 1")
             return int(v.value)
     if isinstance(v, String) and re.fullmatch(r"\s*[+-]?\d+\s*", v.value):
         raise ctx.wrong_type(path, v, "an integer", help=f"remove the quotes: {v.value.strip()}")
@@ -205,7 +231,13 @@ def integer(v: Value, path: str, ctx: _Ctx) -> int:
 def number(v: Value, path: str, ctx: _Ctx) -> float:
     _no_sweep(v, path, ctx)
     if isinstance(v, Number):
-        return float(v.value)
+        try:
+            value = float(v.value)
+        except OverflowError:  # an integer literal beyond the largest float
+            raise _too_large(v, path, ctx, "1.8e308") from None
+        if math.isinf(value):
+            raise _too_large(v, path, ctx, "1.8e308")
+        return value
     if isinstance(v, String) and re.fullmatch(r"\s*[+-]?[\d.eE+-]+\s*", v.value):
         raise ctx.wrong_type(path, v, "a number", help=f"remove the quotes: {v.value.strip()}")
     raise ctx.wrong_type(path, v, "a number")
@@ -320,9 +352,19 @@ def minutes(v: Value, path: str, ctx: _Ctx) -> int:
     read as minutes."""
     _no_sweep(v, path, ctx)
     if isinstance(v, Number) and isinstance(v.value, int):
-        return v.value
+        return integer(v, path, ctx)
     if not isinstance(v, Duration):
         raise ctx.wrong_type(path, v, "a duration such as `1h30m` or `01:30:00`")
+    if max(len(run) for run in re.findall(r"\d+", v.text)) > 12:  # int() of it could fail
+        raise ctx.reject(
+            error(
+                "E115",
+                f"`{v.text[:24]}{'…' if len(v.text) > 24 else ''}` is too large for `{path}`",
+                v.span,
+                "too large",
+                help="a typo? check the number of digits",
+            )
+        )
     if m := _CLOCK.fullmatch(v.text):
         h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
         if mi >= 60 or s >= 60:
@@ -390,7 +432,7 @@ def beta(v: Value, path: str, ctx: _Ctx) -> dict[str, Any]:
     _no_sweep(v, path, ctx)
     if isinstance(v, Number):
         ctx.spans.values[f"{path}.value"] = v.span
-        return {"kind": "constant", "value": float(v.value)}
+        return {"kind": "constant", "value": number(v, path, ctx)}
     what = "a number or `linear(a, b)`, `geometric(a, b)`, `eras([a, b, ...])`"
     c = _call(v, path, ctx, ("linear", "geometric", "eras"), what)
     if c.name.text == "eras":
@@ -410,7 +452,7 @@ def hmc_step_size(v: Value, path: str, ctx: _Ctx) -> dict[str, Any]:
     _no_sweep(v, path, ctx)
     if isinstance(v, Number):
         ctx.spans.values[f"{path}.value"] = v.span
-        return {"kind": "fixed", "value": float(v.value)}
+        return {"kind": "fixed", "value": number(v, path, ctx)}
     if isinstance(v, Ident) and v.name == "auto":
         return {"kind": "auto"}
     c = _call(v, path, ctx, ("auto",), "a number or `auto(acceptance)`")

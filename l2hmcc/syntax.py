@@ -14,6 +14,7 @@ mistakes (`_EXAMPLES`).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Name:
 @dataclass(frozen=True)
 class Number:
     """``8``, ``-1``, ``0.1``, ``1e-3``: ``text`` as written, ``value`` parsed (int if it has
-    no ``.`` and no exponent)."""
+    no ``.`` and no exponent; ±inf for a literal too long to convert, see `MAX_INT_DIGITS`)."""
 
     span: Span = field(compare=False, repr=False)
     text: str
@@ -319,6 +320,21 @@ def _unescape(literal: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), literal[1:-1])
 
 
+#: Integer literals longer than this are not converted (Python refuses beyond 4300 digits, and
+#: converting is quadratic); they stand for ±infinity, which lowering reports as too large.
+MAX_INT_DIGITS = 1000
+
+
+def _number(text: str) -> int | float:
+    """The value of a NUMBER token: an int if it has no ``.`` and no exponent, else a float
+    (which may be infinite: ``1e999``)."""
+    if re.fullmatch(r"[+-]?\d+", text):
+        if len(text.lstrip("+-").lstrip("0")) > MAX_INT_DIGITS:
+            return -math.inf if text.startswith("-") else math.inf
+        return int(text)
+    return float(text)
+
+
 class _Builder:
     """Lark tree → syntax tree. Recursion is bounded by `MAX_DEPTH`."""
 
@@ -370,8 +386,7 @@ class _Builder:
         children = [c for c in node.children if c is not None]
         if kind == "number":
             text = str(children[0])
-            num: int | float = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
-            return Number(span, text, num)
+            return Number(span, text, _number(text))
         if kind == "string":
             text = str(children[0])
             return String(span, text, _unescape(text))

@@ -76,7 +76,8 @@ def check_system(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     if system is None:
         return []
     if not system.is_cluster:
-        return _local(spec, spans)
+        # run-local.sh loads the same modules and exports the same env as job.pbs would
+        return _local(spec, spans) + _modules(spec, spans) + _env(spec, spans)
     found: list[Diagnostic] = []
     found += _account(spec, spans)
     found += _job_name(spec, spans)
