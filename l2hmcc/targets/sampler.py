@@ -66,7 +66,7 @@ def evaluate_compile(spec: ir.Spec) -> bool | None:
 
 
 def beta_kwargs(beta: ir.Constant | ir.Linear | ir.Geometric | ir.Eras) -> Kwargs:
-    """``BetaSchedule`` arguments (``pt/trainer.py``)."""
+    """``BetaSchedule`` arguments (``common/config.py``)."""
     if isinstance(beta, ir.Constant):
         return [("kind", "constant"), ("start", beta.value)]
     if isinstance(beta, ir.Linear | ir.Geometric):
@@ -94,7 +94,7 @@ def final_beta(beta: ir.Constant | ir.Linear | ir.Geometric | ir.Eras) -> float:
 
 
 def dynamics_kwargs(spec: ir.Spec) -> Kwargs:
-    """``DynamicsConfig`` arguments (``pt/dynamics.py``). The x update is a U(1) choice; SU(N)
+    """``DynamicsConfig`` arguments (``common/config.py``). The x update is a U(1) choice; SU(N)
     links always take the group update, so the field is left at its default there."""
     d = spec.dynamics
     kw: Kwargs = [
@@ -113,7 +113,7 @@ def dynamics_kwargs(spec: ir.Spec) -> Kwargs:
 
 
 def network_kwargs(spec: ir.Spec) -> Kwargs | None:
-    """``NetworkConfig`` arguments (``pt/networks.py``), or None for ``network none`` (the
+    """``NetworkConfig`` arguments (``common/config.py``), or None for ``network none`` (the
     runtime's ``network=None``: no networks, learned step sizes only). ``trig`` is the
     runtime's explicit embedding for the group: cos/sin of U(1) angles, real/imaginary parts
     of SU(N) links."""
@@ -156,7 +156,7 @@ def loss_kwargs(spec: ir.Spec) -> Kwargs:
 
 
 def train_kwargs(spec: ir.Spec) -> Kwargs:
-    """``TrainConfig`` arguments (``pt/trainer.py``): ``steps``, or ``eras × steps_per_era``;
+    """``TrainConfig`` arguments (``common/config.py``): ``steps``, or ``eras × steps_per_era``;
     ``lr_final`` only for a decaying schedule (``constant`` ignores it)."""
     t = spec.train
     steps: Kwargs = (

@@ -11,8 +11,7 @@ the latest ``keep``.
 ``StopFlag`` is set by SIGTERM/SIGUSR1 (batch systems send one before killing a job); the
 training loop polls it, writes a checkpoint and returns.
 
-These are the framework-neutral parts of ``pt/checkpoint.py`` (issue 3, part B), copied here so
-that ``tf/checkpoint.py`` needs no torch (docs/requests-6.md, R6).
+``pt/checkpoint.py`` and ``tf/checkpoint.py`` add the framework's file format.
 """
 
 from __future__ import annotations

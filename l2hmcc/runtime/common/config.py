@@ -6,11 +6,13 @@ a generated ``train.py`` constructs them with the same keyword arguments whateve
 (``dynamics``), ``LossConfig`` (``loss``).  No framework types appear in them: precisions are
 strings, activations are names.
 
-These definitions are those of ``pt/networks.py``, ``pt/dynamics.py`` and ``pt/loss.py``
-and ``pt/trainer.py`` (``TrainConfig``, ``BetaSchedule``, ``lr_factor``) (issue 3, part B),
-copied here verbatim (``TrainConfig.dtype``, a ``torch.dtype``, becomes ``dtype_name``) so that ``tf/`` can use them without importing torch
-(docs/requests-6.md, R1); ``tests/runtime/test_config_shared.py`` checks that the two stay equal
-until ``pt/`` imports them from here.
+Both ``pt/`` and ``tf/`` import these classes from here (``pt.networks.NetworkConfig`` is
+this ``NetworkConfig``, and so on); ``TrainConfig.dtype_name`` names the precision, which each
+runtime maps to its own dtype.
+
+The defaults are the compiler's (the IR's, ``l2hmcc/ir.py``): a generated ``train.py`` passes
+every value it needs, and code that builds a config by hand (benchmarks, tests) gets the
+sampler a spec without that key describes.
 """
 
 from __future__ import annotations
@@ -219,7 +221,8 @@ class TrainConfig:
 
     ``steps``, or ``eras × steps_per_era`` when ``eras > 0``. ``lr_schedule`` decays from ``lr``
     to ``lr · lr_final`` (cosine, linear, exponential) after ``warmup`` linear-warmup steps.
-    ``clip_norm = 0`` disables clipping. ``precision`` is the physics (and network) precision;
+    ``step_size_lr_factor`` multiplies the learning rate of the step sizes ``log ε_k`` (the
+    networks keep ``lr``). ``clip_norm = 0`` disables clipping. ``precision`` is the physics (and network) precision;
     ``network_precision`` ``bf16``/``fp16`` runs the networks under autocast on CUDA only (a
     warning and full precision elsewhere). ``checkpoint_every = 0``: only at the end.
     """
@@ -230,6 +233,7 @@ class TrainConfig:
     chains: int = 16
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1e-3
+    step_size_lr_factor: float = 1.0
     lr_schedule: Literal["constant", "cosine", "linear", "exponential"] = "constant"
     lr_final: float = 0.01
     warmup: int = 0
@@ -262,6 +266,10 @@ class TrainConfig:
             raise ValueError("train: steps must be >= 0 and chains >= 1")
         if not self.lr > 0 or not 0 < self.lr_final <= 1:
             raise ValueError("train: lr must be > 0 and 0 < lr_final <= 1")
+        if not self.step_size_lr_factor > 0:
+            raise ValueError(
+                f"train.step_size_lr_factor: expected > 0, got {self.step_size_lr_factor}"
+            )
 
     @property
     def total_steps(self) -> int:

@@ -13,8 +13,8 @@ The trainer talks to one ``Backend`` object and nothing else distributed: it nev
 * ``all_reduce_mean(tensor or dict of tensors)``: the mean over ranks (metrics);
 * ``barrier()``; ``broadcast_parameters(model)`` (rank 0's parameters to every rank, at start).
 
-``SingleProcess`` is the only implementation here; DDP, DeepSpeed and Horovod ones are added by
-the targets (issue 4) next to it.
+``SingleProcess`` is the only implementation here; the DDP, DeepSpeed and Horovod ones are in
+``backends.py``.
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ def compile_leapfrog(
     (default ``dynamic=False``, ``options=COMPILE_OPTIONS``).  If compilation fails at the
     first call, a warning is issued and the eager integrator is used from then on.  Real
     dtypes (U1) compile to fused vectorised kernels.  Inductor emits no fused code for complex
-    operators (../shared/reference/dependencies.md; measured 0.35× eager on SU(3) 4⁴), so
+    operators (measured slower than eager on SU(3); docs/performance.md), so
     SU(N) links are integrated on real (re, im) pairs (``su_pairs``, ``pairs=True``, the
     default); with ``pairs=False`` complex links run the eager integrator, or the compiled
     complex one if ``compile_complex=True``.

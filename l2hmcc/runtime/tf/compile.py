@@ -5,19 +5,13 @@ plain `tf.function` ("graph"), or returns it unchanged ("eager"). An XLA functio
 compile (an op without an XLA kernel, e.g. `tf.linalg.expm` on complex dtypes or Horovod's
 allreduce) falls back to a plain `tf.function`, once, with a warning: the run continues.
 
-XLA's CPU "fusion emitters" (the default in TF 2.21) fuse long chains of cheap elementwise
-operations into every consumer that reads them several times (a 3×3 matrix product reads each
-entry three times), recomputing the chain per read: an SU(3) leapfrog step ran 5–10× slower
-than without XLA (measured: 159 ms vs 34 ms in a plain ``tf.function``).  Importing this module
-therefore adds ``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS`` (read when XLA first
-compiles) unless the variable already sets that flag; with the legacy emitters the same step
-took 13–29 ms.  (XLA's optimization barrier does not help: the CPU pipeline drops it before
-fusion.)
+Importing this module adds ``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS`` (read
+when XLA first compiles) unless the variable already sets that flag: XLA's CPU fusion emitters
+recompute fused elementwise chains per read and make SU(N) steps several times slower (the
+measurements are in the l2hmcc documentation, docs/performance.md).
 
-Some kernels are fast in one mode and slow in the other (a batched 3×3 complex matmul is ~15×
-slower as an XLA `dot` on CPU than written as broadcast-multiply-sum, and the reverse in eager
-mode). The Python body of a function is traced under `xla_tracing()`, so helpers can ask
-`in_xla()` which formulation to emit.
+Some kernels are fast in one mode and slow in the other, so the Python body of a function is
+traced under `xla_tracing()` and helpers can ask `in_xla()` which formulation to emit.
 """
 
 from __future__ import annotations

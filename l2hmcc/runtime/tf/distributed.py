@@ -4,7 +4,7 @@
 The trainer talks to one ``Backend`` and nothing else distributed; it never imports Horovod.
 TensorFlow's split differs from PyTorch's in one place: the gradients are computed *inside* the
 XLA-compiled train step, and Horovod's allreduce has no XLA kernel (it cannot run inside
-``jit_compile=True``; ../shared/reference/dependencies.md).  So a train step is
+``jit_compile=True``).  So a train step is
 
     grads = compiled_grads(...)                 # XLA: proposal, loss, tape.gradient
     grads = backend.reduce_gradients(grads)     # eager: Horovod allreduce (mean over ranks)

@@ -19,8 +19,8 @@ order, so that a layer whose networks output zeros is a leapfrog step bit for bi
 
 State dict: ``log_step_size`` ``[N]``, ``masks`` ``[N, D, *L]`` (bool), ``vnets.{k}.…``,
 ``xnets.{k}.{half}.…``, as the PyTorch module's ``state_dict()``.  Random masks are drawn with
-numpy here (``np.random.default_rng(mask_seed)``), with ``torch.randperm`` there: to compare the
-frameworks with random masks, copy the ``masks`` entry (``load_state_dict`` does).
+numpy in both frameworks (``np.random.default_rng(mask_seed)``, one permutation per layer), so
+the same ``mask_seed`` gives the same masks; ``load_state_dict`` restores the ``masks`` entry.
 """
 
 from __future__ import annotations

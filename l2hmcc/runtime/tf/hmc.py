@@ -9,7 +9,7 @@
 with ``F₁`` the force at β = 1 (``n + 1`` force evaluations: the force of a step's last kick is
 reused by the next step's first kick).  The two half kicks between steps are applied one after
 the other, never merged into ``p - ε F``, so that the generalized leapfrog with networks that
-output zeros reproduces this trajectory bit for bit (docs/requests-3a.md, item 1).
+output zeros reproduces this trajectory bit for bit.
 
 ``eps`` and ``beta`` are floats, 0-d tensors or one value per chain ``[B]``.  The steps run in a
 ``tf.while_loop`` (one loop body, not ``n`` unrolled copies, for XLA compile time).

@@ -208,7 +208,7 @@ class LeapfrogNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type 
         scales = {"s": config.scale_s, "q": config.scale_q, "t": 1.0}
         self.heads = tuple(h for h in "stq" if h in heads and scales[h] > 0)
         # the heads read the last hidden layer (pt/networks.py sizes them by hidden[0], which
-        # breaks for unequal widths: docs/requests-6.md R8); kaiming_uniform(a=√5) has bound
+        # breaks for unequal widths); kaiming_uniform(a=√5) has bound
         # 1/√fan_in, as the other layers
         last = config.hidden[-1]
         blocks = [

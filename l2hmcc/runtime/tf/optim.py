@@ -4,7 +4,7 @@ global-norm gradient clipping, written on ``tf.Variable``s.
 Why not Keras optimizers: the PyTorch runtime uses ``torch.optim`` (Adam's ``weight_decay`` is
 an L2 term added to the gradient; AdamW's is decoupled; SGD's momentum buffer starts at the
 first gradient), Keras 3's differ in these details and in their epsilon placement, and Keras 3
-with Horovod's ``DistributedOptimizer`` is broken (../shared/reference/dependencies.md).  These
+with Horovod's ``DistributedOptimizer`` is broken.  These
 few lines give the same trajectories in both frameworks, run inside an XLA-compiled function,
 and keep their slots as plain variables for checkpoints.  (This module has no ``pt/``
 counterpart: ``torch.optim`` is the counterpart.)
@@ -35,7 +35,8 @@ class Optimizer(tf.Module):  # type: ignore[misc]  # tensorflow ships no type in
     """Adam / AdamW / SGD(momentum 0.9) over named variables, PyTorch semantics.
 
     ``apply(grads, lr)`` takes the gradients in the order of ``variables`` and a learning-rate
-    tensor (so a schedule does not retrace a compiled step).
+    tensor (so a schedule does not retrace a compiled step); ``lr_scales`` (by variable name,
+    default 1) multiply it per variable, as ``torch.optim`` parameter groups do.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class Optimizer(tf.Module):  # type: ignore[misc]  # tensorflow ships no type in
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         momentum: float = 0.9,
+        lr_scales: dict[str, float] | None = None,
     ) -> None:
         super().__init__(name=f"optimizer_{kind}")
         if kind not in ("adam", "adamw", "sgd"):
@@ -54,6 +56,7 @@ class Optimizer(tf.Module):  # type: ignore[misc]  # tensorflow ships no type in
         self.kind = kind
         self.names = [n for n, _ in variables]
         self.variables_ = [v for _, v in variables]
+        self.lr_scales = [float((lr_scales or {}).get(n, 1.0)) for n in self.names]
         self.weight_decay = weight_decay
         self.betas = betas
         self.eps = eps
@@ -72,20 +75,25 @@ class Optimizer(tf.Module):  # type: ignore[misc]  # tensorflow ships no type in
         self.step.assign_add(1)
         wd = self.weight_decay
         if self.kind == "sgd":
-            for p, g, buf in zip(
-                self.variables_, grads, self.slots["momentum_buffer"], strict=True
+            for p, g, buf, scale in zip(
+                self.variables_, grads, self.slots["momentum_buffer"], self.lr_scales, strict=True
             ):
                 if wd:
                     g = g + wd * p
                 buf.assign(self.momentum * buf + g)
-                p.assign_sub(tf.cast(lr, p.dtype) * buf)
+                p.assign_sub(tf.cast(lr, p.dtype) * scale * buf)
             return
         b1, b2 = self.betas
-        for p, g, m, s in zip(
-            self.variables_, grads, self.slots["exp_avg"], self.slots["exp_avg_sq"], strict=True
+        for p, g, m, s, scale in zip(
+            self.variables_,
+            grads,
+            self.slots["exp_avg"],
+            self.slots["exp_avg_sq"],
+            self.lr_scales,
+            strict=True,
         ):
             dt = p.dtype
-            lr_p = tf.cast(lr, dt)
+            lr_p = tf.cast(lr, dt) * scale
             t = tf.cast(self.step, dt)
             if self.kind == "adamw":
                 if wd:
