@@ -262,8 +262,14 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             )
         if args.check:
             print(f"would reformat {o.path}")
+        elif not Path(o.path).is_file():  # a pipe: nothing to rewrite, print the result
+            sys.stdout.write(o.formatted)
         else:
-            _write_atomic(Path(o.path), o.formatted)
+            try:
+                _write_atomic(Path(o.path), o.formatted)
+            except OSError as e:
+                sys.stderr.write(f"error: cannot rewrite `{o.path}`: {e.strerror or e}\n")
+                return EXIT_DIAGNOSTICS
             print(f"reformatted {o.path}")
     if not all(o.ok for o in outcomes):
         return EXIT_DIAGNOSTICS

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from l2hmcc.diagnostics import Diagnostic, Label, error
-from l2hmcc.source import Source, SourceError, Span, decode_source, read_source
+from l2hmcc.source import Source, SourceError, Span, decode_source, read_file
 from l2hmcc.syntax import Attribute, Block, Item, SpecFile, parse
 
 #: Blocks whose label selects a variant: under another label they replace the base's block.
@@ -84,13 +84,7 @@ class DiskReader:
         return os.path.realpath(name)
 
     def read(self, name: str) -> tuple[bytes, Source]:
-        src = read_source(name)
-        try:
-            with open(name, "rb") as f:  # the bytes as on disk: the copy and its digest
-                data = f.read()
-        except OSError as e:
-            raise SourceError("E010", f"cannot read `{name}`: {e.strerror or e}") from None
-        return data, src
+        return read_file(name)  # read once: a pipe gives its bytes only once
 
 
 class MemoryReader:

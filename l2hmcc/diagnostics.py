@@ -215,6 +215,12 @@ relative to the directory of the spec that names it (not to the working director
 itself, directly or through its bases), or it is longer than 16 files. The message shows the
 chain; break it by removing one `extends`.""",
     ),
+    "E018": CodeInfo(
+        "not a spec file",
+        """A spec is read from a regular file or a pipe (`/dev/stdin`, `<(...)`, a FIFO).
+Devices (`/dev/zero`), sockets and the like are refused, and so is a pipe that nobody writes
+to (l2hmcc waits 30 s for the first bytes).""",
+    ),
     # E1xx: keys, types, ranges --------------------------------------------------------------
     "E101": CodeInfo(
         "unknown block",

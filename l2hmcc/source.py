@@ -9,6 +9,9 @@ but `SourceError`, which the driver turns into a diagnostic.
 from __future__ import annotations
 
 import bisect
+import os
+import select
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +81,8 @@ class Source:
 
 
 class SourceError(Exception):
-    """A file that cannot be a spec: missing, unreadable, binary, empty or too large."""
+    """A file that cannot be a spec: missing, unreadable, not a file or a pipe, binary, empty
+    or too large."""
 
     def __init__(self, code: str, message: str, help: str | None = None) -> None:
         super().__init__(message)
@@ -87,24 +91,83 @@ class SourceError(Exception):
         self.help = help
 
 
-def read_source(path: str | Path, *, max_bytes: int = MAX_SOURCE_BYTES) -> Source:
-    """Read a spec file as UTF-8 text. Raises `SourceError` (never `OSError`) on bad input."""
-    p = Path(path)
+#: How long to wait for a pipe's writer to write something before giving up.
+PIPE_WAIT_S = 30.0
+
+
+def _kind(mode: int) -> str:
+    for test, what in (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def read_file(path: str | Path, *, max_bytes: int = MAX_SOURCE_BYTES) -> tuple[bytes, Source]:
+    """Read a spec once: its bytes as read (for the job's copy and digest) and its text.
+
+    A regular file or a pipe (``/dev/stdin``, ``<(...)``, a FIFO) is read; anything else
+    (a directory, a device such as ``/dev/zero``, a socket) is refused. A pipe is read only
+    once, so a spec given through one is the same text in every later stage. Raises
+    `SourceError` (never `OSError`) on bad input."""
     name = str(path)
     try:
-        if p.is_dir():
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
             raise SourceError("E010", f"`{name}` is a directory, not a spec file")
-        with p.open("rb") as f:
-            data = f.read(max_bytes + 1)
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise SourceError(
+                "E018",
+                f"`{name}` is {_kind(mode)}, not a spec file",
+                help="give a regular file (or a pipe)",
+            )
+        # Non-blocking: opening a FIFO without a writer must not hang.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                ready, _, _ = select.select([fd], [], [], PIPE_WAIT_S)
+                if not ready:
+                    raise SourceError(
+                        "E018",
+                        f"`{name}` is a pipe and nothing was written to it"
+                        f" within {PIPE_WAIT_S:g} s",
+                        help="start the program that writes the spec first",
+                    )
+            os.set_blocking(fd, True)
+            data = _read_up_to(fd, max_bytes + 1)
+        finally:
+            os.close(fd)
     except SourceError:
         raise
     except FileNotFoundError:
         raise SourceError("E010", f"cannot read `{name}`: no such file") from None
     except PermissionError:
         raise SourceError("E010", f"cannot read `{name}`: permission denied") from None
-    except OSError as e:
-        raise SourceError("E010", f"cannot read `{name}`: {e.strerror or e}") from None
-    return decode_source(name, data, max_bytes=max_bytes)
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise SourceError(
+            "E010", f"cannot read `{name}`: {getattr(e, 'strerror', None) or e}"
+        ) from None
+    return data, decode_source(name, data, max_bytes=max_bytes)
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(1 << 16, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def read_source(path: str | Path, *, max_bytes: int = MAX_SOURCE_BYTES) -> Source:
+    """Read a spec file as UTF-8 text (`read_file` without the bytes)."""
+    return read_file(path, max_bytes=max_bytes)[1]
 
 
 def decode_source(name: str, data: bytes, *, max_bytes: int = MAX_SOURCE_BYTES) -> Source:
