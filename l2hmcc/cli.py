@@ -405,22 +405,57 @@ COMMANDS = {
 }
 
 
+class _PipeSafe:
+    """A text stream whose reader may go away (``l2hmcc check BAD 2>&1 | head -1``): what
+    cannot be written is dropped, so the command still ends with its own exit status."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.broken = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.stream, name)
+
+    def close_if_broken(self) -> None:
+        """Point a broken stream's descriptor at /dev/null, so that Python's own flush at exit
+        does not fail (and turn the exit status into 120)."""
+        self.flush()
+        if self.broken:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # File names and --set values that are not valid UTF-8 must not crash the output.
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    saved = sys.stdout, sys.stderr
+    out, err = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
+    sys.stdout, sys.stderr = out, err
     try:
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # Output piped into e.g. `head`: stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
     except SystemExit:
         raise
     except Exception as e:  # a bug in l2hmcc, not in the spec
@@ -431,6 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "  please report it with the spec; set L2HMCC_TRACEBACK=1 for the traceback\n"
         )
         return EXIT_INTERNAL
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.close_if_broken()
+        err.close_if_broken()
 
 
 def run() -> None:
