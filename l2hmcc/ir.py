@@ -258,13 +258,26 @@ class Loss(_Model):
 
 
 class Train(_Model):
-    eras: int = Field(1, ge=1, description="Training eras (log and checkpoint boundaries).")
+    eras: int = Field(
+        1,
+        ge=1,
+        description="Training eras: a way to count steps (total steps = eras × steps_per_era);"
+        " the runtime treats era boundaries like any other step (β by era is"
+        " `lattice.beta = eras(...)`).",
+    )
     steps_per_era: int = Field(
         2000, ge=1, description="Training steps per era; total steps = eras × steps_per_era."
     )
     chains: int = Field(16, ge=1, description="Chains (batch size) per rank.")
     optimizer: Optimizer = Field("adam", description="Optimizer of networks and step sizes.")
     lr: float = Field(1e-3, gt=0, le=10, description="Initial learning rate.")
+    step_size_lr_factor: float = Field(
+        1.0,
+        gt=0,
+        le=1000,
+        description="Learning rate of the step sizes log ε_k as a factor of `lr` (the networks"
+        " keep `lr`; the schedule scales both).",
+    )
     lr_schedule: LrSchedule = Field(
         "constant",
         description="Learning-rate schedule after the warm-up: `constant`, or a decay from `lr`"
@@ -327,6 +340,12 @@ class Evaluate(_Model):
         description="Compile the leapfrog layers for evaluation (torch.compile / XLA"
         " jit_compile), whatever training does. Defaults to `train.compile`.",
     )
+    ablation: bool = Field(
+        False,
+        description="Also train the same spec without networks (only the step sizes ε_k, same"
+        " loss, schedule and steps) and evaluate it like the trained sampler: what the networks"
+        " add (`train.py --ablation` does the same for one run).",
+    )
 
 
 class FixedStepSize(_Model):
@@ -359,7 +378,29 @@ class Hmc(_Model):
         1.0,
         gt=0,
         le=100,
-        description="Trajectory length τ; leapfrog steps per trajectory = round(τ / ε).",
+        description="Trajectory length τ; leapfrog steps per trajectory n = ceil(τ / ε), each"
+        " of τ / n (a fixed ε that does not divide τ runs a smaller one: warning W006).",
+    )
+
+
+class Thermalize(_Model):
+    """HMC trajectories that bring the chains to equilibrium before they are used."""
+
+    max_trajectories: int = Field(
+        500,
+        ge=0,
+        le=1_000_000,
+        description="At most this many HMC trajectories per thermalization (0: none). Chains"
+        " are thermalized at the first β before training (not on --resume) and at the final β"
+        " before evaluation and the HMC baseline, with the `hmc` block's ε (fixed, or tuned:"
+        " the tuning trajectories count) and τ.",
+    )
+    window: int = Field(
+        10,
+        ge=2,
+        le=10_000,
+        description="Trajectories per window: thermalization stops once the mean plaquette of"
+        " a window agrees with the previous window's within 2 standard errors.",
     )
 
 
@@ -439,6 +480,14 @@ class Job(_Model):
         default_factory=dict, description="Environment variables exported before launch."
     )
     preemptable: bool = Field(False, description="The job may be preempted and rerun (PBS -r y).")
+    continue_jobs: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Walltime chaining (`continue` in the spec): a job stopped at its walltime"
+        " checkpoints and submits itself again with --resume (qsub -W depend=afterany), at most"
+        " this many follow-on jobs; 0: no follow-ons.",
+    )
 
 
 # --- the whole spec --------------------------------------------------------------------------
@@ -468,6 +517,9 @@ class Spec(_Model):
     train: Train = Field(default_factory=Train, description="Training loop.")
     evaluate: Evaluate = Field(default_factory=Evaluate, description="Evaluation run.")
     hmc: Hmc = Field(default_factory=Hmc, description="Generic HMC baseline.")
+    thermalize: Thermalize = Field(
+        default_factory=Thermalize, description="Thermalization of the chains."
+    )
     distributed: Distributed = Field(
         default_factory=NoBackend, description="Distributed training backend."
     )

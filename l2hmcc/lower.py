@@ -573,6 +573,7 @@ BLOCKS: dict[str, BlockSchema] = {
             "chains": Key(integer),
             "optimizer": Key(choice(ir.Optimizer)),
             "lr": Key(number),
+            "step_size_lr_factor": Key(number),
             "lr_schedule": Key(choice(ir.LrSchedule)),
             "lr_final": Key(number),
             "warmup_steps": Key(integer),
@@ -587,7 +588,12 @@ BLOCKS: dict[str, BlockSchema] = {
         }
     ),
     "evaluate": BlockSchema(
-        keys={"steps": Key(integer), "chains": Key(integer), "compile": Key(boolean)}
+        keys={
+            "steps": Key(integer),
+            "chains": Key(integer),
+            "compile": Key(boolean),
+            "ablation": Key(boolean),
+        }
     ),
     "hmc": BlockSchema(
         keys={
@@ -596,6 +602,9 @@ BLOCKS: dict[str, BlockSchema] = {
             "step_size": Key(hmc_step_size),
             "trajectory_length": Key(number),
         }
+    ),
+    "thermalize": BlockSchema(
+        keys={"max_trajectories": Key(integer), "window": Key(integer)},
     ),
     "distributed": BlockSchema(
         label=("backend", choice(ir.BackendName)),
@@ -624,6 +633,7 @@ BLOCKS: dict[str, BlockSchema] = {
             "filesystems": Key(list_of(name_or_string, scalar_ok=True)),
             "modules": Key(list_of(name_or_string, scalar_ok=True)),
             "preemptable": Key(boolean),
+            "continue": Key(integer, ir="continue_jobs"),
         },
         nested={"env": BlockSchema(keys={}, free=env_value)},
     ),
@@ -1164,8 +1174,10 @@ def _pydantic_diagnostic(err: Any, spans: SpanMap) -> Diagnostic:
 
 
 def _user_path(path: str) -> str:
-    """The IR path as the user wrote it (``job.walltime_min`` → ``job.walltime``)."""
-    return re.sub(r"\.walltime_min\b", ".walltime", path)
+    """The IR path as the user wrote it (``job.walltime_min`` → ``job.walltime``,
+    ``job.continue_jobs`` → ``job.continue``)."""
+    path = re.sub(r"\.walltime_min\b", ".walltime", path)
+    return re.sub(r"\.continue_jobs\b", ".continue", path)
 
 
 # ---------------------------------------------------------------------------------------------

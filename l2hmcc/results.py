@@ -50,6 +50,25 @@ class TauInt(_Model):
         " ½ for independent samples)."
     )
     err: float | None = Field(description="Its statistical error.")
+    converged: bool | None = Field(
+        None,
+        description="Whether the automatic window converged (W ≥ 5 τ within half the record);"
+        " when it did not, τ_int is a lower bound and the errors that use it are too small.",
+    )
+
+
+class Equilibrium(_Model):
+    """The drift test of a measured record (``l2hmcc_runtime/common/equilibrium.py``)."""
+
+    observable: str = Field(description="The tested series (the plaquette).")
+    kept: int = Field(ge=0, description="Records kept after the burn-in.")
+    drift_z: float | None = Field(
+        description="|m₂ − m₁| / √(e₁² + e₂²) between the halves of the kept records, with"
+        " autocorrelation-corrected errors; null when it cannot be computed."
+    )
+    threshold: float = Field(description="Equilibrated when drift_z is below this.")
+    halves: list[float] | None = Field(description="The halves' means m₁, m₂.")
+    reason: str | None = Field(description="Why the record is not equilibrated; null if it is.")
 
 
 class Sampler(_Model):
@@ -66,6 +85,13 @@ class Sampler(_Model):
         " warm-up, left out when per-step times exist)."
     )
     time_s: float | None = Field(description="Wall time of the phase in seconds.")
+    equilibrated: bool | None = Field(
+        None,
+        description="Whether the kept records pass the drift test (burn-in chosen from the"
+        " data by the MSER rule; `equilibrium`): false means the figures above are not known"
+        " to be equilibrium values. Null when nothing was measured.",
+    )
+    equilibrium: Equilibrium | None = Field(None, description="The drift test's figures.")
 
 
 class Hmc(Sampler):
@@ -84,6 +110,21 @@ class Training(_Model):
     step_sizes: list[float] = Field(description="Trained leapfrog step sizes ε_k per layer.")
 
 
+class Ablation(Sampler):
+    """The same spec trained without networks (only the step sizes ε_k), evaluated like the
+    trained sampler (`evaluate.ablation`, `train.py --ablation`)."""
+
+    train: Training = Field(description="Its training phase (same steps, loss and β schedule).")
+    gain_per_trajectory: float | None = Field(
+        description="Its τ_int(Q) over the trained sampler's: above 1, the networks decorrelate"
+        " Q in fewer trajectories."
+    )
+    gain: float | None = Field(
+        description="Its τ_int(Q) × cost per trajectory over the trained sampler's: above 1, the"
+        " networks pay for their cost."
+    )
+
+
 class Summary(_Model):
     """``output/summary.json``."""
 
@@ -98,7 +139,53 @@ class Summary(_Model):
     hmc: Hmc | None = Field(description="The generic-HMC baseline (null when it ran 0 steps).")
     improvement: float | None = Field(
         description="HMC's τ_int(Q) × cost per trajectory over L2HMC's; above 1 L2HMC"
-        " decorrelates Q faster per unit of compute."
+        " decorrelates Q faster per unit of compute. Null when either sampler is not"
+        " equilibrated or its τ_int window did not converge (`improvement_note` says which)."
+    )
+    improvement_note: str | None = Field(
+        None, description="Why `improvement` is null; null when it is a number."
+    )
+    ablation: Ablation | None = Field(
+        None,
+        description="The sampler trained without networks (absent unless `evaluate.ablation` or"
+        " `train.py --ablation` asked for it).",
+    )
+
+
+class Thermalization(_Model):
+    """One thermalization: HMC trajectories until the plaquette stopped drifting, or the cap."""
+
+    before: Literal["training", "measuring"] = Field(
+        description="What the chains were thermalized for: training (at the first β) or the"
+        " measured phases (evaluation and the HMC baseline, at the final β)."
+    )
+    beta: float = Field(description="β of the trajectories.")
+    trajectories: int = Field(ge=0, description="HMC trajectories run (tuning included).")
+    max_trajectories: int = Field(ge=0, description="The cap.")
+    window: int = Field(ge=1, description="Trajectories per window of the drift test.")
+    step_size: float = Field(gt=0, description="Leapfrog step size ε.")
+    leapfrog_steps: int = Field(ge=1, description="Leapfrog steps per trajectory.")
+    tuned: bool = Field(description="Whether ε was tuned to the target acceptance first.")
+    acceptance: float | None = Field(description="Mean acceptance over the windows.")
+    plaquette_first_window: float | None = Field(description="Mean plaquette of the first window.")
+    plaquette_last_window: float | None = Field(description="Mean plaquette of the last window.")
+    drift_z: float | None = Field(
+        description="The last two windows' difference in standard errors (null: fewer than two"
+        " windows)."
+    )
+    converged: bool = Field(
+        description="Whether the last two windows agreed (false: the cap stopped it first)."
+    )
+    time_s: float = Field(ge=0, description="Wall time in seconds.")
+
+
+class Chain(_Model):
+    """A job that continues itself after its walltime (``job { continue = N }``)."""
+
+    link: int = Field(ge=0, description="0 for the first job, k for the k-th follow-on.")
+    max_follow_ons: int = Field(ge=0, description="Follow-on jobs allowed in all (N).")
+    job_ids: list[str | None] = Field(
+        description="PBS job id of every link so far, this one last (null outside PBS)."
     )
 
 
@@ -114,9 +201,10 @@ class RunRecord(_Model):
     spec_sha256: str = Field(description="sha256 of the spec.")
     target: str = Field(description="The compile target.")
     l2hmcc_version: str = Field(description="The compiler version that generated the job.")
-    status: Literal["running", "completed", "stopped"] = Field(
-        description="`running` while it runs (or if it died), `stopped` after SIGTERM/SIGUSR1"
-        " (resume with --resume), `completed` at the end."
+    status: Literal["running", "completed", "stopped", "failed"] = Field(
+        description="`running` while it runs (or if it was killed), `stopped` after"
+        " SIGTERM/SIGUSR1 (resume with --resume), `completed` at the end, `failed` after an"
+        " error."
     )
     started_at: str = Field(description="UTC start time (ISO 8601).")
     ended_at: str | None = Field(description="UTC end time (ISO 8601), null while running.")
@@ -136,4 +224,12 @@ class RunRecord(_Model):
     versions: dict[str, str | None] = Field(
         description="python, platform, numpy, torch, deepspeed, horovod, matplotlib (null when"
         " not used)."
+    )
+    thermalization: list[Thermalization] = Field(
+        default_factory=list, description="Every thermalization of the run, in order."
+    )
+    chain: Chain | None = Field(
+        None,
+        description="Walltime chaining (`job { continue = N }`): this job's place in the chain;"
+        " null for a job that does not continue itself.",
     )

@@ -36,6 +36,10 @@ def test_summary_schema_has_the_issue_s_fields() -> None:
     sampler = schema["$defs"]["Sampler"]["properties"]
     for key in ("acceptance", "plaquette", "q2", "tau_int_q", "trajectories_per_s"):
         assert key in sampler
+    assert {"equilibrated", "equilibrium"} <= set(sampler)
+    assert set(schema["$defs"]["Equilibrium"]["properties"]) >= {"drift_z", "threshold", "reason"}
     assert set(schema["$defs"]["Plaquette"]["properties"]) >= {"mean", "err", "exact"}
-    assert set(schema["$defs"]["TauInt"]["properties"]) == {"value", "err"}
-    assert {"l2hmc", "hmc", "improvement", "spec_sha256"} <= set(schema["properties"])
+    assert set(schema["$defs"]["TauInt"]["properties"]) == {"value", "err", "converged"}
+    assert {"l2hmc", "hmc", "improvement", "improvement_note", "spec_sha256"} <= set(
+        schema["properties"]
+    )

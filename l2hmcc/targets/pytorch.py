@@ -127,8 +127,9 @@ def _imports(target: PyTorchTarget, spec: ir.Spec) -> tuple[list[str], list[str]
     """(third-party block, runtime block) of import statements, each sorted like ruff."""
     runtime: dict[str, set[str]] = {
         "common.launch": {"LaunchEnv", "detect"},
-        "common.run": {"Evaluate", "Experiment", "Hmc", "Lattice", "parse_args"},
+        "common.run": {"Evaluate", "Experiment", "Hmc", "Lattice", "Thermalize", "parse_args"},
         "pt.backends": {"select_device"},
+        "pt.dryrun": {"run_dry"},
         "pt.dynamics": {"DynamicsConfig"},
         "pt.loss": {"LossConfig"},
         "pt.run": {"Run"},

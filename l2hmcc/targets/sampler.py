@@ -53,7 +53,11 @@ def lattice_comment(spec: ir.Spec) -> str:
 
 
 def evaluate_kwargs(spec: ir.Spec) -> Kwargs:
-    return [("steps", spec.evaluate.steps), ("chains", spec.evaluate.chains)]
+    """``Evaluate`` arguments (``common/run.py``); ``ablation`` only when the spec asks for it."""
+    kw: Kwargs = [("steps", spec.evaluate.steps), ("chains", spec.evaluate.chains)]
+    if spec.evaluate.ablation:
+        kw.append(("ablation", True))
+    return kw
 
 
 def evaluate_compile(spec: ir.Spec) -> bool | None:
@@ -165,11 +169,15 @@ def train_kwargs(spec: ir.Spec) -> Kwargs:
         else [("eras", t.eras), ("steps_per_era", t.steps_per_era)]
     )
     lr_final: Kwargs = [] if t.lr_schedule == "constant" else [("lr_final", t.lr_final)]
+    eps_lr: Kwargs = (
+        [] if t.step_size_lr_factor == 1.0 else [("step_size_lr_factor", t.step_size_lr_factor)]
+    )
     return [
         *steps,
         ("chains", t.chains),
         ("optimizer", t.optimizer),
         ("lr", t.lr),
+        *eps_lr,
         ("lr_schedule", t.lr_schedule),
         *lr_final,
         ("warmup", t.warmup_steps),
@@ -194,6 +202,33 @@ def hmc_kwargs(spec: ir.Spec) -> Kwargs:
         kw += [("step_size", None), ("target_acceptance", h.step_size.target_acceptance)]
     kw.append(("trajectory_length", h.trajectory_length))
     return kw
+
+
+def thermalize_kwargs(spec: ir.Spec) -> Kwargs:
+    """``Thermalize`` arguments: the cap and window, with the HMC baseline's ε and τ."""
+    th, h = spec.thermalize, spec.hmc
+    kw: Kwargs = [("max_trajectories", th.max_trajectories), ("window", th.window)]
+    if isinstance(h.step_size, ir.FixedStepSize):
+        kw.append(("step_size", h.step_size.value))
+    else:
+        kw += [("step_size", None), ("target_acceptance", h.step_size.target_acceptance)]
+    kw.append(("trajectory_length", h.trajectory_length))
+    return kw
+
+
+def thermalize_comment(spec: ir.Spec) -> list[str]:
+    """The comment above ``THERMALIZE``, as lines."""
+    th = spec.thermalize
+    if th.max_trajectories == 0:
+        text = "Thermalization: none (max_trajectories = 0); the chains are used as they start."
+    else:
+        text = (
+            "Thermalization: HMC trajectories (the baseline's ε and τ) at the first β before"
+            " training and at the final β before measuring, in windows of"
+            f" {th.window} until the plaquette stops drifting, at most {th.max_trajectories}"
+            " each time."
+        )
+    return textwrap.wrap(text, width=86)
 
 
 def title(spec: ir.Spec, description: str) -> str:
@@ -241,4 +276,6 @@ def config_context(spec: ir.Spec, ctx: RenderContext, target: str) -> dict[str, 
         "evaluate": evaluate_kwargs(spec),
         "eval_compile": evaluate_compile(spec),
         "hmc": hmc_kwargs(spec),
+        "thermalize_comment": thermalize_comment(spec),
+        "thermalize": thermalize_kwargs(spec),
     }

@@ -112,7 +112,7 @@ def _imports(target: TensorFlowTarget, spec: ir.Spec) -> list[str]:
     """The runtime import block, sorted like ruff."""
     runtime: dict[str, set[str]] = {
         "common.launch": {"LaunchEnv", "detect"},
-        "common.run": {"Evaluate", "Experiment", "Hmc", "Lattice", "parse_args"},
+        "common.run": {"Evaluate", "Experiment", "Hmc", "Lattice", "Thermalize", "parse_args"},
         "tf.backends": {"select_device", target.backend_class},
         "tf.dynamics": {"DynamicsConfig"},
         "tf.loss": {"LossConfig"},

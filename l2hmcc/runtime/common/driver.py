@@ -7,15 +7,24 @@ framework operations (seeding, chain tensors, TensorBoard). The calls read like 
 * ``Run(experiment, args, env, backend, device)``: seeds, output directory, ``run.json``
   (status ``running``), the reporter;
 * ``run.train(trainer, lattice)``: ``--resume`` from the latest checkpoint (or a cold start),
-  then ``trainer.train()`` (checkpoints every N steps and on SIGTERM/SIGUSR1); False when a
+  else the chains thermalized at the first β, then ``trainer.train()`` (checkpoints every N steps and on SIGTERM/SIGUSR1); False when a
   signal stopped it;
 * ``run.evaluate(trainer, evaluate)``: the trained sampler, ``evaluate.chains`` chains per rank
-  started from the trained chains;
-* ``run.hmc(trainer, hmc)``: the generic-HMC baseline on the same chains budget, its step size
-  fixed or tuned first (the tuning trajectories thermalise and are not timed);
+  started from the trained chains thermalized at the final β; with ``evaluate.ablation`` (or ``--ablation``) then the
+  ablation: the same spec without networks (only the step sizes ε_k train, same loss, β schedule
+  and steps) trained from its own start and evaluated the same way, to show what the networks
+  add;
+* ``run.hmc(trainer, hmc)``: the generic-HMC baseline on the same chains budget and from the
+  same thermalized chains, its step size fixed or tuned first (not timed);
 * ``run.finish(trainer)``: per-chain metrics of every rank gathered to rank 0, which writes
   ``history/*.npz``, ``summary.json``, ``plots/*.png``, TensorBoard events and ``run.json``;
   ``run.stopped(trainer)`` instead after a signal.
+
+Thermalization (``Run(..., thermalize=Thermalize(...))``; none without it) runs HMC
+trajectories until the plaquette stops drifting, at most a cap (``TrainerLoop.thermalize``);
+each one is logged and recorded in ``run.json``. Whatever thermalization did, every measured
+phase's record is checked again (``equilibrium.check``: burn-in from the data, drift between
+the halves of what is kept) and ``summary.json`` says per sampler whether it is equilibrated.
 
 Every file is written atomically and only by rank 0, except each rank's own checkpoints.
 
@@ -30,8 +39,10 @@ backend: ``rank``, ``world_size``, ``comm``, ``gather_objects``, ``all_gather_ch
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import math
+import os
 import signal
 import sys
 import time
@@ -53,7 +64,9 @@ from .run import (
     Hmc,
     Lattice,
     Reporter,
+    Thermalize,
     build_summary,
+    chain_record,
     format_report,
     host_name,
     run_record,
@@ -95,8 +108,17 @@ class JobDriver(ABC):
         env: LaunchEnv,
         backend: Any,
         device: Any,
+        *,
+        thermalize: Thermalize | None = None,
     ) -> None:
         self.experiment = experiment
+        self.thermalize_config = thermalize
+        if thermalize is not None and getattr(args, "thermalize_max", None) is not None:
+            self.thermalize_config = dataclasses.replace(
+                thermalize, max_trajectories=args.thermalize_max
+            )
+        self.thermalizations: list[dict[str, Any]] = []
+        self._measure_x: Any = None
         self.args = args
         self.env = env
         self.backend = backend
@@ -120,13 +142,22 @@ class JobDriver(ABC):
         self._eval_chains = 0
         self._hmc_chains = 0
         self._hmc_tuned = False
+        self._lattice: Lattice | None = None
+        self._ablation: Any = None
         # Same network initialisation on every rank (the backends broadcast it anyway); the
         # chains get per-rank generators from the trainer.
         np.random.seed(experiment.seed % 2**32)
         self.seed(experiment.seed)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+        # A job that continues itself (job.pbs with `continue = N`) records its chain.
+        self.chain = chain_record(self.out / "run.json", os.environ)
+        self._status = ""
         self._write_run("running")
+        if self.is_main:
+            # An exception or sys.exit before the end leaves `failed` behind, not `running`
+            # (a killed process cannot, and stays `running`).
+            atexit.register(self._record_failure)
 
     # -- what a framework provides ---------------------------------------------------------------
     @abstractmethod
@@ -153,6 +184,11 @@ class JobDriver(ABC):
     def device_name(self) -> str:
         """The device for ``run.json``."""
         return str(self.device)
+
+    def trainer_options(self) -> dict[str, Any]:
+        """Keyword arguments of the framework's ``Trainer`` beyond the configs, backend and
+        hooks (the ablation's trainer is built with them)."""
+        return {}
 
     # -- configuration ---------------------------------------------------------------------------
     def train_config(self, train: TrainConfig) -> TrainConfig:
@@ -187,8 +223,13 @@ class JobDriver(ABC):
             self.backend.after_resume()
             self.resumed_from = trainer.step
             self.log(f"resumed from step {trainer.step} ({trainer.checkpoint_dir()})")
-        elif lattice.start == "cold":
-            trainer.x = self.cold_start(trainer, lattice)
+        else:
+            if lattice.start == "cold":
+                trainer.x = self.cold_start(trainer, lattice)
+            if trainer.step == 0:
+                beta0 = trainer.beta.at(0, trainer.config.total_steps)
+                trainer.x = self._thermalized(trainer, trainer.x, beta0, "training")
+        self._lattice = lattice
         total = trainer.config.total_steps
         self.beta = trainer.beta.final(total)
         t0 = time.perf_counter()
@@ -197,18 +238,94 @@ class JobDriver(ABC):
         self._times["train"] = time.perf_counter() - t0
         return not trainer.stop_flag.is_set()
 
+    def _thermalized(self, trainer: Any, x: Any, beta: float, before: str) -> Any:
+        """``x`` thermalized at ``beta`` (as it is without a thermalization config or with a
+        cap of 0); logged, and recorded for ``run.json``."""
+        config = self.thermalize_config
+        if config is None or config.max_trajectories == 0:
+            return x
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"thermalizing at beta = {beta:g} before {before}"):
+            x, record = trainer.thermalize(
+                x,
+                beta,
+                max_trajectories=config.max_trajectories,
+                window=config.window,
+                step_size=config.step_size,
+                target_acceptance=config.target_acceptance,
+                traj_length=config.trajectory_length,
+            )
+        record = {"before": before, **record, "time_s": time.perf_counter() - t0}
+        self.thermalizations.append(record)
+        first, last = record["plaquette_first_window"], record["plaquette_last_window"]
+        plaq = "" if first is None else f", plaquette {first:.4f} -> {last:.4f}"
+        z = record["drift_z"]
+        line = (
+            f"thermalized at beta = {beta:g}: {record['trajectories']} HMC trajectories"
+            f" (eps = {record['step_size']:.4g} x {record['leapfrog_steps']}){plaq}"
+            + ("" if z is None else f", last windows differ by {z:.2f} sigma")
+        )
+        if not record["converged"]:
+            line = (
+                f"WARNING: {line}; the plaquette still drifted at the cap of"
+                f" {config.max_trajectories} trajectories (raise thermalize.max_trajectories)"
+            )
+        self.log(line)
+        self._write_run("running")
+        return x
+
+    def measure_chains(self, trainer: Any) -> Any:
+        """The chains the measured phases start from: the trained chains thermalized at the
+        final β (once, for evaluation and the HMC baseline)."""
+        if self._measure_x is None:
+            self._measure_x = self._thermalized(trainer, trainer.x, self.beta, "measuring")
+        return self._measure_x
+
     def evaluate(self, trainer: Any, evaluate: Evaluate) -> None:
         steps = evaluate.steps if self.args.eval_steps is None else self.args.eval_steps
-        x = self.chains_like(trainer.x, evaluate.chains)
+        start = self.measure_chains(trainer) if steps else trainer.x
+        x = self.chains_like(start, evaluate.chains)
         self._eval_chains = evaluate.chains
         t0 = time.perf_counter()
         with self.reporter.phase(f"evaluating the trained sampler: {steps} trajectories"):
             trainer.evaluate(steps, beta=self.beta, x=x)
         self._times["eval"] = time.perf_counter() - t0
+        if evaluate.ablation or getattr(self.args, "ablation", False):
+            self.ablation(trainer, evaluate, steps)
+
+    def ablation(self, trainer: Any, evaluate: Evaluate, steps: int) -> None:
+        """Train the same spec without networks (a fresh trainer of the same class: same
+        dynamics, loss, β schedule, steps and seed; no checkpoints), then evaluate it like the
+        trained sampler.  Its histories and summary block are written beside the sampler's."""
+        ab = type(trainer)(
+            trainer.group,
+            trainer.lattice_shape,
+            trainer.beta,
+            trainer.dynamics_config,
+            None,
+            trainer.loss_config,
+            trainer.config,
+            backend=self.backend,
+            log=self.log,
+            on_step=self.on_step,
+            **self.trainer_options(),
+        )
+        if self._lattice is not None and self._lattice.start == "cold":
+            ab.x = self.cold_start(ab, self._lattice)
+        total = ab.config.total_steps
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"ablation: training {total} steps without networks"):
+            ab.train()
+        self._times["ablation-train"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with self.reporter.phase(f"ablation: evaluating {steps} trajectories"):
+            ab.evaluate(steps, beta=self.beta, x=self.chains_like(ab.x, evaluate.chains))
+        self._times["ablation-eval"] = time.perf_counter() - t0
+        self._ablation = ab
 
     def hmc(self, trainer: Any, hmc: Hmc) -> None:
-        """Generic HMC at the final β from the trained chains: ε fixed or tuned first (the
-        tuning trajectories thermalise), then ``steps`` trajectories of ``ceil(τ/ε)`` steps."""
+        """Generic HMC at the final β from the chains evaluation started from: ε fixed or tuned
+        first, then ``steps`` trajectories of ``n = ceil(τ/ε)`` steps of ``τ/n``."""
         steps = hmc.steps if self.args.hmc_steps is None else self.args.hmc_steps
         self._hmc_chains = hmc.chains
         self._hmc_tuned = hmc.step_size is None
@@ -223,7 +340,7 @@ class JobDriver(ABC):
                 step_size=hmc.step_size,
                 target_acceptance=hmc.target_acceptance,
                 traj_length=hmc.trajectory_length,
-                x=self.chains_like(trainer.x, hmc.chains),
+                x=self.chains_like(self.measure_chains(trainer), hmc.chains),
             )
         self._times["hmc"] = time.perf_counter() - t0
 
@@ -251,6 +368,9 @@ class JobDriver(ABC):
             "eval": self._gathered(trainer.histories["eval"]),
             "hmc": self._gathered(trainer.histories["hmc"]),
         }
+        if self._ablation is not None:
+            histories["ablation-train"] = self._gathered(self._ablation.histories["train"])
+            histories["ablation-eval"] = self._gathered(self._ablation.histories["eval"])
         if self.is_main:
             self._write_outputs(trainer, histories)
         self.backend.barrier()
@@ -279,7 +399,6 @@ class JobDriver(ABC):
                 beta=self.beta,
                 chains=chains * self.world_size,
                 time_s=self._times.get(phase, 0.0),
-                burn_in=len(h) // 10,
             )
 
         l2hmc = block("eval", self._eval_chains)
@@ -309,6 +428,24 @@ class JobDriver(ABC):
             "final_loss": _finite(np.mean(train_h["loss"][-1])) if "loss" in train_h else None,
             "step_sizes": step_sizes,
         }
+        ablation = None
+        if self._ablation is not None:
+            ab, ab_train = self._ablation, histories["ablation-train"]
+            ablation = block("ablation-eval", self._eval_chains)
+            ablation["train"] = {
+                "steps": ab.step,
+                "total_steps": ab.config.total_steps,
+                "chains": ab.config.chains * self.world_size,
+                "time_s": self._times.get("ablation-train"),
+                "resumed_from_step": None,
+                "final_loss": (
+                    _finite(np.mean(ab_train["loss"][-1])) if "loss" in ab_train else None
+                ),
+                "step_sizes": self.step_sizes(ab),
+            }
+            if not all(math.isfinite(e) for e in ablation["train"]["step_sizes"]):
+                self.log(f"ablation diverged (step sizes {ablation['train']['step_sizes']})")
+                ablation = None
         summary = build_summary(
             self.experiment,
             world_size=self.world_size,
@@ -316,6 +453,7 @@ class JobDriver(ABC):
             train=train,
             l2hmc=l2hmc,
             hmc=hmc,
+            ablation=ablation,
         )
         write_json(out / "summary.json", summary)
         if not self.args.no_plots:
@@ -349,9 +487,17 @@ class JobDriver(ABC):
                     out.append((f"{name}/{key}", int(s), float(np.mean(v))))
         return out
 
+    def _record_failure(self) -> None:
+        if self._status == "running":
+            try:
+                self._write_run("failed")
+            except (OSError, ValueError):
+                pass
+
     def _write_run(self, status: str) -> None:
         if not self.is_main:
             return
+        self._status = status
         record = run_record(
             self.experiment,
             status=status,  # type: ignore[arg-type]
@@ -366,5 +512,7 @@ class JobDriver(ABC):
             seeds=[chain_seed(self.experiment.seed, r) for r in range(self.world_size)],
             resumed_from_step=self.resumed_from,
             versions=versions((*self.version_modules, "matplotlib")),
+            thermalization=self.thermalizations,
+            chain=self.chain,
         )
         write_json(self.out / "run.json", record)

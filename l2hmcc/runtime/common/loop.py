@@ -10,6 +10,8 @@ logic that is the same in both, written once.
 * ``run_hmc(...)``: the HMC baseline, ε tuned or given, with the charge changes ``dQ``, the
   step size and the number of leapfrog steps (the framework's ``hmc`` and ``lattice`` modules
   do the work: ``hmc_module``, ``lattice_module``);
+* ``thermalize(...)``: HMC trajectories in windows until the plaquette stops drifting (at
+  most a cap), with a record of what was done;
 * the log line; ``checkpoint_dir``, ``save_checkpoint``, ``resume``; histories as plain arrays
   in a checkpoint (``history_state``, ``history_from_state``).
 
@@ -24,6 +26,7 @@ integrator or ``None``), ``state_dict()``/``load_state_dict(state)`` and the che
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -32,6 +35,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
+from . import equilibrium
 from .checkpoint import StopFlag, latest_checkpoint
 from .config import BetaSchedule, DynamicsConfig, LossConfig, NetworkConfig, TrainConfig
 from .history import History, to_numpy
@@ -258,6 +264,92 @@ class TrainerLoop(ABC):
             if self._on_step:
                 self._on_step("hmc", i + 1, steps)
         return hist
+
+    def thermalize(
+        self,
+        x: Any,
+        beta: float,
+        *,
+        max_trajectories: int,
+        window: int,
+        step_size: float | None = None,
+        target_acceptance: float = 0.8,
+        traj_length: float = 1.0,
+    ) -> tuple[Any, dict[str, Any]]:
+        """HMC trajectories of the chains ``x`` at ``beta`` until they are in equilibrium there:
+        ε fixed or tuned first (``step_size=None``: ``hmc.tune_step_size``, whose trajectories
+        count), then windows of ``window`` trajectories until the mean plaquette of a window
+        agrees with the previous one (``equilibrium.window_drift`` below
+        ``equilibrium.THERMALIZED_SIGMA``, every rank's chains agreeing), at most
+        ``max_trajectories`` in all. Returns the chains and a record for ``run.json``: β, the
+        trajectories, ε and the leapfrog steps, the mean acceptance, the first and last
+        window's mean plaquette, the last ``z`` and whether the drift test passed
+        (``converged``; False when the cap stopped it)."""
+        hmc = self.hmc_module
+        bt = self._beta_tensor(beta)
+        x = self._own_chains(x)
+        integrator = self._hmc_integrator()
+        done = 0
+        if step_size is None:
+            n_iter = max(1, min(40, max_trajectories // 2))
+            n_check = max(1, min(10, max_trajectories // 10))
+            tuned = hmc.tune_step_size(
+                x,
+                bt,
+                target=target_acceptance,
+                traj_length=traj_length,
+                n_iter=n_iter,
+                n_check=n_check,
+                generator=self.generator,
+                integrator=integrator,
+            )
+            eps, n_steps, x = tuned.eps, tuned.n_steps, tuned.links
+            done += n_iter + n_check
+        else:
+            n_steps = hmc.steps_for_length(step_size, traj_length)
+            eps = traj_length / n_steps
+        windows: list[Any] = []
+        accept: list[float] = []
+        z: float | None = None
+        converged = False
+        while done + window <= max_trajectories:
+            plaquettes = []
+            for _ in range(window):
+                x, metrics = hmc.hmc_step(
+                    x, bt, eps, n_steps, self.generator, measure_charge=False,
+                    integrator=integrator,
+                )  # fmt: skip
+                plaquettes.append(to_numpy(metrics["plaquette"]))
+                accept.append(float(np.mean(to_numpy(metrics["accept_prob"]))))
+            done += window
+            windows.append(np.stack(plaquettes))
+            if len(windows) >= 2:
+                z = equilibrium.window_drift(windows[-2], windows[-1])
+                settled = z is not None and z < equilibrium.THERMALIZED_SIGMA
+                converged = self._all_ranks(settled)
+                if converged:
+                    break
+        record = {
+            "beta": float(beta),
+            "trajectories": done,
+            "max_trajectories": max_trajectories,
+            "window": window,
+            "step_size": float(eps),
+            "leapfrog_steps": int(n_steps),
+            "tuned": step_size is None,
+            "acceptance": float(np.mean(accept)) if accept else None,
+            "plaquette_first_window": float(np.mean(windows[0])) if windows else None,
+            "plaquette_last_window": float(np.mean(windows[-1])) if windows else None,
+            "drift_z": z if z is not None and math.isfinite(z) else None,
+            "converged": converged,
+        }
+        return x, record
+
+    def _all_ranks(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on every rank (each rank decides on its own chains)."""
+        if self.backend.world_size == 1:
+            return flag
+        return not bool(self.backend.all_reduce_mean(self._flag(0.0 if flag else 1.0)) > 0)
 
     # -- logging ------------------------------------------------------------------------------
     def _progress(

@@ -29,7 +29,7 @@ import os
 import platform
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import exact
+from . import equilibrium, exact
 from .history import History, atomic_write_bytes
 from .summary import summarize
 
@@ -49,7 +49,9 @@ __all__ = [
     "Hmc",
     "Lattice",
     "Reporter",
+    "Thermalize",
     "build_summary",
+    "chain_record",
     "format_report",
     "n_plaquettes",
     "parse_args",
@@ -107,10 +109,12 @@ class Lattice:
 
 @dataclass(frozen=True)
 class Evaluate:
-    """Evaluation of the trained sampler: ``steps`` trajectories of ``chains`` chains per rank."""
+    """Evaluation of the trained sampler: ``steps`` trajectories of ``chains`` chains per rank;
+    ``ablation``: also train the same sampler without networks and evaluate it the same way."""
 
     steps: int
     chains: int
+    ablation: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,30 @@ class Hmc:
     """The generic-HMC baseline: ``steps`` trajectories of ``chains`` chains per rank.
 
     ``step_size`` fixed, or ``None`` to tune it to ``target_acceptance`` first; the number of
-    leapfrog steps is ``ceil(trajectory_length / ε)``.
+    leapfrog steps is ``n = ceil(trajectory_length / ε)``, each of ``trajectory_length / n``.
     """
 
     steps: int
     chains: int
+    step_size: float | None = None
+    target_acceptance: float = 0.8
+    trajectory_length: float = 1.0
+
+
+@dataclass(frozen=True)
+class Thermalize:
+    """HMC trajectories that bring chains to equilibrium at a β before they are used: before
+    training (at the first β) and before evaluation and the HMC baseline (at the final β).
+
+    Windows of ``window`` trajectories run until the mean plaquette of the last window agrees
+    with the one before (``equilibrium.window_drift`` below ``THERMALIZED_SIGMA``), at most
+    ``max_trajectories`` in all (0: no thermalization). The trajectories are HMC's:
+    ``step_size`` fixed, or ``None`` to tune it to ``target_acceptance`` first (the tuning
+    trajectories count), ``ceil(trajectory_length / ε)`` leapfrog steps.
+    """
+
+    max_trajectories: int
+    window: int
     step_size: float | None = None
     target_acceptance: float = 0.8
     trajectory_length: float = 1.0
@@ -156,9 +179,14 @@ def _positive(text: str) -> int:
 
 
 def parse_args(
-    argv: Sequence[str] | None, *, job_dir: Path, description: str | None = None
+    argv: Sequence[str] | None,
+    *,
+    job_dir: Path,
+    description: str | None = None,
+    dry_run: bool = False,
 ) -> argparse.Namespace:
-    """The options of every generated ``train.py`` (``--help`` lists them)."""
+    """The options of every generated ``train.py`` (``--help`` lists them); ``dry_run`` adds
+    ``--dry-run`` and its options (PyTorch jobs: ``pt/dryrun.py``)."""
     p = argparse.ArgumentParser(
         prog="train.py",
         description=description,
@@ -184,6 +212,12 @@ def parse_args(
     steps.add_argument(
         "--checkpoint-every", type=_positive, metavar="N", help="checkpoint every N steps"
     )
+    steps.add_argument(
+        "--thermalize-max",
+        type=_positive,
+        metavar="N",
+        help="at most N thermalization trajectories each time (0: none)",
+    )
     p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda", "xpu", "mps"),
@@ -204,6 +238,27 @@ def parse_args(
     )
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also train and evaluate the same spec without networks (step sizes only), as the"
+        " spec's evaluate.ablation does: what the networks add",
+    )
+    if dry_run:
+        dry = p.add_argument_group("dry run (no GPU needed)")
+        dry.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="one train step, one L2HMC and one HMC trajectory on a fake --device (cuda "
+            "unless given: cuda or xpu); reports device mistakes and the memory per rank",
+        )
+        dry.add_argument(
+            "--ranks",
+            type=int,
+            metavar="N",
+            help="world size for ZeRO's partitioning in the dry run (default: ds_config.json's)",
+        )
+        dry.add_argument("--json", type=Path, metavar="FILE", help="the dry run's report as JSON")
     # DeepSpeed's launcher passes --local_rank; the rank comes from the environment.
     p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -348,15 +403,20 @@ def sampler_summary(
     beta: float,
     chains: int,
     time_s: float,
-    burn_in: int = 0,
+    burn_in: int | None = None,
 ) -> dict[str, Any]:
     """One sampler's block of ``summary.json`` (``l2hmc`` or ``hmc``), from its history.
 
     ``chains`` counts all ranks' chains; ``time_s`` is the wall time of the phase
-    (``sampler_rate``). Statistics drop the first ``burn_in`` records.
+    (``sampler_rate``). Statistics drop the first ``burn_in`` records, by default the burn-in
+    ``equilibrium.check`` chooses from the plaquette record, and ``equilibrated`` says whether
+    the kept records pass its drift test (``equilibrium`` holds the test's figures).
     ``plaquette.exact`` is the infinite-volume 2D U(1) value I₁(β)/I₀(β) (null otherwise),
     ``exact_finite_volume`` the value on this lattice.
     """
+    eq = equilibrium.check(history["plaquette"]) if "plaquette" in history else None
+    if burn_in is None:
+        burn_in = eq.burn_in if eq is not None else 0
     volume = n_plaquettes(shape)
     full = summarize(
         history, beta=beta, group=group, dims=len(shape), volume=volume, burn_in=burn_in
@@ -381,11 +441,36 @@ def sampler_summary(
             "err": _num(q2.get("err")),
             "exact": exact.u1_q2(beta, volume) if u1_2d else None,
         },
-        "tau_int_q": {"value": _num(charge.get("tau_int")), "err": _num(charge.get("tau_int_err"))},
+        "tau_int_q": {
+            "value": _num(charge.get("tau_int")),
+            "err": _num(charge.get("tau_int_err")),
+            "converged": bool(charge["converged"]) if "converged" in charge else None,
+        },
         "mean_abs_dq": _num(charge.get("mean_abs_dq")),
         "trajectories_per_s": sampler_rate(history, chains, time_s),
         "time_s": _num(time_s),
+        "equilibrated": None if eq is None else eq.equilibrated,
+        "equilibrium": None if eq is None else eq.as_dict("plaquette"),
     }
+
+
+def improvement_and_note(
+    l2hmc: dict[str, Any], hmc: dict[str, Any] | None
+) -> tuple[float | None, str | None]:
+    """``improvement`` and, when it is null, why: a sampler whose record is not in equilibrium
+    or whose τ_int(Q) window did not converge gives no ratio a physicist could trust."""
+    if hmc is None:
+        return None, "no HMC baseline"
+    reasons = []
+    for label, s in (("L2HMC", l2hmc), ("HMC", hmc)):
+        if s.get("equilibrated") is False:
+            reasons.append(f"{label} is not equilibrated")
+        if s["tau_int_q"].get("converged") is False:
+            reasons.append(f"{label}'s τ_int(Q) window did not converge")
+    if reasons:
+        return None, "; ".join(reasons)
+    value = improvement(l2hmc, hmc)
+    return value, None if value is not None else "τ_int(Q) or a rate could not be estimated"
 
 
 def improvement(l2hmc: dict[str, Any], hmc: dict[str, Any]) -> float | None:
@@ -406,9 +491,14 @@ def build_summary(
     train: dict[str, Any],
     l2hmc: dict[str, Any],
     hmc: dict[str, Any] | None,
+    ablation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole ``summary.json`` (``l2hmcc/schemas/summary.schema.json``)."""
-    return {
+    """The whole ``summary.json`` (``l2hmcc/schemas/summary.schema.json``); the ``ablation``
+    block (the sampler trained without networks) only when it ran, with its gains: the
+    ablation's τ_int(Q) over the trained sampler's, per trajectory and per unit of compute
+    (above 1: the networks earn their place)."""
+    ratio, note = improvement_and_note(l2hmc, hmc)
+    out = {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "experiment": experiment.name,
         "spec_sha256": experiment.spec_sha256,
@@ -418,8 +508,17 @@ def build_summary(
         "train": train,
         "l2hmc": l2hmc,
         "hmc": hmc,
-        "improvement": improvement(l2hmc, hmc) if hmc is not None else None,
+        "improvement": ratio,
+        "improvement_note": note,
     }
+    if ablation is not None:
+        tl, ta = l2hmc["tau_int_q"]["value"], ablation["tau_int_q"]["value"]
+        out["ablation"] = {
+            **ablation,
+            "gain_per_trajectory": _num(ta / tl) if tl and ta else None,
+            "gain": improvement(l2hmc, ablation),
+        }
+    return out
 
 
 def _pm(block: dict[str, Any], digits: int = 4) -> str:
@@ -432,7 +531,7 @@ def _pm(block: dict[str, Any], digits: int = 4) -> str:
 def format_report(summary: dict[str, Any]) -> str:
     """A few lines for the terminal: acceptance, plaquette vs exact, ⟨Q²⟩, τ_int(Q), speed."""
     lines = [f"{summary['experiment']} ({summary['target']}, {summary['world_size']} rank(s))"]
-    for key, label in (("l2hmc", "L2HMC"), ("hmc", "HMC")):
+    for key, label in (("l2hmc", "L2HMC"), ("ablation", "no-NN"), ("hmc", "HMC")):
         s = summary.get(key)
         if not s:
             continue
@@ -452,11 +551,38 @@ def format_report(summary: dict[str, Any]) -> str:
             + (f" (exact {exact_q2:.3f})" if exact_q2 is not None else "")
             + f"  tau_int(Q) {tau_s}  {'-' if rate is None else f'{rate:.3g}'} traj/s"
         )
-    imp = summary.get("improvement")
+    imp, note = summary.get("improvement"), summary.get("improvement_note")
     lines.append(
         f"  improvement (HMC cost / L2HMC cost per independent Q): {imp if imp is None else f'{imp:.3g}'}"
+        + (f" ({note})" if imp is None and note else "")
     )
+    ab = summary.get("ablation")
+    if ab:
+        gains = (ab.get("gain_per_trajectory"), ab.get("gain"))
+        lines.append(
+            "  networks' gain (no-NN tau_int(Q) / L2HMC's, per trajectory and per cost): "
+            + ", ".join("-" if g is None else f"{g:.3g}" for g in gains)
+        )
+    lines.extend(equilibrium_warnings(summary))
     return "\n".join(lines)
+
+
+def equilibrium_warnings(summary: dict[str, Any]) -> list[str]:
+    """A ``WARNING`` line per sampler whose record is not in equilibrium: its figures are not
+    those of the distribution at this β."""
+    lines = []
+    for key, label in (("l2hmc", "L2HMC"), ("hmc", "HMC")):
+        s = summary.get(key)
+        if not s or s.get("equilibrated") is not False:
+            continue
+        eq = s.get("equilibrium") or {}
+        lines.append(
+            f"WARNING: {label} is not in equilibrium at beta = {summary['beta']:g}:"
+            f" {eq.get('reason') or 'no plaquette record'}; its plaquette and <Q^2> are not"
+            " known to be equilibrium values (more trajectories, or a longer thermalization:"
+            " the spec's thermalize block)"
+        )
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -480,10 +606,29 @@ def versions(modules: Sequence[str]) -> dict[str, str | None]:
     return out
 
 
+def chain_record(previous_run: Path, env: Mapping[str, str]) -> dict[str, Any] | None:
+    """``run.json``'s ``chain`` for a job that continues itself (``job { continue = N }``):
+    which link of the chain this is (0 = the first job), the follow-ons allowed in all, and the
+    PBS job ids of every link so far, carried over from the previous link's ``run.json``.
+    None when the job script does not chain (no ``L2HMCC_CHAIN_MAX``)."""
+    if "L2HMCC_CHAIN_MAX" not in env:
+        return None
+    link = int(env.get("L2HMCC_CHAIN_LINK", "0"))
+    job_ids: list[str | None] = []
+    if link > 0:
+        try:
+            before = json.loads(previous_run.read_text(encoding="utf-8")).get("chain") or {}
+            job_ids = list(before.get("job_ids", []))
+        except (OSError, ValueError, AttributeError):
+            job_ids = []
+    job_ids.append(env.get("PBS_JOBID"))
+    return {"link": link, "max_follow_ons": int(env["L2HMCC_CHAIN_MAX"]), "job_ids": job_ids}
+
+
 def run_record(
     experiment: Experiment,
     *,
-    status: Literal["running", "completed", "stopped"],
+    status: Literal["running", "completed", "stopped", "failed"],
     started_at: str,
     ended_at: str | None,
     argv: Sequence[str],
@@ -495,8 +640,11 @@ def run_record(
     seeds: Sequence[int],
     resumed_from_step: int | None,
     versions: dict[str, str | None],
+    thermalization: Sequence[dict[str, Any]] = (),
+    chain: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``run.json`` (``l2hmcc/schemas/run.schema.json``): what ran, where, with what."""
+    """``run.json`` (``l2hmcc/schemas/run.schema.json``): what ran, where, with what;
+    ``thermalization`` holds one record per thermalization (``TrainerLoop.thermalize``)."""
     return {
         "schema_version": RUN_SCHEMA_VERSION,
         "experiment": experiment.name,
@@ -517,4 +665,6 @@ def run_record(
         "chain_seeds": list(seeds),
         "resumed_from_step": resumed_from_step,
         "versions": versions,
+        "thermalization": list(thermalization),
+        "chain": chain,
     }

@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 
 from l2hmcc_runtime.common.launch import LaunchEnv, detect
-from l2hmcc_runtime.common.run import Evaluate, Experiment, Hmc, Lattice, parse_args
+from l2hmcc_runtime.common.run import (
+    Evaluate,
+    Experiment,
+    Hmc,
+    Lattice,
+    Thermalize,
+    parse_args,
+)
 from l2hmcc_runtime.tf.backends import SingleProcessBackend, select_device
 from l2hmcc_runtime.tf.dynamics import DynamicsConfig
 from l2hmcc_runtime.tf.loss import LossConfig
@@ -122,6 +129,17 @@ HMC = Hmc(
     trajectory_length=1.0,
 )
 
+# Thermalization: HMC trajectories (the baseline's ε and τ) at the first β before
+# training and at the final β before measuring, in windows of 10 until the plaquette
+# stops drifting, at most 500 each time.
+THERMALIZE = Thermalize(
+    max_trajectories=500,
+    window=10,
+    step_size=None,
+    target_acceptance=0.8,
+    trajectory_length=1.0,
+)
+
 
 def setup_backend(env: LaunchEnv) -> SingleProcessBackend:
     """One process, no communication (TensorFlow + XLA, one process)."""
@@ -133,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     env = detect()
     device = select_device(env, args.device)  # before TensorFlow creates its devices
     backend = setup_backend(env)
-    run = Run(EXPERIMENT, args, env, backend, device)
+    run = Run(EXPERIMENT, args, env, backend, device, thermalize=THERMALIZE)
     trainer = Trainer(
         LATTICE.group,
         LATTICE.shape,

@@ -18,7 +18,14 @@ import deepspeed
 import torch
 
 from l2hmcc_runtime.common.launch import LaunchEnv, detect, export_torch_env
-from l2hmcc_runtime.common.run import Evaluate, Experiment, Hmc, Lattice, parse_args
+from l2hmcc_runtime.common.run import (
+    Evaluate,
+    Experiment,
+    Hmc,
+    Lattice,
+    Thermalize,
+    parse_args,
+)
 from l2hmcc_runtime.pt.backends import (
     DeepSpeedBackend,
     deepspeed_config,
@@ -26,6 +33,7 @@ from l2hmcc_runtime.pt.backends import (
     select_device,
     skip_cpu_shm_build,
 )
+from l2hmcc_runtime.pt.dryrun import run_dry
 from l2hmcc_runtime.pt.dynamics import DynamicsConfig
 from l2hmcc_runtime.pt.loss import LossConfig
 from l2hmcc_runtime.pt.networks import NetworkConfig
@@ -123,6 +131,16 @@ HMC = Hmc(
     trajectory_length=1.0,
 )
 
+# Thermalization: HMC trajectories (the baseline's ε and τ) at the first β before
+# training and at the final β before measuring, in windows of 10 until the plaquette
+# stops drifting, at most 500 each time.
+THERMALIZE = Thermalize(
+    max_trajectories=500,
+    window=10,
+    step_size=0.2,
+    trajectory_length=1.0,
+)
+
 
 def setup_backend(env: LaunchEnv, device: torch.device) -> DeepSpeedBackend:
     """DeepSpeed, ZeRO stage 1 (ds_config.json): every rank runs its own chains
@@ -142,11 +160,25 @@ def setup_backend(env: LaunchEnv, device: torch.device) -> DeepSpeedBackend:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, job_dir=JOB_DIR, description=__doc__)
+    args = parse_args(argv, job_dir=JOB_DIR, description=__doc__, dry_run=True)
+    if args.dry_run:  # a fake GPU: device mistakes and memory per rank, before the queue
+        return run_dry(
+            args,
+            job_dir=JOB_DIR,
+            experiment=EXPERIMENT,
+            lattice=LATTICE,
+            beta=BETA,
+            dynamics=DYNAMICS,
+            network=NETWORK,
+            loss=LOSS,
+            train=TRAIN,
+            evaluate=EVALUATE,
+            hmc=HMC,
+        )
     env = detect()
     device = select_device(env, args.device)
     backend = setup_backend(env, device)
-    run = Run(EXPERIMENT, args, env, backend, device)
+    run = Run(EXPERIMENT, args, env, backend, device, thermalize=THERMALIZE)
     trainer = Trainer(
         LATTICE.group,
         LATTICE.shape,
