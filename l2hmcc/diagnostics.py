@@ -415,8 +415,12 @@ no point of that name. Without `--point`, `compile` writes every point under one
     "E304": CodeInfo(
         "output directory exists",
         """`compile` never overwrites an existing job directory unless `--force` is given;
-with `--force` it replaces the directory atomically, and only if it is empty or was written
-by l2hmcc (it holds a manifest.json).""",
+with `--force` it replaces the directory atomically, and only if it is empty or is a job (or
+sweep) directory l2hmcc wrote: a valid manifest.json (or sweep.json) with l2hmcc's
+`generated_by` notice, and nothing in it but the files the record lists and what runs write
+(`output/`, PBS logs, the runtime's `__pycache__/`). Anything else (your files, links, a
+record that does not validate) makes `--force` refuse, so it never deletes what l2hmcc did
+not write.""",
     ),
     "E305": CodeInfo(
         "cannot write the job directory",
@@ -428,6 +432,12 @@ left half-written: the job is built in a temporary directory and renamed into pl
         """The sweeps of a spec expand into the cartesian product of their values: three
 sweeps of 10 values make 1000 jobs. `compile` refuses more than 1024 points. Split the scan
 into several specs that extend a common base (`extends "base.l2h"`), or sweep fewer values.""",
+    ),
+    "E360": CodeInfo(
+        "`-o` names no directory of its own",
+        """`-o ''`, `-o .`, `-o ..` or a path ending in `/.` or `/..` would make the working
+directory (or its parent) the job directory. A job gets a directory of its own: name one,
+e.g. `-o jobs/u1-pytorch`.""",
     ),
     # E320-E349: cluster checks (l2hmcc/checks/system.py, facts in l2hmcc/systems.py) --------
     "E320": CodeInfo(
@@ -521,6 +531,25 @@ backend, e.g. Horovod with Polaris' `conda/2025-09-25`. The help names a stack t
         """`job local` runs on this machine through the job directory's `run-local.sh`: one
 node. For several processes use `ranks_per_node = N` (with a distributed backend).""",
     ),
+    "E335": CodeInfo(
+        "DeepSpeed's launcher on an Intel system",
+        """`launcher = deepspeed` starts the ranks with DeepSpeed's own launcher: pdsh over ssh,
+from a hostfile. On Aurora and Sunspot the collective library is oneCCL, and the settings
+ALCF documents for it (`CCL_PROCESS_LAUNCHER=pmix`, `CCL_ATL_TRANSPORT=mpi`,
+`CCL_KVS_MODE=mpi`, the Aurora oneCCL page) hold for ranks that PALS `mpiexec` starts; ranks
+started over ssh would need other settings (`CCL_PROCESS_LAUNCHER=none`, an ofi transport)
+that ALCF does not document. Use `launcher = mpiexec` (or `auto`): the ranks start with
+mpiexec and DeepSpeed joins them with `deepspeed.init_distributed`.""",
+    ),
+    "E336": CodeInfo(
+        "walltime chaining in a one-job-per-user queue",
+        """`job { continue = N }` makes a job that reaches its walltime checkpoint and submit
+its follow-on (`qsub -W depend=afterany:$PBS_JOBID`) while it still runs. Queues that hold one
+job per user, running or queued (Aurora `debug` and `debug-scaling`, Polaris `debug-scaling`),
+refuse that second submission, so the chain would stop after the first job. Use a queue
+without that limit, or drop `continue` and resubmit by hand (`qsub -v L2HMCC_RESUME=1
+job.pbs` continues from the checkpoint).""",
+    ),
     # E350-E359: what the targets' runtimes support (l2hmcc/checks/target_support.py, issue 4)
     "E350": CodeInfo(
         "DeepSpeed ZeRO stage 0 with fp64 parameters",
@@ -559,9 +588,11 @@ restore it.""",
     ),
     "E403": CodeInfo(
         "file not part of the job",
-        """The job directory holds a file its record does not list. What a run writes is
-ignored (`output/`, `__pycache__/`, PBS logs `NAME.o123`, DeepSpeed's `hostfile` and
-`.deepspeed_env`); anything else was added by hand.""",
+        """The job directory holds a file its record does not list, a symbolic link, a FIFO
+or device, or an empty directory. What a run writes is ignored where runs write it:
+`output/`, DeepSpeed's `hostfile` and `.deepspeed_env` and PBS logs `NAME.o123` at the job's
+top level (a sweep's and each point's), and Python's bytecode `__pycache__/NAME.*.pyc` beside
+a carried `NAME.py`; anything else was added by hand.""",
     ),
     "E404": CodeInfo(
         "file mode changed",
@@ -583,6 +614,20 @@ cannot be read: invalid JSON, another layout version, or fields that do not vali
         "the spec copy no longer compiles",
         """The job's spec copy (with its recorded overrides) has errors with this version of
 l2hmcc, so `verify` cannot compare: run `l2hmcc check` on the copy to see them.""",
+    ),
+    "E408": CodeInfo(
+        "not a valid record",
+        """The directory's manifest.json (or sweep.json) is not a record l2hmcc wrote: it is
+not a regular file, larger than 64 MiB, not JSON (or nested too deeply), another layout
+version, fields that do not validate, no `generated_by` notice, paths that leave the
+directory (absolute, `..`), spec copies it does not list, or a target this l2hmcc does not
+know. `verify` reads the directory as untrusted input and stops here.""",
+    ),
+    "E409": CodeInfo(
+        "job file is not a regular file",
+        """The record lists a file here, but the path is a symbolic link (or lies under a
+linked directory), a FIFO, a device, or a file over 64 MiB. `verify` never follows links or
+reads special files: a link to an identical copy elsewhere is still not the job's file.""",
     ),
     "W001": CodeInfo(
         "SU(N) links in single precision",
@@ -622,6 +667,19 @@ from overflow. An inf gradient turns the clipped update into NaN step sizes, and
 with "training diverged". The L2HMC networks are small, so compression saves little time:
 drop `fp16_allreduce`, or train with `form = plain` (gradients below 10 in the same run).""",
     ),
+    "W011": CodeInfo(
+        "step-size learning rate for fixed step sizes",
+        """`train.step_size_lr_factor` sets the learning rate of the step sizes ε_k (as a factor
+of `train.lr`), but `dynamics.learnable_step_size = false` keeps them fixed: the factor changes
+nothing. Drop it, or let the step sizes learn.""",
+    ),
+    "W012": CodeInfo(
+        "ablation of a sampler without networks",
+        """`evaluate.ablation = true` trains the spec a second time without networks (only the
+step sizes ε_k) and evaluates it beside the trained sampler, to show what the networks add.
+With `network none` the sampler has no networks: the ablation would be the same sampler,
+trained twice. Drop `ablation`, or give the sampler networks.""",
+    ),
     # W320-W329: cluster warnings (l2hmcc/checks/system.py) ------------------------------------
     "W320": CodeInfo(
         "job name longer than qstat shows",
@@ -658,6 +716,19 @@ were observed to run with. Check with `qstat -Qf workq` on the system.""",
         "walltime outside a queue's unverified limits",
         """The queue's limits are not public (Sunspot's `workq`); check the walltime limit with
 `qstat -Qf workq` on the system.""",
+    ),
+    "W327": CodeInfo(
+        "module stack announced for removal",
+        """The job needs a module stack that ALCF announced it will remove, and no other stack
+on the system ships the target's backend (Horovod on Polaris is only in `conda/2024-04-29`).
+The job works while the module exists; the help says what to do once it is gone (a virtual
+environment on top of the current module with the backend installed, or another backend).""",
+    ),
+    "W328": CodeInfo(
+        "walltime chaining on the local system",
+        """`continue = N` resubmits a PBS job that reaches its walltime. A `job local` run has
+no walltime and no scheduler, so the key does nothing there; continue a stopped local run with
+`./run-local.sh --resume`.""",
     ),
 }
 

@@ -257,11 +257,11 @@ def compile(
     default = outcome.spec.experiment.name
     if point is not None and outcome.points:
         default = outcome.points[0].name
-    out_dir = Path(out) if out is not None else Path("jobs") / f"{default}-{target}"
+    out_dir = out if out is not None else Path("jobs") / f"{default}-{target}"
     try:
         outcome.out_dir = write_bundle(outcome.bundle, out_dir, force=force)
     except EmitError as e:
-        span = Span.whole_file(str(out_dir))
+        span = Span.whole_file(str(out_dir) or "''")
         outcome.diagnostics.append(error(e.code, e.message, span, help=e.help))
     return outcome
 
@@ -456,9 +456,10 @@ def _sweep_bundle(
     names = [p.name for p, _, _ in jobs]
     axes_text = ", ".join(f"`{s.path}`" for s in outcome.sweeps)
     head = render.generated_header(outcome.name, sha)
-    if submission.mode == "array":
+    if submission.mode in ("array", "sequence"):
         text = sweep.array_script(submission, names, header=head, axes=axes_text)
-        bundle.add(sweep.ARRAY_SCRIPT, text, executable=True)
+        script = sweep.ARRAY_SCRIPT if submission.mode == "array" else sweep.SEQUENCE_SCRIPT
+        bundle.add(script, text, executable=True)
     text = sweep.submit_all_script(submission, names, header=head, axes=axes_text)
     bundle.add(sweep.SUBMIT_ALL, text, executable=True)
     _, records = _spec_records(outcome, prefix=f"{names[0]}/")

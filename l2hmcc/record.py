@@ -10,20 +10,22 @@ sweep point. ``verify``, ``diff`` and ``show`` are built on these.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 import l2hmcc
-from l2hmcc import driver, manifest
+from l2hmcc import driver, manifest, systems
 from l2hmcc.compose import MemoryReader
 from l2hmcc.manifest import FileRecord, Manifest, SpecRecord, SweepManifest
 
 
 class RecordError(Exception):
-    """Not a job directory, or one whose record cannot be read."""
+    """Not a job directory (``invalid`` false), or one whose record cannot be read or is not
+    a valid record (``invalid``)."""
+
+    def __init__(self, message: str, *, invalid: bool = False) -> None:
+        super().__init__(message)
+        self.invalid = invalid
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class JobRecord:
     """``manifest.json`` or ``sweep.json``."""
     job: Manifest | None
     sweep: SweepManifest | None
+    raw: bytes = b""
+    """The record's bytes as read."""
 
     @property
     def kind(self) -> str:
@@ -55,39 +59,25 @@ def is_job_directory(path: str | Path) -> bool:
 
 
 def read(path: str | Path) -> JobRecord:
-    """The record of the job or sweep directory ``path``. Raises `RecordError`."""
+    """The record of the job or sweep directory ``path``, read as untrusted input
+    (`manifest.load_record`). Raises `RecordError`."""
     root = Path(path)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
         raise RecordError(f"`{root}` {what}")
-    for name, model in ((manifest.MANIFEST_NAME, Manifest), (manifest.SWEEP_NAME, SweepManifest)):
-        file = root / name
-        if not file.is_file():
-            continue
-        try:
-            data = json.loads(file.read_bytes())
-        except (OSError, ValueError) as e:
-            raise RecordError(f"cannot read `{file}`: {e}") from None
-        expected = model.model_fields["schema_version"].default
-        found = data.get("schema_version") if isinstance(data, dict) else None
-        if found != expected:
-            raise RecordError(
-                f"`{file}` has layout version {found}; this l2hmcc"
-                f" ({l2hmcc.__version__}) reads version {expected}"
-            )
-        try:
-            rec = model.model_validate(data)
-        except ValidationError as e:
-            first = e.errors(include_url=False)[0]
-            where = ".".join(str(x) for x in first["loc"])
-            raise RecordError(f"`{file}` is not a valid record: {where}: {first['msg']}") from None
-        if isinstance(rec, Manifest):
-            return JobRecord(root, name, rec, None)
-        assert isinstance(rec, SweepManifest)
-        return JobRecord(root, name, None, rec)
-    raise RecordError(
-        f"`{root}` is not an l2hmcc job directory (no {' or '.join(manifest.RECORD_NAMES)})"
-    )
+    try:
+        name, rec, raw = manifest.load_record(root)
+    except manifest.InvalidRecord as e:
+        raise RecordError(str(e), invalid=not e.missing) from None
+    if rec.target.name not in systems.TARGETS:
+        raise RecordError(
+            f"`{root / name}` records the target `{rec.target.name[:100]}`, which this l2hmcc"
+            f" ({l2hmcc.__version__}) does not know",
+            invalid=True,
+        )
+    if isinstance(rec, Manifest):
+        return JobRecord(root, name, rec, None, raw)
+    return JobRecord(root, name, None, rec, raw)
 
 
 def reader(rec: JobRecord) -> tuple[MemoryReader, str]:
@@ -96,9 +86,11 @@ def reader(rec: JobRecord) -> tuple[MemoryReader, str]:
     chain: list[SpecRecord] = [common.spec, *common.extends]
     names = [str(rec.root / r.file) for r in chain]
     files: dict[str, bytes] = {}
-    for name in names:
-        with contextlib.suppress(OSError):  # a missing copy is reported by the reader
-            files[name] = Path(name).read_bytes()
+    for r, name in zip(chain, names, strict=True):
+        # A missing, linked or special copy is left out: the files check reports it and
+        # the reader says it cannot read it.
+        with contextlib.suppress(manifest.JobFileError):
+            files[name] = manifest.read_job_file(rec.root, r.file)[0]
     bases = {names[i]: (chain[i + 1].name, names[i + 1]) for i in range(len(chain) - 1)}
     return MemoryReader(files, bases), names[0]
 

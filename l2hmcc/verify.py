@@ -5,8 +5,11 @@ Two questions, answered separately:
 
 1. *The files*: every file the record lists is recomputed (sha256 and executable bit); an
    edited (E401), missing (E402) or mode-changed (E404) file is reported, and so is a file the
-   record does not list (E403), except what a run writes (`manifest.is_run_artifact`:
-   ``output/``, ``__pycache__/``, PBS logs).
+   record does not list (E403: files, symbolic links, special files, empty directories),
+   except what a run writes where runs write it (`manifest.is_run_artifact`: ``output/``,
+   the runtime's ``__pycache__/``, PBS logs). The directory is untrusted input: only the
+   paths its record names are read, never through a symbolic link, only regular files, at
+   most `manifest.MAX_FILE_BYTES` each (E409); a record that is not valid is E408.
 2. *The compiler*: the directory is compiled again in memory from the spec copies it carries,
    with the recorded overrides, target and sweep point, and compared with the record. Every
    file today's compiler would write differently (E405), add or leave out is reported with a
@@ -102,7 +105,8 @@ def verify(directory: str | Path) -> Report:
         rec = record.read(root)
     except record.RecordError as e:
         report.usage_error = True
-        report.diagnostics.append(error("E406", str(e), Span.whole_file(str(root))))
+        code = "E408" if e.invalid else "E406"
+        report.diagnostics.append(error(code, str(e), Span.whole_file(str(root))))
         return report
     report.kind, report.record_name = rec.kind, rec.record_name
     report.recorded_version = rec.common.l2hmcc_version
@@ -120,19 +124,32 @@ def _check_files(rec: record.JobRecord, report: Report) -> None:
     listed = {f.path for f in rec.files}
     for f in rec.files:
         report.checked += 1
-        path = root / f.path
-        if not path.is_file():
-            report.problems["missing"].append(f.path)
-            report.diagnostics.append(
-                error(
-                    "E402",
-                    f"`{f.path}` is missing",
-                    _where(root, f.path),
-                    help=f"{rec.record_name} lists it (sha256 {_short(f.sha256)})",
+        try:
+            data, mode = manifest.read_job_file(root, f.path)
+        except manifest.JobFileError as e:
+            if e.kind == "missing":
+                report.problems["missing"].append(f.path)
+                report.diagnostics.append(
+                    error(
+                        "E402",
+                        f"`{f.path}` is missing",
+                        _where(root, f.path),
+                        help=f"{rec.record_name} lists it (sha256 {_short(f.sha256)})",
+                    )
                 )
-            )
+            else:
+                report.problems["edited"].append(f.path)
+                report.diagnostics.append(
+                    error(
+                        "E409",
+                        f"`{f.path}` {e.what}",
+                        _where(root, f.path),
+                        help=f"{rec.record_name} lists a regular file here"
+                        f" (sha256 {_short(f.sha256)}); verify reads nothing outside the job",
+                    )
+                )
             continue
-        now = _sha(path.read_bytes())
+        now = _sha(data)
         if now != f.sha256:
             report.problems["edited"].append(f.path)
             report.diagnostics.append(
@@ -143,7 +160,7 @@ def _check_files(rec: record.JobRecord, report: Report) -> None:
                     help=f"recorded sha256 {_short(f.sha256)}, now {_short(now)}",
                 )
             )
-        executable = bool(path.stat().st_mode & 0o100)
+        executable = bool(mode & 0o100)
         if executable != f.executable:
             report.problems["mode"].append(f.path)
             want = "executable" if f.executable else "not executable"
@@ -155,24 +172,26 @@ def _check_files(rec: record.JobRecord, report: Report) -> None:
                     help=f"chmod {'+' if f.executable else '-'}x {f.path}",
                 )
             )
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        prefix = "" if rel_dir == "." else f"{rel_dir}/"
-        dirnames[:] = sorted(d for d in dirnames if not manifest.is_run_artifact(prefix + d))
-        for name in sorted(filenames):
-            rel = prefix + name
-            if rel in listed or rel == rec.record_name or manifest.is_run_artifact(rel):
-                continue
-            report.problems["extra"].append(rel)
-            report.diagnostics.append(
-                error(
-                    "E403",
-                    f"`{rel}` is not part of the job",
-                    _where(root, rel),
-                    help=f"{rec.record_name} does not list it; run outputs belong in"
-                    f" `{manifest.RUN_OUTPUT_DIR}/`",
-                )
+    roots, log_dirs = manifest.job_roots(rec.common)
+    for rel, what in manifest.strangers(root, {*listed, rec.record_name}, roots, log_dirs):
+        report.problems["extra"].append(rel)
+        report.diagnostics.append(
+            error(
+                "E403",
+                f"`{rel}` is not part of the job ({what})",
+                _where(root, rel),
+                help=f"{rec.record_name} does not list it; run outputs belong in"
+                f" `{manifest.RUN_OUTPUT_DIR}/`",
             )
+        )
+
+
+def _disk(root: Path, rel: str) -> bytes | None:
+    """A job file's bytes, or None where it is missing or not a regular file of the job."""
+    try:
+        return manifest.read_job_file(root, rel)[0]
+    except manifest.JobFileError:
+        return None
 
 
 def _text(data: bytes | None) -> list[str] | None:
@@ -217,13 +236,11 @@ def _check_compiler(rec: record.JobRecord, report: Report) -> None:
         )
         return
     recorded: dict[str, tuple[str, bool]] = {f.path: (f.sha256, f.executable) for f in rec.files}
-    record_file = root / rec.record_name
-    recorded[rec.record_name] = (_sha(record_file.read_bytes()), False)
+    recorded[rec.record_name] = (_sha(rec.raw), False)
     new = dict(outcome.bundle.items())
     changes: list[Change] = []
     for path in [*recorded, *(p for p in new if p not in recorded)]:
-        old_disk = root / path
-        old_bytes = old_disk.read_bytes() if old_disk.is_file() else None
+        old_bytes = rec.raw if path == rec.record_name else _disk(root, path)
         if path not in new:
             changes.append(Change(path, "removed", unified(path, old_bytes, None)))
         elif path not in recorded:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from l2hmcc import driver
 from l2hmcc.bundle import Bundle
 from l2hmcc.emit import EmitError, write_bundle
 
@@ -27,15 +28,27 @@ def test_writes_files_with_modes(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["job"]  # no temp dirs left
 
 
+def job_bundle(tmp_path: Path, steps: int) -> Bundle:
+    """A real job (a valid manifest.json): what `--force` may replace."""
+    spec = tmp_path / f"spec{steps}.l2h"
+    spec.write_text(
+        f"lattice {{ group = U1  shape = [4, 4]  beta = 2.0 }}\ntrain {{ steps = {steps} }}\n"
+    )
+    outcome = driver.build(str(spec), "pytorch")
+    assert outcome.bundle is not None, outcome.diagnostics
+    return outcome.bundle
+
+
 def test_existing_directory_needs_force(tmp_path: Path) -> None:
-    out = write_bundle(bundle("old"), tmp_path / "job")
+    out = write_bundle(job_bundle(tmp_path, 10), tmp_path / "job")
     with pytest.raises(EmitError) as info:
-        write_bundle(bundle("new"), out)
+        write_bundle(job_bundle(tmp_path, 20), out)
     assert info.value.code == "E304"
-    assert (out / "sub/dir/data.txt").read_text() == "old"
-    write_bundle(bundle("new"), out, force=True)
-    assert (out / "sub/dir/data.txt").read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["job"]
+    old = (out / "manifest.json").read_text()
+    assert "steps = 10" in old
+    write_bundle(job_bundle(tmp_path, 20), out, force=True)
+    assert (out / "manifest.json").read_text() != old
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["job"]
 
 
 def test_force_refuses_a_directory_l2hmcc_did_not_write(tmp_path: Path) -> None:

@@ -56,23 +56,50 @@ def test_manifest_records_everything_and_round_trips() -> None:
     assert text.endswith("}\n") and manifest.dumps(m) == text
 
 
+LISTED = frozenset(
+    {"train.py", "job.pbs", "l2hmcc_runtime/__init__.py", "l2hmcc_runtime/pt/run.py"}
+)
+
+
 @pytest.mark.parametrize(
     ("path", "artifact"),
     [
         ("output/summary.json", True),
         ("output", True),
         ("l2hmcc_runtime/pt/__pycache__/run.cpython-311.pyc", True),
+        ("l2hmcc_runtime/pt/__pycache__/run.cpython-311.opt-1.pyc", True),
+        ("l2hmcc_runtime/pt/__pycache__", True),
+        ("l2hmcc_runtime/__pycache__/__init__.cpython-311.pyc", True),
         ("u1.o12345", True),
         ("u1.e12345", True),
         ("polsweep.o4242.3", True),
         ("hostfile", True),
         (".deepspeed_env", True),
-        ("point-a/output/run.json", True),
         ("train.py", False),
         ("outputs.txt", False),
         ("l2hmcc_runtime/pt/run.py", False),
         ("job.pbs", False),
+        # only where runs put them
+        ("point-a/output/run.json", False),
+        ("l2hmcc_runtime/output/x", False),
+        ("l2hmcc_runtime/u1.o12345", False),
+        ("l2hmcc_runtime/__pycache__/evil.py", False),
+        ("l2hmcc_runtime/__pycache__/other.cpython-311.pyc", False),
+        ("l2hmcc_runtime/pt/__pycache__/run.cpython-311.pyc/x", False),
+        ("__pycache__", True),  # beside train.py: its contents are checked
+        ("l2hmcc_runtime/common/__pycache__", False),
     ],
 )
 def test_run_artifacts_are_not_part_of_the_record(path: str, artifact: bool) -> None:
-    assert manifest.is_run_artifact(path) is artifact
+    assert manifest.is_run_artifact(path, LISTED) is artifact
+
+
+def test_run_artifacts_of_a_sweep_lie_in_its_points() -> None:
+    roots, logs = ("a/", "b/"), ("", "a/", "b/")
+    listed = {"a/train.py", "b/train.py"}
+    assert manifest.is_run_artifact("a/output/run.json", listed, roots, logs)
+    assert manifest.is_run_artifact("b/hostfile", listed, roots, logs)
+    assert manifest.is_run_artifact("sweep.o12.3", listed, roots, logs)
+    assert manifest.is_run_artifact("a/u1.e12", listed, roots, logs)
+    assert not manifest.is_run_artifact("output/run.json", listed, roots, logs)
+    assert not manifest.is_run_artifact("c/output/run.json", listed, roots, logs)

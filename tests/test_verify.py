@@ -61,7 +61,7 @@ def test_edited_missing_extra_and_mode_changed_files(
     (job / "output/history").mkdir(parents=True)
     (job / "output/summary.json").write_text("{}")
     (job / "l2hmcc_runtime/__pycache__").mkdir()
-    (job / "l2hmcc_runtime/__pycache__/x.cpython-311.pyc").write_bytes(b"\0")
+    (job / "l2hmcc_runtime/__pycache__/__init__.cpython-311.pyc").write_bytes(b"\0")
     (job / "u1_smoke.o4242").write_text("log\n")
     report = verify.verify(job)
     assert codes(report) == [
@@ -155,9 +155,10 @@ def test_not_a_job_directory(kind: str, tmp_path: Path, capsys: pytest.CaptureFi
     elif kind == "invalid":
         manifest.write_text('{"schema_version": 2, "files": 3}')
     report = verify.verify(d)
-    assert [x.code for x in report.diagnostics] == ["E406"] and report.usage_error
+    code = "E408" if kind in ("not-json", "old-layout", "invalid") else "E406"
+    assert [x.code for x in report.diagnostics] == [code] and report.usage_error
     rc, _out, err = run_cli("verify", str(d), capsys=capsys)
-    assert rc == 2 and "error[E406]" in err
+    assert rc == 2 and f"error[{code}]" in err
     if kind == "old-layout":
         assert "layout version 1; this l2hmcc (0.1.0) reads version 2" in err
 
