@@ -311,6 +311,11 @@ generated code and the records store them as 64-bit integers), numbers at most a
 (a 64-bit float), and durations have at most 12 digits per part. Such a value is almost always
 a typo: check the number of digits. This applies to `--set` values as well.""",
     ),
+    "E116": CodeInfo(
+        "override too long",
+        """A `--set` override holds one value and is at most 65 536 characters long. Put long
+values (big lists) in a spec, or in a small spec that `extends` the one you are changing.""",
+    ),
     # E2xx: cross-field rules ----------------------------------------------------------------
     "E201": CodeInfo(
         "topological charge needs another lattice dimension",

@@ -1193,6 +1193,10 @@ class Override:
     value: Value
 
 
+#: A ``--set`` is one value: at most this many characters (a spec may hold 1 MiB).
+MAX_OVERRIDE_CHARS = 1 << 16
+
+
 def override_source(text: str, index: int) -> Source:
     """The `Source` of the ``index``-th ``--set`` (1-based), as messages name it."""
     return Source(f"--set[{index}]", text)
@@ -1202,12 +1206,24 @@ def parse_override(text: str, index: int) -> tuple[Override | None, list[Diagnos
     """Parse ``block.key=value`` (the text of the ``index``-th ``--set``)."""
     src = override_source(text, index)
     name = src.name
+    if len(text) > MAX_OVERRIDE_CHARS:
+        return None, [
+            error(
+                "E116",
+                f"`--set {text[:24]}…` is {len(text)} characters long;"
+                f" an override is at most {MAX_OVERRIDE_CHARS}",
+                src.span(0, 0),
+                "too long",
+                help="put long values in the spec (or a spec that `extends` it)",
+            )
+        ]
     eq = text.find("=")
     if eq <= 0:
+        shown = text if len(text) <= 80 else f"{text[:60]}…"
         return None, [
             error(
                 "E114",
-                f"`--set {text}` is not `block.key=value`",
+                f"`--set {shown}` is not `block.key=value`",
                 src.span(0, len(text)),
                 "expected `=`",
                 help="e.g. `--set train.steps=100`",
@@ -1221,7 +1237,7 @@ def parse_override(text: str, index: int) -> tuple[Override | None, list[Diagnos
             return None, [
                 error(
                     "E114",
-                    f"`{seg}` is not a key name" if seg else "empty key name in the path",
+                    f"`{seg[:60]}` is not a key name" if seg else "empty key name in the path",
                     src.span(start, max(end, start + 1)),
                     "expected a name",
                     help="e.g. `--set train.steps=100`",
