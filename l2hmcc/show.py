@@ -216,7 +216,11 @@ def facts(r: dict[str, Any]) -> list[tuple[str, str]]:
 
 def results_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) comparing the L2HMC sampler and the HMC baseline."""
-    samplers = [("l2hmc", summary["l2hmc"]), ("hmc", summary.get("hmc"))]
+    samplers = [
+        ("l2hmc", summary["l2hmc"]),
+        ("no networks", summary.get("ablation")),
+        ("hmc", summary.get("hmc")),
+    ]
     header = ["", *(name for name, s in samplers if s)]
     present = [s for _, s in samplers if s]
 
@@ -233,6 +237,11 @@ def results_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row("time (s)", lambda s: _num(s["time_s"], 3)),
     ]
     rows.append(["improvement", _num(summary.get("improvement"), 3), *([""] * (len(present) - 1))])
+    ab = summary.get("ablation")
+    if ab:
+        # what the networks add: the ablation's τ_int(Q) over the trained sampler's
+        gains = f"{_num(ab.get('gain_per_trajectory'), 3)} / {_num(ab.get('gain'), 3)}"
+        rows.append(["networks' gain (traj / cost)", gains, *([""] * (len(present) - 1))])
     return header, rows
 
 

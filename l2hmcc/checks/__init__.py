@@ -59,6 +59,8 @@ PASSES: list[Pass] = [
     network.batch_norm_chains,
     training.loss_weights,
     training.intervals,
+    training.step_size_lr_fixed,
+    training.ablation_without_networks,
     distributed.ranks_need_backend,
     distributed.single_rank_backend,
     distributed.fp16_allreduce_loss,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from l2hmcc.diagnostics import Diagnostic, error
+from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import Spec
 from l2hmcc.lower import SpanMap
 
@@ -40,3 +40,36 @@ def intervals(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def step_size_lr_fixed(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    """W011: a learning rate for step sizes that do not learn."""
+    factor = spec.train.step_size_lr_factor
+    if factor == 1.0 or spec.dynamics.learnable_step_size:
+        return []
+    return [
+        error(
+            "W011",
+            f"`train.step_size_lr_factor` = {factor:g} has no effect: the step sizes are fixed",
+            spans.value("train.step_size_lr_factor"),
+            "unused",
+            secondary=[Label(spans.value("dynamics.learnable_step_size"), "fixed step sizes")],
+            help="drop `step_size_lr_factor`, or set `dynamics.learnable_step_size = true`",
+        )
+    ]
+
+
+def ablation_without_networks(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    """W012: an ablation of a sampler that has no networks to remove."""
+    if not spec.evaluate.ablation or spec.network is not None:
+        return []
+    return [
+        error(
+            "W012",
+            "`evaluate.ablation` trains the sampler again without networks, but it has none",
+            spans.value("evaluate.ablation"),
+            "would train the same sampler twice",
+            secondary=[Label(spans.key("network"), "no networks")],
+            help="drop `ablation = true`, or give the sampler networks",
+        )
+    ]

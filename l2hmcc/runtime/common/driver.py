@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import dataclasses
 import math
 import os
@@ -489,10 +490,8 @@ class JobDriver(ABC):
 
     def _record_failure(self) -> None:
         if self._status == "running":
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._write_run("failed")
-            except (OSError, ValueError):
-                pass
 
     def _write_run(self, status: str) -> None:
         if not self.is_main:

@@ -31,6 +31,9 @@ class Run(JobDriver):
     def seed(self, seed: int) -> None:
         torch.manual_seed(seed)
 
+    def trainer_options(self) -> dict[str, Any]:
+        return {"device": self.device}
+
     def cold_start(self, trainer: Any, lattice: Lattice) -> torch.Tensor:
         cold: torch.Tensor = trainer.group.cold(
             trainer.config.chains, lattice.shape, dtype=trainer.dtype, device=self.device

@@ -48,16 +48,23 @@ from .networks import NetworkConfig
 __all__ = ["CHECKPOINT_FORMAT", "BetaSchedule", "TrainConfig", "Trainer"]
 
 
-def _optimizer(
-    config: TrainConfig, params: list[torch.nn.Parameter], device: torch.device
-) -> torch.optim.Optimizer:
-    """The optimizer; Adam/AdamW use the fused kernel on CPU and CUDA (one pass over the
-    parameters instead of a handful: the step over 10⁷–10⁸ parameters is memory bound)."""
+def _optimizer(config: TrainConfig, model: Dynamics, device: torch.device) -> torch.optim.Optimizer:
+    """The optimizer over the trainable parameters; the step sizes ``log ε_k`` form their own
+    group (first) with learning rate ``lr × step_size_lr_factor``. Adam/AdamW use the fused
+    kernel on CPU and CUDA (one pass over the parameters instead of a handful: the step over
+    10⁷–10⁸ parameters is memory bound)."""
+    eps = [p for n, p in model.named_parameters() if p.requires_grad and n == "log_step_size"]
+    nets = [p for n, p in model.named_parameters() if p.requires_grad and n != "log_step_size"]
+    groups: list[dict[str, Any]] = []
+    if eps:
+        groups.append({"params": eps, "lr": config.lr * config.step_size_lr_factor})
+    if nets:
+        groups.append({"params": nets, "lr": config.lr})
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     fused = device.type in ("cpu", "cuda") or None
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    return cls(groups, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 
 class Trainer(TrainerLoop):
@@ -126,11 +133,11 @@ class Trainer(TrainerLoop):
             device=self.device,
             network_precision=net_precision,
         )
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = _optimizer(train, params, self.device)
+        optimizer = _optimizer(train, self.model, self.device)
         self.backend.broadcast_parameters(self.model)
         self.wrapped, self.optimizer = self.backend.wrap(self.model, optimizer)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(train))
+        self._lr_at = lr_factor(train)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_at)
 
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(train.seed + 1_000_003 * self.backend.rank)
@@ -206,7 +213,8 @@ class Trainer(TrainerLoop):
         metrics = self.model.metrics(x, x_new, prop, accepted)
         metrics.update(parts)
         metrics["beta"] = torch.tensor(beta)
-        metrics["lr"] = torch.tensor(self.optimizer.param_groups[0]["lr"])
+        # the networks' rate (the step sizes' is step_size_lr_factor times it)
+        metrics["lr"] = torch.tensor(self.config.lr * self._lr_at(self.scheduler.last_epoch))
         if grad_norm is not None:
             metrics["grad_norm"] = grad_norm.detach()
         self.x = x_new.detach()

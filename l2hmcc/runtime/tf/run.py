@@ -54,6 +54,9 @@ class Run(JobDriver):
     def seed(self, seed: int) -> None:
         tf.random.set_seed(seed)
 
+    def trainer_options(self) -> dict[str, Any]:
+        return {"compile_mode": self.compile_mode}
+
     def cold_start(self, trainer: Any, lattice: Lattice) -> tf.Tensor:
         return trainer.group.cold(trainer.config.chains, lattice.shape, dtype=trainer.dtype)
 

@@ -122,7 +122,12 @@ class Trainer(TrainerLoop):
             self.group, self.lattice_shape, dynamics, network, dtype=self.dtype, seed=train.seed
         )
         self.params = self.model.named_parameters()
-        self.optimizer = Optimizer(train.optimizer, self.params, weight_decay=train.weight_decay)
+        self.optimizer = Optimizer(
+            train.optimizer,
+            self.params,
+            weight_decay=train.weight_decay,
+            lr_scales={"log_step_size": train.step_size_lr_factor},
+        )
         self._lr_factor = lr_factor(train)
         self.backend.broadcast_variables(self.model.trainable_variables)
         self._broadcast_after_first_step = self.backend.world_size > 1
