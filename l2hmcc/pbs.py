@@ -68,6 +68,8 @@ class JobRequest:
     preemptable: bool = False
     name: str | None = None
     launcher: Literal["mpiexec", "deepspeed"] = "mpiexec"
+    continue_jobs: int = 0
+    """``job { continue = N }``: follow-on submissions after a walltime stop."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,25 @@ class Launch:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """A job that continues itself: stopped ``stop_after_s`` seconds into its walltime (or by
+    the scheduler's SIGTERM), it checkpoints and submits a follow-on that runs ``--resume``
+    once it has ended (``qsub -W depend=afterany:$PBS_JOBID``), at most ``max_follow_ons``
+    times in all. Nothing is resubmitted when training finished or the run failed."""
+
+    max_follow_ons: int
+    stop_after_s: int
+
+
+def stop_after_s(walltime_min: int) -> int:
+    """When a continuing job stops itself: a tenth of the walltime before its end (at least a
+    minute, at most five), so the checkpoint and the follow-on's ``qsub`` finish before PBS
+    kills the job at its walltime."""
+    walltime_s = walltime_min * 60
+    return walltime_s - max(60, min(300, walltime_s // 10))
+
+
+@dataclass(frozen=True)
 class PbsPlan:
     """Every decision of a job script, ready to substitute."""
 
@@ -119,7 +140,13 @@ class PbsPlan:
     ranks_per_node: int = 1
     distributed: bool = False
     master_addr_suffix: str = ""
+    master_host_suffix: str = ""
+    """Stripped from the nodefile's first name, then put back once (Sunspot ``-hsn0``)."""
     master_port: int = 0
+    omp_threads: int = 0
+    """OMP_NUM_THREADS when the environment sets none: the cores bound to each rank."""
+    chain: Chain | None = None
+    """Walltime chaining (``job { continue = N }``)."""
     launch: Launch = field(default_factory=lambda: Launch("local"))
     script_args: tuple[str, ...] = ()
     """Arguments before the user's "$@" (local: ``--nproc N``)."""
@@ -287,6 +314,13 @@ def _plan_cluster(
     ]
     if req.preemptable or queue.rerunnable:
         directives.append(("-r", "y"))
+    if req.launcher == "deepspeed" and backend == "deepspeed" and system.deepspeed_launcher_refused:
+        raise PlanError(f"launcher deepspeed on {system.name}: {system.deepspeed_launcher_refused}")
+    chain = None
+    if req.continue_jobs > 0:
+        if queue.one_job_per_user:
+            raise PlanError(f"queue {queue.name} holds one job per user: no follow-on can queue")
+        chain = Chain(req.continue_jobs, stop_after_s(req.walltime_min))
 
     notes = [
         f"{system.description}: {req.nodes} node{'s' * (req.nodes != 1)} × {ranks_per_node} "
@@ -320,6 +354,11 @@ def _plan_cluster(
         cpu_lists = systems.cpu_bind_list(system, ranks_per_node)
         if backend == "horovod":
             env.append(("HOROVOD_THREAD_AFFINITY", ",".join(str(c[0]) for c in cpu_lists)))
+        omp_threads = min(len(c) for c in cpu_lists)
+    elif system.cpu_bind == "depth":
+        omp_threads = system.cores_per_rank
+    else:
+        omp_threads = max(1, system.node.cores // ranks_per_node)
     env.extend(req.env)
 
     launch = _launch(system, req.launcher if backend == "deepspeed" else "mpiexec", cpu_lists, env)
@@ -337,7 +376,10 @@ def _plan_cluster(
         ranks_per_node=ranks_per_node,
         distributed=distributed,
         master_addr_suffix=system.hsn_suffix if distributed else "",
+        master_host_suffix=system.hsn_host_suffix if distributed else "",
         master_port=system.master_port if distributed else 0,
+        omp_threads=omp_threads,
+        chain=chain,
         launch=launch,
     )
 
@@ -404,6 +446,7 @@ def request_from_spec(spec: ir.Spec) -> JobRequest:
         preemptable=job.preemptable,
         name=job.name,
         launcher="deepspeed" if launcher == "deepspeed" else "mpiexec",
+        continue_jobs=job.continue_jobs,
     )
 
 

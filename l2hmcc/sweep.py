@@ -8,9 +8,13 @@ key (``u1-beta4.0-leapfrog8``), in characters safe for file systems and PBS
 (`POINT_NAME_RE`).
 
 `plan_submission` decides how the points are submitted: one PBS job array (``array.pbs``,
-``#PBS -J 0-N``) when the queue takes arrays (`l2hmcc.systems.Queue.job_arrays`) and every
-point asks for the same resources; otherwise each point's own ``job.pbs``; on ``job local``
-the points run one after the other. ``submit-all.sh`` does either.
+``#PBS -J 0-N`` with ``-r y``) when the queue takes arrays (`l2hmcc.systems.Queue.job_arrays`)
+and every point asks for the same resources; in a queue that holds one job per user (a second
+``qsub`` is refused, even with ``-W depend``), one job (``sequence.pbs``) that runs the
+points one after another; otherwise each point's own ``job.pbs``; on ``job local`` the points
+run one after the other. ``submit-all.sh`` does either, and ``submit-all.sh --unfinished``
+submits again, with ``--resume``, only the points whose ``output/run.json`` does not say
+``completed``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from l2hmcc.lower import SweepSite, replace_values
 from l2hmcc.syntax import Call, ListValue, SpecFile, String, Value
 
 ARRAY_SCRIPT = "array.pbs"
+SEQUENCE_SCRIPT = "sequence.pbs"
 SUBMIT_ALL = "submit-all.sh"
 
 POINT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -121,10 +126,62 @@ def find_point(pts: Sequence[Point], key: str) -> Point | None:
 @dataclass(frozen=True)
 class SubmissionPlan:
     mode: str
-    """``array``, ``scripts`` or ``local`` (`l2hmcc.manifest.Submission`)."""
+    """``array``, ``sequence``, ``scripts`` or ``local`` (`l2hmcc.manifest.Submission`)."""
     reason: str
     directives: tuple[tuple[str, str], ...] = ()
-    """The array script's directives (``array`` only)."""
+    """The array's or the sequence's directives (``array`` and ``sequence`` only)."""
+    one_at_a_time: bool = False
+    """``scripts`` into a one-job-per-user queue: each run of submit-all.sh submits one point."""
+
+
+def _walltime_min(value: str) -> int:
+    """``walltime=HH:MM:SS`` → minutes."""
+    hours, minutes, _ = value.split("=", 1)[1].split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _sequence(
+    queue_title: str, queue_max_min: int, plans: Sequence[tuple[tuple[str, str], ...]]
+) -> SubmissionPlan:
+    """The points one after another in one job of the queue (which holds one job per user)."""
+    is_walltime = [[f == "-l" and v.startswith("walltime=") for f, v in p] for p in plans]
+    rest = [
+        tuple(d for d, w in zip(p, ws, strict=True) if not w)
+        for p, ws in zip(plans, is_walltime, strict=True)
+    ]
+    if any(r != rest[0] for r in rest[1:]):
+        return SubmissionPlan(
+            "scripts",
+            f"{queue_title} holds one job per user (running or queued: a second qsub is"
+            " refused, even with -W depend) and the points ask for different resources, so"
+            " each run of submit-all.sh submits the next unfinished point's job.pbs",
+            one_at_a_time=True,
+        )
+    total = sum(
+        _walltime_min(v) for p in plans for f, v in p if f == "-l" and v.startswith("walltime=")
+    )
+    minutes = min(total, queue_max_min)
+    from l2hmcc.pbs import format_walltime
+
+    directives = tuple(
+        ("-l", f"walltime={format_walltime(minutes)}") if w else d
+        for d, w in zip(plans[0], is_walltime[0], strict=True)
+    )
+    fits = (
+        ""
+        if total <= queue_max_min
+        else (
+            f"; their walltimes add up to {total} min, over the queue's {queue_max_min}: run"
+            " ./submit-all.sh --unfinished again for the points left"
+        )
+    )
+    return SubmissionPlan(
+        "sequence",
+        f"{queue_title} holds one job per user (running or queued: a second qsub is refused,"
+        f" even with -W depend), so one job ({SEQUENCE_SCRIPT}) runs the {len(plans)} points one"
+        f" after another{fits}",
+        directives,
+    )
 
 
 def plan_submission(
@@ -139,14 +196,16 @@ def plan_submission(
         return SubmissionPlan("local", "`job local`: the points run one after the other here")
     if len(plans) < 2:
         return SubmissionPlan("scripts", "one point: its job.pbs is submitted on its own")
+    queue_name = next((v for flag, v in plans[0] if flag == "-q"), "")
+    queue = system.queues.get(queue_name)
+    if queue is not None and queue.one_job_per_user:
+        return _sequence(f"{system.title}'s `{queue_name}` queue", queue.walltime_min.hi, plans)
     if any(p != plans[0] for p in plans[1:]):
         return SubmissionPlan(
             "scripts",
             "the points ask for different resources (queue, nodes, walltime, ...); a PBS job"
             " array needs one request for all, so each point's job.pbs is submitted on its own",
         )
-    queue_name = next((v for flag, v in plans[0] if flag == "-q"), "")
-    queue = system.queues.get(queue_name)
     if queue is not None and not queue.job_arrays:
         return SubmissionPlan(
             "scripts",
@@ -154,7 +213,10 @@ def plan_submission(
             f" ({queue.job_arrays_note or 'l2hmcc/systems.py'}); each point's job.pbs is"
             " submitted on its own",
         )
-    directives = (*plans[0], ("-J", f"0-{len(plans) - 1}"))
+    # "There are two required options for job arrays in PBS: -r and -J"
+    # (UG:running-jobs/example-job-scripts.md, job array example).
+    rerun = () if ("-r", "y") in plans[0] else (("-r", "y"),)
+    directives = (*plans[0], *rerun, ("-J", f"0-{len(plans) - 1}"))
     return SubmissionPlan(
         "array",
         f"one PBS job array of {len(plans)} subjobs in the `{queue_name}` queue",
@@ -165,15 +227,18 @@ def plan_submission(
 def array_script(
     plan: SubmissionPlan, point_names: Sequence[str], *, header: str, axes: str
 ) -> str:
+    """``array.pbs`` (``array`` mode) or ``sequence.pbs`` (``sequence`` mode)."""
     from l2hmcc import render
 
     return render.render(
-        "sweep/array.pbs.j2",
+        f"sweep/{plan.mode}.pbs.j2",
+        plan=plan,
         directive_lines=[f"#PBS {flag} {value}" for flag, value in plan.directives],
         header=header,
         points=point_names,
         axes=axes,
         array_script=ARRAY_SCRIPT,
+        sequence_script=SEQUENCE_SCRIPT,
     )
 
 
@@ -189,4 +254,5 @@ def submit_all_script(
         points=point_names,
         axes=axes,
         array_script=ARRAY_SCRIPT,
+        sequence_script=SEQUENCE_SCRIPT,
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-FACTS_CHECKED = date(2026, 8, 21)
+FACTS_CHECKED = date(2026, 12, 7)
 """When the facts below were last compared with the ALCF user guides."""
 
 Framework = Literal["pytorch", "tensorflow"]
@@ -106,6 +106,11 @@ class Queue:
     does not gets one job script per point instead (`l2hmcc.sweep.plan_submission`)."""
     job_arrays_note: str = ""
     """Why not, for the sweep's record."""
+    one_job_per_user: bool = False
+    """At most one job per user running, accruing or queued (held jobs count too): a second
+    ``qsub``, even one with ``-W depend=…``, is refused, so a sweep runs its points one after
+    another inside a single job (`l2hmcc.sweep.plan_submission`) and a job that continues
+    itself (``job { continue = N }``) cannot queue its follow-on there."""
 
     @property
     def nodes(self) -> Range:
@@ -157,6 +162,7 @@ def _queue(
     rerunnable: bool = False,
     note: str = "",
     job_arrays: bool = True,
+    one_job_per_user: bool = False,
 ) -> Queue:
     """An execution queue that is submitted to directly."""
     return Queue(
@@ -167,6 +173,7 @@ def _queue(
         note=note,
         job_arrays=job_arrays,
         job_arrays_note="" if job_arrays else _NO_ARRAYS,
+        one_job_per_user=one_job_per_user,
     )
 
 
@@ -185,6 +192,9 @@ class NodeShape:
     threads_per_core: int
     reserved_cores: tuple[int, ...] = ()
     """Physical cores the OS keeps (with their hyper-threads): never bind ranks to them."""
+    comm_worker_cores: tuple[int, ...] = ()
+    """Cores left to the collective library's worker threads (oneCCL's
+    ``CCL_WORKER_AFFINITY``): ranks are not bound to them either."""
 
     @property
     def cores(self) -> int:
@@ -215,6 +225,8 @@ class ModuleStack:
     module_paths: tuple[str, ...] = ("/soft/modulefiles",)
     activate: str | None = None
     note: str = ""
+    retiring: str = ""
+    """Set when ALCF announced the stack's removal: what to do once it is gone (a warning)."""
 
     @property
     def name(self) -> str:
@@ -246,13 +258,19 @@ class System:
     cpu_bind: Literal["depth", "list", "none"] = "none"
     """``depth``: ``--depth=D --cpu-bind depth``; ``list``: an explicit per-rank core list."""
     cores_per_rank: int = 8
+    bind_from_core: int = 0
+    """``list`` binding: the first core (counted within each socket) a rank may be bound to."""
     gpu_affinity: Literal["cuda-reversed", "in-app", "none"] = "none"
     """``cuda-reversed``: the script sets CUDA_VISIBLE_DEVICES=3-local_rank (Polaris GPU↔core
     affinity is reversed); ``in-app``: the runtime binds ``xpu:PALS_LOCAL_RANKID`` (Aurora FLAT)."""
     local_rank_var: str = ""
     rank_vars: tuple[str, ...] = ()
     hsn_suffix: str = ""
-    """Appended to the short host name of the first node to form MASTER_ADDR."""
+    """Appended to the first node's HSN host name to form MASTER_ADDR."""
+    hsn_host_suffix: str = ""
+    """What turns a node's short name into its HSN interface's name (Sunspot: ``-hsn0``). The
+    nodefile may hold either (Sunspot's already ends in ``-hsn0``), so the job script strips
+    it from the nodefile's name before adding it once."""
     master_port: int = 29500
     env: tuple[tuple[str, str], ...] = ()
     """Exported by every job on this system (values are literal; ``$`` is not expanded)."""
@@ -262,6 +280,9 @@ class System:
     """Prepended to LD_LIBRARY_PATH for distributed jobs (Polaris: the AWS OFI NCCL plugin)."""
     comm_note: str = ""
     """A comment for the job script next to those settings."""
+    deepspeed_launcher_refused: str = ""
+    """Why DeepSpeed's own launcher (pdsh over ssh) cannot start this system's ranks; empty
+    where it can. The checks refuse ``launcher = deepspeed`` with this reason (E335)."""
 
     @property
     def is_cluster(self) -> bool:
@@ -368,6 +389,14 @@ _POLARIS_STACKS = (
             "tensorflow": FrameworkBuild("2.16.1", frozenset({"horovod"})),
         },
         note="older stack, the last one that ships Horovod",
+        # Announced for removal (the 2026-12-07 review of the Polaris pages; issue 15). The
+        # way on without it is the UG's: a venv on top of the current conda module
+        # (UG:polaris/data-science/python.md, `python -m venv --system-site-packages`).
+        retiring="`conda/2024-04-29` is announced for removal; once it is gone, load"
+        " `conda/2025-09-25`, make a venv on top of it (`python -m venv"
+        " --system-site-packages`), install Horovod there (`HOROVOD_WITH_PYTORCH=1 pip"
+        " install horovod`, or HOROVOD_WITH_TENSORFLOW) and list its activation in"
+        " `job.modules`, or compile for `pytorch-ddp` instead",
     ),
 )
 
@@ -379,7 +408,15 @@ POLARIS = System(
     node=NodeShape("NVIDIA A100-40GB", 4, sockets=1, cores_per_socket=32, threads_per_core=2),
     queues={
         "debug": _queue("debug", (1, 2), 1, job_arrays=False),
-        "debug-scaling": _queue("debug-scaling", (1, 10), 1, job_arrays=False),
+        # "max 1 job running/accruing/queued per-user" (UG:polaris/running-jobs/index.md)
+        "debug-scaling": _queue(
+            "debug-scaling",
+            (1, 10),
+            1,
+            note="1 job per user",
+            job_arrays=False,
+            one_job_per_user=True,
+        ),
         "prod": Queue(
             "prod",
             (
@@ -448,6 +485,25 @@ _AURORA_NODE = NodeShape(
     cores_per_socket=52,
     threads_per_core=2,
     reserved_cores=(0, 52),
+    # The cores the framework pages leave to oneCCL's workers (`CCL_WORKER_AFFINITY`,
+    # UG:aurora/data-science/frameworks/oneCCL.md, pytorch.md).
+    comm_worker_cores=(42, 43, 44, 45, 46, 47, 94, 95, 96, 97, 98, 99),
+)
+
+#: The framework pages' binding (UG:aurora/data-science/frameworks/pytorch.md, tensorflow.md):
+#: four cores per rank from core 4 of each socket, `list:4-7:…:24-27:56-59:…:76-79`, clear of
+#: the reserved cores and of oneCCL's worker cores 42–47 and 94–99. (The generic running-jobs
+#: list `1-8:…:41-48:…` overlaps the worker cores.)
+_AURORA_CORES_PER_RANK = 4
+_AURORA_BIND_FROM_CORE = 4
+
+#: DeepSpeed's own launcher starts ranks with pdsh over ssh, not with PALS mpiexec, so the
+#: oneCCL settings for mpiexec (`CCL_PROCESS_LAUNCHER=pmix`, `CCL_ATL_TRANSPORT=mpi`,
+#: `CCL_KVS_MODE=mpi`, UG:aurora/data-science/frameworks/oneCCL.md) do not hold there.
+_NO_PDSH = (
+    "DeepSpeed's launcher starts ranks over ssh (pdsh), not PALS mpiexec, and the oneCCL"
+    " settings of the Aurora oneCCL page (CCL_PROCESS_LAUNCHER=pmix, CCL_ATL_TRANSPORT=mpi,"
+    " CCL_KVS_MODE=mpi) are for ranks mpiexec starts"
 )
 
 _ONECCL_ENV = (
@@ -477,9 +533,17 @@ AURORA = System(
     description="Aurora (Intel Max 1550, PBS Pro)",
     node=_AURORA_NODE,
     queues={
-        "debug": _queue("debug", (1, 2), 1, note="1 job per user", job_arrays=False),
+        # "Max 1 job running/accruing/queued per-user" (UG:aurora/running-jobs-aurora.md)
+        "debug": _queue(
+            "debug", (1, 2), 1, note="1 job per user", job_arrays=False, one_job_per_user=True
+        ),
         "debug-scaling": _queue(
-            "debug-scaling", (2, 256), 1, note="1 job per user", job_arrays=False
+            "debug-scaling",
+            (2, 256),
+            1,
+            note="1 job per user",
+            job_arrays=False,
+            one_job_per_user=True,
         ),
         "prod": Queue(
             "prod",
@@ -500,14 +564,10 @@ AURORA = System(
         "daos_user": "renamed `daos_user_fs`",
         "daos_perf": "renamed `daos_perf_fs`",
     },
-    # DAOS jobs also ask for the DAOS resource (UG:aurora/data-management/daos/daos-overview.md:
-    # "-l filesystems=daos_user -l daos=daos_user"; current scripts pair it with daos_user_fs).
-    filesystem_resources={
-        "daos_user_fs": "daos=daos_user",
-        "daos_user": "daos=daos_user",
-        "daos_perf_fs": "daos=daos_perf",
-        "daos_perf": "daos=daos_perf",
-    },
+    # No extra DAOS resource: `-l daos=daos_user` was dropped from the DAOS page in May 2025;
+    # it uses only `-l filesystems=flare:daos_user_fs`
+    # (UG:aurora/data-management/daos/daos-overview.md).
+    filesystem_resources={},
     select_system=None,
     stacks=(
         ModuleStack(
@@ -524,7 +584,8 @@ AURORA = System(
         ),
     ),
     cpu_bind="list",
-    cores_per_rank=8,
+    cores_per_rank=_AURORA_CORES_PER_RANK,
+    bind_from_core=_AURORA_BIND_FROM_CORE,
     gpu_affinity="in-app",
     local_rank_var="PALS_LOCAL_RANKID",
     rank_vars=("PALS_RANKID", "PALS_LOCAL_RANKID", "PALS_LOCAL_SIZE", "PMIX_RANK"),
@@ -533,6 +594,7 @@ AURORA = System(
     env=_AURORA_ENV,
     comm_env=_ONECCL_ENV,
     comm_note=_ONECCL_NOTE,
+    deepspeed_launcher_refused=_NO_PDSH,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -567,15 +629,20 @@ SUNSPOT = System(
         ),
     ),
     cpu_bind="list",
-    cores_per_rank=8,
+    cores_per_rank=_AURORA_CORES_PER_RANK,
+    bind_from_core=_AURORA_BIND_FROM_CORE,
     gpu_affinity="in-app",
     local_rank_var="PALS_LOCAL_RANKID",
     rank_vars=AURORA.rank_vars,
-    hsn_suffix="-hsn0.hsn.cm.sunspot.alcf.anl.gov",
+    # The nodefile's names already end in `-hsn0` (ezpz docs: "On Sunspot the hostfile already
+    # contains -hsn0 suffixes"; ../shared/reference/alcf-pbs.md, section 5 corrections).
+    hsn_suffix=".hsn.cm.sunspot.alcf.anl.gov",
+    hsn_host_suffix="-hsn0",
     master_port=2345,
     env=_AURORA_ENV,
     comm_env=_ONECCL_ENV,
     comm_note=_ONECCL_NOTE,
+    deepspeed_launcher_refused=_NO_PDSH,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -612,8 +679,9 @@ def cpu_bind_list(system: System, ranks_per_node: int) -> list[list[int]]:
 
     Ranks are spread evenly over the sockets (rank r on socket ``r * sockets // ppn``, so ranks
     0–5 sit next to tiles 0–5 on socket 0 with 12 ranks), and each gets ``cores_per_rank``
-    consecutive cores (fewer if the socket is crowded) starting after the socket's reserved core.
-    With 12 ranks on Aurora this is the UG's ``1-8:9-16:…:41-48:53-60:…:93-100``.
+    consecutive cores (fewer if the socket is crowded) from the socket's ``bind_from_core`` on,
+    leaving out the reserved cores and the collective library's worker cores. With 12 ranks on
+    Aurora this is the framework pages' ``4-7:8-11:…:24-27:56-59:…:76-79``.
     """
     node = system.node
     per_socket = [0] * node.sockets
@@ -624,8 +692,11 @@ def cpu_bind_list(system: System, ranks_per_node: int) -> list[list[int]]:
         if count == 0:
             continue
         first = socket * node.cores_per_socket
+        avoid = (*node.reserved_cores, *node.comm_worker_cores)
         usable = [
-            c for c in range(first, first + node.cores_per_socket) if c not in node.reserved_cores
+            c
+            for c in range(first + system.bind_from_core, first + node.cores_per_socket)
+            if c not in avoid
         ]
         width = max(1, min(system.cores_per_rank, len(usable) // count))
         for i in range(count):

@@ -226,9 +226,10 @@ def test_ranks_modules_env_launcher() -> None:
 @pytest.mark.parametrize(
     ("system", "backend", "modules", "target", "expected"),
     [
-        ("polaris", "horovod", "", "pytorch-horovod", []),  # loads conda/2024-04-29
+        # loads conda/2024-04-29, announced for removal: W327 says what to do without it
+        ("polaris", "horovod", "", "pytorch-horovod", ["W327"]),
         ("polaris", "horovod", '"conda/2025-09-25"', "pytorch-horovod", ["E333"]),
-        ("polaris", "horovod", '"conda/2024-04-29"', "tensorflow-horovod", []),
+        ("polaris", "horovod", '"conda/2024-04-29"', "tensorflow-horovod", ["W327"]),
         ("polaris", "deepspeed", "", "pytorch-deepspeed", []),
         ("aurora", "horovod", "", "pytorch-horovod", ["E332"]),
         ("aurora", "horovod", "", "tensorflow-horovod", []),

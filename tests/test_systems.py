@@ -119,9 +119,11 @@ def test_stack_backends_agree_with_the_version_rule() -> None:
 
 
 def test_aurora_bind_list_for_12_ranks_is_the_user_guide_one() -> None:
+    """The framework pages' list (PyTorch, TensorFlow), not the running-jobs page's
+    ``1-8:…:41-48:…``, which overlaps the cores left to oneCCL's workers."""
     cores = systems.cpu_bind_list(AURORA, 12)
     text = ":".join(systems.format_cpu_list(c) for c in cores)
-    assert text == "1-8:9-16:17-24:25-32:33-40:41-48:53-60:61-68:69-76:77-84:85-92:93-100"
+    assert text == "4-7:8-11:12-15:16-19:20-23:24-27:56-59:60-63:64-67:68-71:72-75:76-79"
 
 
 @pytest.mark.parametrize("ppn", range(1, 49))
@@ -130,6 +132,7 @@ def test_aurora_bind_lists_avoid_reserved_cores(ppn: int) -> None:
     assert len(cores) == ppn
     flat = [c for rank in cores for c in rank]
     assert not {0, 52} & set(flat)
+    assert not set(AURORA.node.comm_worker_cores) & set(flat)  # oneCCL's workers
     assert all(0 <= c < 104 for c in flat)
     # no rank straddles the two sockets
     assert all(len({c // 52 for c in rank}) == 1 for rank in cores)

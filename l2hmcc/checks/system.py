@@ -6,7 +6,7 @@ help that names what would fit. Limits are those of the *execution* queues.
 
 Every string that reaches a `#PBS` directive (account, job name) or a `module load` line is
 held to the character set the planner (`l2hmcc.pbs`) accepts, so a checked spec always
-renders. Codes: E320–E334 and W320–W326 (explanations in `l2hmcc.diagnostics.CODES`).
+renders. Codes: E320–E336 and W320–W328 (explanations in `l2hmcc.diagnostics.CODES`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from l2hmcc.checks import TargetFacts
 
 CODES_USED = (
-    *(f"E{n}" for n in range(320, 335)),
-    *(f"W{n}" for n in range(320, 327)),
+    *(f"E{n}" for n in range(320, 337)),
+    *(f"W{n}" for n in range(320, 329)),
 )
 
 
@@ -77,7 +77,12 @@ def check_system(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
         return []
     if not system.is_cluster:
         # run-local.sh loads the same modules and exports the same env as job.pbs would
-        return _local(spec, spans) + _modules(spec, spans) + _env(spec, spans)
+        return (
+            _local(spec, spans)
+            + _modules(spec, spans)
+            + _env(spec, spans)
+            + _continue_local(spec, spans)
+        )
     found: list[Diagnostic] = []
     found += _account(spec, spans)
     found += _job_name(spec, spans)
@@ -87,6 +92,7 @@ def check_system(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
     found += _modules(spec, spans)
     found += _env(spec, spans)
     found += _launcher(spec, spans, system)
+    found += _continue(spec, spans, system)
     return found
 
 
@@ -401,6 +407,17 @@ def _launcher(spec: Spec, spans: SpanMap, system: System) -> list[Diagnostic]:
     from l2hmcc import pbs  # imported where needed: `check` stays light
 
     launcher = pbs.cluster_launcher(spec)
+    if launcher == "deepspeed" and system.deepspeed_launcher_refused:
+        return [
+            error(
+                "E335",
+                f"`launcher = deepspeed` cannot start ranks on {system.title}",
+                spans.value("distributed.launcher"),
+                "pdsh launcher",
+                help=f"{system.deepspeed_launcher_refused}; use `launcher = mpiexec` (or"
+                " `auto`): the ranks start with mpiexec and call deepspeed.init_distributed",
+            )
+        ]
     if launcher in ("mpiexec", "deepspeed"):
         return []
     return [
@@ -410,6 +427,53 @@ def _launcher(spec: Spec, spans: SpanMap, system: System) -> list[Diagnostic]:
             spans.value("distributed.launcher"),
             "local launcher",
             help="on ALCF systems ranks start with mpiexec: use `launcher = mpiexec` or `auto`",
+        )
+    ]
+
+
+def _continue(spec: Spec, spans: SpanMap, system: System) -> list[Diagnostic]:
+    """E336: a job that continues itself cannot queue its follow-on in a one-job queue."""
+    job = spec.job
+    if job.continue_jobs == 0:
+        return []
+    queue = system.queues.get(job.queue) if job.queue else None
+    if queue is None and job.queue is None:
+        queue = system.default_queue(job.nodes, job.walltime_min)
+    if queue is None or not queue.one_job_per_user:
+        return []
+    others = [
+        q.name
+        for q, _ in system.fitting_queues(job.nodes, job.walltime_min)
+        if not q.one_job_per_user and not q.by_request
+    ]
+    return [
+        error(
+            "E336",
+            f"`continue = {job.continue_jobs}` in {system.title}'s `{queue.name}` queue, which"
+            " holds one job per user",
+            spans.value("job.continue_jobs"),
+            "follow-on refused",
+            secondary=[Label(spans.value("job.queue"), "one job per user")]
+            if spans.written("job.queue")
+            else [],
+            help="the follow-on is submitted while this job still runs, and qsub refuses a"
+            " second job in this queue; "
+            + (f"use queue {_names(others)}" if others else "drop `continue`")
+            + " (or resubmit by hand with `qsub -v L2HMCC_RESUME=1 job.pbs`)",
+        )
+    ]
+
+
+def _continue_local(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    if spec.job.continue_jobs == 0:
+        return []
+    return [
+        error(
+            "W328",
+            "`continue` has no effect on `job local`: nothing stops the run at a walltime",
+            spans.value("job.continue_jobs"),
+            "ignored",
+            help="continue a stopped local run with `./run-local.sh --resume`",
         )
     ]
 
@@ -463,9 +527,33 @@ def check_system_target(spec: Spec, spans: SpanMap, target: TargetFacts) -> list
                 f"no {backend}",
                 help=(
                     f'{what} ships in `{ships[0]}`: use `modules = ["{ships[0]}"]`'
+                    + _retiring_help(system, ships[0])
                     if ships
                     else f"no stack on {system.title} ships {what}"
                 ),
             )
         ]
+    if stack.retiring and backend != "none" and not _others_ship(system, stack, framework, backend):
+        return [
+            error(
+                "W327",
+                f"the only {system.title} stack with {what}, `{stack.name}`, is announced for"
+                " removal",
+                spans.value("job.modules") if spans.written("job.modules") else spans.key("job"),
+                "retiring module",
+                help=stack.retiring,
+            )
+        ]
     return []
+
+
+def _others_ship(system: System, stack: systems.ModuleStack, framework: str, backend: str) -> bool:
+    return any(
+        s is not stack and s.builds.get(framework) and backend in s.builds[framework].backends
+        for s in system.stacks
+    )
+
+
+def _retiring_help(system: System, module: str) -> str:
+    stack = system.stack_named(module)
+    return f"; {stack.retiring}" if stack is not None and stack.retiring else ""

@@ -8,7 +8,10 @@ allreduce) falls back to a plain `tf.function`, once, with a warning: the run co
 Importing this module adds ``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS`` (read
 when XLA first compiles) unless the variable already sets that flag: XLA's CPU fusion emitters
 recompute fused elementwise chains per read and make SU(N) steps several times slower (the
-measurements are in the l2hmcc documentation, docs/performance.md).
+measurements are in the l2hmcc documentation, docs/performance.md). XLA aborts on a flag it
+does not know ("Unknown flags in XLA_FLAGS") and older TensorFlow builds (2.15, 2.16) predate
+this one, so it is added only when the flag's name is in TensorFlow's own shared libraries
+(`xla_knows_flag`).
 
 Some kernels are fast in one mode and slow in the other, so the Python body of a function is
 traced under `xla_tracing()` and helpers can ask `in_xla()` which formulation to emit.
@@ -17,10 +20,12 @@ traced under `xla_tracing()` and helpers can ask `in_xla()` which formulation to
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
@@ -30,10 +35,42 @@ MODES = ("eager", "graph", "xla")
 XLA_FLAG = "--xla_cpu_use_fusion_emitters=false"
 
 
-def configure_xla() -> None:
-    """Add ``XLA_FLAG`` to ``XLA_FLAGS`` unless the flag is already set there (either way)."""
+XLA_FLAG_NAME = XLA_FLAG[2:].split("=", 1)[0]
+
+
+def tensorflow_libraries() -> list[Path]:
+    """TensorFlow's shared libraries that may hold XLA (its flag table), smallest first."""
+    root = Path(tf.__file__).parent
+    found = [
+        *root.glob("libtensorflow_framework.so*"),
+        *root.glob("libtensorflow_cc.so*"),
+        *root.glob("python/_pywrap_tensorflow_internal.so"),
+    ]
+    return sorted({p for p in found if p.is_file()}, key=lambda p: p.stat().st_size)
+
+
+def xla_knows_flag(name: str, libraries: Iterable[Path] | None = None) -> bool:
+    """Whether the installed XLA defines the flag ``name``: XLA registers every flag by its
+    name, so the name is a string in the library that holds XLA."""
+    needle = name.encode()
+    for path in tensorflow_libraries() if libraries is None else libraries:
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    continue
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    if data.find(needle) >= 0:
+                        return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def configure_xla(libraries: Iterable[Path] | None = None) -> None:
+    """Add ``XLA_FLAG`` to ``XLA_FLAGS`` unless the flag is already set there (either way) or
+    the installed XLA does not know it (``libraries``: where to look; TensorFlow's own)."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_use_fusion_emitters" not in flags:
+    if XLA_FLAG_NAME not in flags and xla_knows_flag(XLA_FLAG_NAME, libraries):
         os.environ["XLA_FLAGS"] = f"{flags} {XLA_FLAG}".strip()
 
 

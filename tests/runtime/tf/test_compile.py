@@ -41,6 +41,25 @@ def test_xla_flag_is_set_unless_the_user_chose() -> None:
             os.environ["XLA_FLAGS"] = old
 
 
+def test_xla_flag_only_where_the_installed_xla_knows_it(tmp_path, monkeypatch) -> None:
+    """XLA aborts on unknown flags in XLA_FLAGS: an older TensorFlow (whose libraries lack the
+    flag's name) gets none; one that has it gets it."""
+    old_lib = tmp_path / "libtensorflow_framework.so.2"
+    old_lib.write_bytes(b"\x7fELF xla_cpu_use_thunk_runtime xla_cpu_enable_fast_math")
+    new_lib = tmp_path / "libtensorflow_cc.so.2"
+    new_lib.write_bytes(b"\x7fELF xla_cpu_use_fusion_emitters xla_cpu_use_thunk_runtime")
+    empty = tmp_path / "empty.so"
+    empty.write_bytes(b"")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    tfc.configure_xla([empty, old_lib])
+    assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x"
+    tfc.configure_xla([old_lib, new_lib])
+    assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_cpu_use_fusion_emitters=false"
+    # this TensorFlow (2.21) knows it, which is why importing the module set it above
+    assert tfc.xla_knows_flag(tfc.XLA_FLAG_NAME)
+    assert not tfc.xla_knows_flag("xla_no_such_flag_anywhere_42")
+
+
 def test_xla_tracing_flag_and_matmul_formulations_agree() -> None:
     seen = []
 

@@ -18,5 +18,12 @@ if ! [[ $NPROC =~ ^[1-9][0-9]*$ ]]; then
     echo "run-local.sh: --nproc needs a positive number, got '$NPROC'" >&2
     exit 2
 fi
+# Several processes here share the cores: one OpenMP thread per core each, unless set. (torchrun
+# sets 1 when unset; horovodrun does not, and N ranks × all cores threads oversubscribe.)
+if ((NPROC > 1)) && [[ -z ${OMP_NUM_THREADS:-} ]]; then
+    CORES=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+    OMP_NUM_THREADS=$((CORES > NPROC ? CORES / NPROC : 1))
+    export OMP_NUM_THREADS
+fi
 # torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT for each process.
 exec "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$NPROC" train.py "$@"
