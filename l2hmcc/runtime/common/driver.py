@@ -120,6 +120,8 @@ class JobDriver(ABC):
             )
         self.thermalizations: list[dict[str, Any]] = []
         self._measure_x: Any = None
+        #: ε tuned by a thermalization, by β: the next one at that β reuses it
+        self._tuned_eps: dict[float, float] = {}
         self.args = args
         self.env = env
         self.backend = backend
@@ -246,17 +248,22 @@ class JobDriver(ABC):
         if config is None or config.max_trajectories == 0:
             return x
         t0 = time.perf_counter()
+        step_size = config.step_size
+        if step_size is None:
+            step_size = self._tuned_eps.get(beta)
         with self.reporter.phase(f"thermalizing at beta = {beta:g} before {before}"):
             x, record = trainer.thermalize(
                 x,
                 beta,
                 max_trajectories=config.max_trajectories,
                 window=config.window,
-                step_size=config.step_size,
+                step_size=step_size,
                 target_acceptance=config.target_acceptance,
                 traj_length=config.trajectory_length,
             )
         record = {"before": before, **record, "time_s": time.perf_counter() - t0}
+        if record["tuned"]:
+            self._tuned_eps[beta] = record["step_size"]
         self.thermalizations.append(record)
         first, last = record["plaquette_first_window"], record["plaquette_last_window"]
         plaq = "" if first is None else f", plaquette {first:.4f} -> {last:.4f}"

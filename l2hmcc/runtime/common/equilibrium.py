@@ -7,14 +7,19 @@ this module keeps, and says whether they look stationary:
   ``MSER(d) = Σ_{t≥d} (x̄_t − x̄_d)² / (T − d)²`` over the chain-averaged series ``x̄_t``, the
   marginal standard error rule (White 1997): a drifting start makes the remaining mean
   uncertain, so it is cut while cutting it shrinks the error of the mean;
-* ``check(x)``: that burn-in, then a drift test between the two halves of what is kept,
-  ``z = |m₂ − m₁| / √(e₁² + e₂²)`` with the autocorrelation-corrected errors of
-  ``autocorr.mean_error``; the record is ``equilibrated`` when ``z < DRIFT_SIGMA`` (3). Fewer
-  than ``2 × MIN_HALF`` kept records cannot be tested and count as not equilibrated;
-* ``window_drift(a, b)``: the stop rule of thermalization, the same ``z`` between two
-  consecutive windows of trajectories. With ``PAIRED_CHAINS`` chains or more the chains are
-  independent samples of the change ``mean_t b − mean_t a``, whose error needs no
-  autocorrelation estimate; fewer chains use the ``mean_error`` of each window.
+* ``check(x)``: that burn-in, then a drift test between the two halves of what is kept
+  (``drift_z``); the record is ``equilibrated`` when ``drift_z < DRIFT_SIGMA`` (3). Fewer than
+  ``2 × MIN_HALF`` kept records cannot be tested and count as not equilibrated;
+* ``window_drift(a, b)``: the stop rule of thermalization, the same test between two
+  consecutive windows of trajectories.
+
+The test (``drift_z``): with ``PAIRED_CHAINS`` chains or more, the chains are independent
+samples of the change ``d_c = mean(second part) − mean(first part)`` of each chain, so
+``t = mean(d) / (std(d) / √C)`` is Student-t with ``C − 1`` degrees of freedom in equilibrium,
+whatever the autocorrelation; ``drift_z`` is the standard-normal deviate of the same two-sided
+probability. (An error from the autocorrelation time instead would see a steady drift as long
+autocorrelation and hide it.) Fewer chains fall back to ``|m₂ − m₁| / √(e₁² + e₂²)`` with the
+autocorrelation-corrected errors of ``autocorr.mean_error``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ __all__ = [
     "Equilibrium",
     "check",
     "mser_burn_in",
+    "paired_z",
     "window_drift",
 ]
 
@@ -102,6 +108,48 @@ class Equilibrium:
         }
 
 
+def _t_two_sided(t: float, dof: int) -> float:
+    """P(|T| ≥ t) for Student's t with ``dof`` degrees of freedom: the regularised incomplete
+    beta ``I_x(dof/2, 1/2)`` at ``x = dof / (dof + t²)``, integrated numerically after
+    ``u = x s^{1/a}`` (which leaves a smooth integrand on [0, 1])."""
+    a, b = dof / 2.0, 0.5
+    x = dof / (dof + t * t)
+    s = np.linspace(0.0, 1.0, 4001)
+    f = (1.0 - x * s ** (1.0 / a)) ** (b - 1.0)
+    integral = float(np.sum((f[1:] + f[:-1]) * 0.5) * (s[1] - s[0]))
+    log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    return min(1.0, math.exp(a * math.log(x) - math.log(a) - log_beta) * integral)
+
+
+def _normal_deviate(p: float) -> float:
+    """The z with P(|Z| ≥ z) = ``p`` for a standard normal Z (bisection on erfc)."""
+    if p <= 0.0:
+        return math.inf
+    lo, hi = 0.0, 40.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if math.erfc(mid / math.sqrt(2.0)) > p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def paired_z(first: ArrayLike, second: ArrayLike) -> float:
+    """``drift_z`` of the change between ``first`` and ``second`` (``[T₁, C]``, ``[T₂, C]``,
+    the same ``C ≥ 2`` chains): the paired t-test over chains as a standard-normal deviate."""
+    d = _series(second).mean(axis=0) - _series(first).mean(axis=0)
+    chains = d.size
+    diff = abs(float(d.mean()))
+    err = float(d.std(ddof=1) / math.sqrt(chains))
+    if err == 0.0:
+        return 0.0 if diff == 0.0 else math.inf
+    t = diff / err
+    if t > 1e6:
+        return math.inf
+    return _normal_deviate(_t_two_sided(t, chains - 1))
+
+
 def _z(m1: float, e1: float, m2: float, e2: float) -> float | None:
     if not (math.isfinite(e1) and math.isfinite(e2)):
         return None
@@ -125,14 +173,18 @@ def check(x: ArrayLike, *, threshold: float = DRIFT_SIGMA, c: float = 5.0) -> Eq
             f"too few trajectories to test ({n} kept, {2 * MIN_HALF} needed)",
         )  # fmt: skip
     half = n // 2
-    first, second = mean_error(kept[:half], c), mean_error(kept[n - half :], c)
-    z = _z(first.mean, first.err, second.mean, second.err)
-    halves = (first.mean, second.mean)
+    first, second = kept[:half], kept[n - half :]
+    halves = (float(first.mean()), float(second.mean()))
+    if kept.shape[1] >= PAIRED_CHAINS:
+        z: float | None = paired_z(first, second)
+    else:
+        e1, e2 = mean_error(first, c), mean_error(second, c)
+        z = _z(e1.mean, e1.err, e2.mean, e2.err)
     if z is None:
         return Equilibrium(burn, n, False, None, halves, threshold, "no error estimate")
     if not z < threshold:
         reason = (
-            f"drifts from {first.mean:.4g} to {second.mean:.4g} between the halves of the"
+            f"drifts from {halves[0]:.4g} to {halves[1]:.4g} between the halves of the"
             f" {n} kept trajectories ({_zs(z)} standard errors ≥ {threshold:g})"
         )
         return Equilibrium(burn, n, False, _finite(z), halves, threshold, reason)
@@ -151,14 +203,8 @@ def window_drift(a: ArrayLike, b: ArrayLike, c: float = 5.0) -> float | None:
     """``z`` between the windows ``a`` and ``b`` (``[W, chains]``, ``b`` following ``a`` on the
     same chains); None when no error can be estimated."""
     wa, wb = _series(a), _series(b)
-    chains = wa.shape[1]
-    if chains >= PAIRED_CHAINS:
-        d = wb.mean(axis=0) - wa.mean(axis=0)
-        err = float(d.std(ddof=1) / math.sqrt(chains))
-        diff = abs(float(d.mean()))
-        if err == 0.0:
-            return 0.0 if diff == 0.0 else math.inf
-        return diff / err
+    if wa.shape[1] >= PAIRED_CHAINS:
+        return paired_z(wa, wb)
     if wa.shape[0] < 2 or wb.shape[0] < 2:
         return None
     ea, eb = mean_error(wa, c), mean_error(wb, c)

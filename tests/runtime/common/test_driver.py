@@ -15,7 +15,7 @@ from l2hmcc.runtime.common.config import BetaSchedule, TrainConfig
 from l2hmcc.runtime.common.driver import STOPPED_EXIT_CODE, JobDriver
 from l2hmcc.runtime.common.history import History
 from l2hmcc.runtime.common.launch import detect
-from l2hmcc.runtime.common.run import Evaluate, Experiment, Hmc, Lattice, parse_args
+from l2hmcc.runtime.common.run import Evaluate, Experiment, Hmc, Lattice, Thermalize, parse_args
 
 EXPERIMENT = Experiment("e", "", 3, "e.l2h", "ab" * 32, "numpy", "0.1.0")
 
@@ -159,3 +159,60 @@ def test_overrides_and_a_launcher_with_more_ranks(tmp_path: Path) -> None:
     env = detect({"OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"})
     with pytest.raises(SystemExit, match="distributed target \\(numpy-mpi\\)"):
         Run(EXPERIMENT, args, env, Backend(), "cpu")
+
+
+class ThermalizingTrainer(Trainer):
+    """Records each ``thermalize`` call; the chains come back marked (+1)."""
+
+    def __init__(self) -> None:
+        super().__init__([0.2])
+        self.calls: list[tuple[float, dict[str, Any]]] = []
+
+    def thermalize(self, x: Any, beta: float, **kw: Any) -> tuple[Any, dict[str, Any]]:
+        self.calls.append((beta, kw))
+        eps = kw["step_size"] or 0.125
+        record = {
+            "beta": beta,
+            "trajectories": 30,
+            "max_trajectories": kw["max_trajectories"],
+            "window": kw["window"],
+            "step_size": eps,
+            "leapfrog_steps": 8,
+            "tuned": kw["step_size"] is None,
+            "acceptance": 0.8,
+            "plaquette_first_window": 0.5,
+            "plaquette_last_window": 0.6,
+            "drift_z": 0.5,
+            "converged": len(self.calls) == 1,
+        }
+        return x + 1, record
+
+
+def test_thermalization_before_training_and_once_before_measuring(tmp_path: Path, capsys) -> None:
+    args = parse_args(["--out", str(tmp_path / "out"), "--no-plots"], job_dir=tmp_path)
+    thermalize = Thermalize(max_trajectories=200, window=10)
+    run = Run(EXPERIMENT, args, detect({}), Backend(), "cpu", thermalize=thermalize)
+    trainer = ThermalizingTrainer()
+    assert run.train(trainer, Lattice("U1", (4, 4)))
+    assert trainer.x.min() == 1  # training started from the thermalized chains
+    run.evaluate(trainer, Evaluate(steps=4, chains=2))
+    run.hmc(trainer, Hmc(steps=3, chains=2, step_size=0.2))
+    assert run.finish(trainer) == 0
+    # at the first β before training, at the final β once for evaluation and HMC; the second
+    # reuses the ε the first tuned at the same β
+    assert [(b, kw["step_size"]) for b, kw in trainer.calls] == [(2.0, None), (2.0, 0.125)]
+    record = RunRecord.model_validate_json((run.out / "run.json").read_text())
+    assert [t.before for t in record.thermalization] == ["training", "measuring"]
+    assert [t.converged for t in record.thermalization] == [True, False]
+    assert "WARNING: thermalized at beta = 2" in capsys.readouterr().out
+
+
+def test_thermalize_max_zero_on_the_command_line_turns_it_off(tmp_path: Path) -> None:
+    args = parse_args(["--out", str(tmp_path / "out"), "--thermalize-max", "0"], job_dir=tmp_path)
+    thermalize = Thermalize(max_trajectories=200, window=10)
+    run = Run(EXPERIMENT, args, detect({}), Backend(), "cpu", thermalize=thermalize)
+    trainer = ThermalizingTrainer()
+    assert run.train(trainer, Lattice("U1", (4, 4)))
+    run.evaluate(trainer, Evaluate(steps=4, chains=2))
+    assert trainer.calls == []
+    assert json.loads((run.out / "run.json").read_text())["thermalization"] == []
