@@ -54,7 +54,8 @@ def write_bundle(bundle: Bundle, out: str | Path, *, force: bool = False) -> Pat
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as e:
-        raise EmitError("E305", f"cannot create `{out.parent}`: {e.strerror or e}") from None
+        why = "a file is in the way" if isinstance(e, FileExistsError) else e.strerror or e
+        raise EmitError("E305", f"cannot create `{out.parent}`: {why}") from None
     try:
         _write_files(bundle, tmp)
         for _ in range(_ATTEMPTS):
