@@ -46,7 +46,6 @@ accept test are drawn by ``step`` and passed in, so ``propose`` is one ``torch.c
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -55,8 +54,10 @@ import torch
 from torch import Tensor, nn
 
 from ..common.config import DynamicsConfig
+from . import su_pairs
 from .compile import maybe_compile
 from .groups import GaugeGroup, real_dtype
+from .hmc import COMPILE_OPTIONS
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
 from .networks import LeapfrogNet, NetworkConfig, VNet, XNet
 
@@ -103,6 +104,26 @@ def compact_shift(x: Tensor, eps_s: Tensor) -> Tensor:
 def compact_logdet(x: Tensor, eps_s: Tensor) -> Tensor:
     """``log g'(x) = εs − log1p(expm1(2εs)(1 − cos x)/2)`` elementwise."""
     return eps_s - torch.log1p(torch.expm1(2.0 * eps_s) * (0.5 * (1.0 - torch.cos(x))))
+
+
+def _on_pairs(layer: Any) -> Any:
+    """``layer`` (an ``apply_layer``) called on planar pairs: complex links in and out."""
+
+    def run(*args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        *head, x, v, f, logdet, beta, inverse = args
+        out = layer(*head, su_pairs.to_pairs(x), v, f, logdet, beta, inverse)
+        return (su_pairs.from_pairs(out[0]), *out[1:])
+
+    return run
+
+
+def _compile_defaults(device: torch.device) -> dict[str, Any]:
+    """``torch.compile`` keywords of the proposal: static shapes; on CUDA the steady state
+    replayed as CUDA graphs (launch-bound small lattices), on CPU the inductor options that
+    keep the periodic shifts of the force vectorised (``hmc.COMPILE_OPTIONS``)."""
+    if device.type == "cuda":
+        return {"dynamic": False, "mode": "reduce-overhead"}
+    return {"dynamic": False, "options": dict(COMPILE_OPTIONS)}
 
 
 class Dynamics(nn.Module):
@@ -169,6 +190,7 @@ class Dynamics(nn.Module):
             self.autocast_dtype = torch.bfloat16 if network_precision == "bf16" else torch.float16
         self.has_charge = self.abelian or self.n_dim == 4
         self._layer_fn = self.apply_layer
+        self._propose_fn = self.trajectory
 
     # -- construction ------------------------------------------------------------------------
     def _build_masks(self, device: torch.device | str | None) -> Tensor:
@@ -261,15 +283,34 @@ class Dynamics(nn.Module):
         if self.abelian:
             new, ld = self._u1_x_step(eps, x, drift, s, inverse)
         else:
-            new = self.group.exp_update(x, drift, -eps if inverse else eps)
+            new = self._su_update(x, drift, -eps if inverse else eps)
             ld = None
-        upd = ~fixed
-        if not self.abelian:
+        upd = ~fixed  # [D, *L]: broadcasts against U1 angles and planar SU(N) pairs
+        if x.is_complex():
             upd = upd[..., None, None]
         x = torch.where(upd, new, x)
         if ld is not None:
             logdet = logdet + _sum_links(torch.where(~fixed, ld, torch.zeros_like(ld)))
         return x, logdet
+
+    def _drift(self, eps: Tensor, x: Tensor, drift: Tensor, inverse: bool) -> Tensor:
+        """The x update of every link without networks (``s = t = q = 0``), or its inverse."""
+        if self.abelian:
+            return self._u1_x_step(eps, x, drift, None, inverse)[0]
+        return self._su_update(x, drift, -eps if inverse else eps)
+
+    def _su_update(self, x: Tensor, p: Tensor, eps: Tensor) -> Tensor:
+        """SU(N) ``U ← exp(ε P) U`` on complex links, or on planar pairs (``su_pairs``: the
+        links of ``compile_layers``' graphs, which hold no complex tensors)."""
+        if x.is_complex():
+            return self.group.exp_update(x, p, eps)
+        return su_pairs.drift(x, p, eps)
+
+    def _action_and_force(self, x: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
+        """``lattice.action_and_force``, or its planar form for SU(N) pairs (``su_pairs``)."""
+        if self.abelian or x.is_complex():
+            return action_and_force(x, beta)
+        return su_pairs.action_and_force(x, beta)
 
     def _u1_x_step(
         self, eps: Tensor, x: Tensor, drift: Tensor, s: Tensor | None, inverse: bool
@@ -327,48 +368,69 @@ class Dynamics(nn.Module):
         """One layer with its networks and mask passed in: the unit that ``compile_layers``
         compiles (the networks are arguments, so every layer reuses one graph)."""
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
-        halves = (
-            ((xnet_second, ~mask), (xnet_first, mask))
-            if inverse
-            else ((xnet_first, mask), (xnet_second, ~mask))
-        )
-        for net, fixed in halves:
-            x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
-        action, f = action_and_force(x, beta)
+        if xnet_first is None and xnet_second is None:
+            # Without x-networks the two masked halves move every link by the same elementwise
+            # map of (x, v): one drift of all links gives the same values at half the work.
+            x = self._drift(eps, x, v, inverse)
+        else:
+            halves = (
+                ((xnet_second, ~mask), (xnet_first, mask))
+                if inverse
+                else ((xnet_first, mask), (xnet_second, ~mask))
+            )
+            for net, fixed in halves:
+                x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
+        action, f = self._action_and_force(x, beta)
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         return x, v, logdet, action, f
 
-    def compile_layers(
-        self, enabled: bool = True, *, complex_links: bool = False, **compile_kwargs: Any
-    ) -> None:
+    def compile_layers(self, enabled: bool = True, **compile_kwargs: Any) -> None:
         """Run every layer through ``torch.compile(apply_layer)`` (eager fallback on failure).
 
         One graph for forward layers and one for inverse layers, shared by all layers (their
         networks are graph inputs): compile time does not grow with the number of layers, as it
         does when the whole trajectory is one graph (see ``compile.py``).
 
-        SU(N) links are complex, which inductor does not fuse: compiled SU(3) layers measured
-        0.2–1.2× eager after minutes of compilation (``compile.py``), so they stay eager, with
-        a warning, unless ``complex_links=True`` asks for the compilation anyway.
+        SU(N): the compiled layer runs on planar real pairs (``su_pairs``), since inductor emits
+        no fused code for complex tensors; the complex links are converted at the boundary of
+        every layer call (``_on_pairs``), so callers see complex links as before.
         """
-        if enabled and not self.abelian and not complex_links:
-            warnings.warn(
-                f"{self.group.name} layers are not compiled: inductor generates no fused code "
-                "for complex arithmetic (measured 0.2-1.2x eager, minutes of compilation); "
-                "running eager",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            enabled = False
         if enabled:
             # The graphs are per code object, shared by every Dynamics of the process: train and
             # eval modes, the first-layer requires_grad variants, precisions and lattices add up
             # past dynamo's default of 8, after which it silently runs eager.
             limit = torch._dynamo.config.recompile_limit
             torch._dynamo.config.recompile_limit = max(limit, 64)
-        self._layer_fn = maybe_compile(
-            self.apply_layer, enabled, name="leapfrog layer", **compile_kwargs
-        )
+        layer = maybe_compile(self.apply_layer, enabled, name="leapfrog layer", **compile_kwargs)
+        self._layer_fn = _on_pairs(layer) if enabled and not self.abelian else layer
+
+    def compile_proposal(self, enabled: bool = True, **compile_kwargs: Any) -> str:
+        """Compile the proposal: the whole trajectory as one graph where its compile time stays
+        small, else every layer (``compile_layers``); returns ``"proposal"`` or ``"layers"``.
+
+        U1 without networks: one graph (every layer forward, the flip, every layer backward,
+        the energies), with inductor's ``COMPILE_OPTIONS`` on CPU and CUDA graphs
+        (``mode="reduce-overhead"``) on CUDA; it compiles in seconds and runs the layers
+        fused, at the cost per force of the compiled HMC integrator (``bench/bench_cost.py``).
+        With networks the unrolled graph's compile time grows with the layer count (minutes
+        for 8 layers), so the layer graph, shared by all layers, is compiled instead; SU(N)
+        layers run on planar pairs (``compile_layers``).  Both fall back to eager (with one
+        warning) if compilation fails.
+        """
+        whole = enabled and self.abelian and not len(self.vnets) and not len(self.xnets)
+        defaults = _compile_defaults(self.masks.device)
+        if not whole:
+            if enabled and self.abelian and self.masks.device.type == "cpu":
+                compile_kwargs = {**defaults, **compile_kwargs}
+            self.compile_layers(enabled, **compile_kwargs)
+            self._propose_fn = self.trajectory
+            return "layers"
+        limit = torch._dynamo.config.recompile_limit  # train/eval and grad modes, precisions
+        torch._dynamo.config.recompile_limit = max(limit, 64)
+        self._layer_fn = self.apply_layer
+        kwargs = {**defaults, **compile_kwargs}
+        self._propose_fn = maybe_compile(self.trajectory, True, name="L2HMC proposal", **kwargs)
+        return "proposal"
 
     def transport(
         self,
@@ -425,8 +487,15 @@ class Dynamics(nn.Module):
         ``merged`` directions: ``M`` (``forward_mask`` unused). ``random``: ``forward_mask`` ``[B]``
         bool, true where the chain moves with ``F^N`` (the other chains ``B^N``); both are
         computed for the whole batch and selected per chain (twice the work of one direction).
+        Runs ``trajectory``, compiled as one graph after ``compile_proposal`` where it pays.
         """
-        beta = self._beta(beta)
+        p: Proposal = self._propose_fn(x, v, self._beta(beta), forward_mask)
+        return p
+
+    def trajectory(
+        self, x: Tensor, v: Tensor, beta: Tensor, forward_mask: Tensor | None
+    ) -> Proposal:
+        """The body of ``propose`` (``beta`` a 0-d tensor): the unit compiled whole."""
         if self.config.directions == "merged":
             x1, v1, logdet, s0, s1 = self.involution(x, v, beta)
         else:

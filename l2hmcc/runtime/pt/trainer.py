@@ -8,8 +8,9 @@ schedule, the chains (``train.chains`` per rank), a random generator (seeded fro
 One train step: draw momenta (and directions, and a fresh hot start for the aux term), propose
 with the model in train mode, ``loss = l2hmc_loss(...)``, ``backend.backward_and_step`` (clip,
 step), the learning-rate schedule step, then the per-chain Metropolis test moves the chains.
-With ``train.compile`` every leapfrog layer runs through ``torch.compile``
-(``Dynamics.compile_layers``; see ``compile.py``), in training and in evaluation.
+With ``train.compile`` the proposal runs through ``torch.compile`` (``Dynamics.compile_proposal``:
+the whole trajectory as one graph without networks, else the layer graph shared by all
+layers), in training and in evaluation.
 
 Checkpoints (``out_dir/checkpoints``, latest ``keep_checkpoints``) hold the model, optimizer
 and schedule states, the step, the RNG states, the chains and the histories; ``resume()``
@@ -153,7 +154,7 @@ class Trainer(TrainerLoop):
         self.stop_flag = StopFlag()
 
         if train.compile:
-            self.model.compile_layers()
+            self.model.compile_proposal()
 
     # -- one step -----------------------------------------------------------------------------
     def _beta_tensor(self, beta: float) -> Tensor:
