@@ -30,11 +30,15 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=float, default=20.0, help="seconds before a call is a hang")
     p.add_argument("--every", type=int, default=5000, help="print progress every N inputs")
+    p.add_argument(
+        "--disk", action="store_true", help="write every spec to disk and `fmt` it (slower)"
+    )
     args = p.parse_args()
     os.environ.pop("L2HMCC_TRACEBACK", None)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="l2hmcc-fuzz-") as work:
-        fuzzer = Fuzzer(Path(work), seed=args.seed, limit_s=args.limit)
+    scratch = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(prefix="l2hmcc-fuzz-", dir=scratch) as work:
+        fuzzer = Fuzzer(Path(work), seed=args.seed, limit_s=args.limit, memory=not args.disk)
         done = 0
         while done < args.inputs:
             n = min(args.every, args.inputs - done)
@@ -48,7 +52,8 @@ def main() -> int:
             )
     s = fuzzer.stats
     wall = time.monotonic() - start
-    print(f"seed {args.seed}: {s.inputs} inputs, wall {wall:.0f} s")
+    cpu = time.process_time()
+    print(f"seed {args.seed}: {s.inputs} inputs, wall {wall:.0f} s, CPU {cpu:.0f} s")
     print("calls: " + ", ".join(f"{k} {v}" for k, v in sorted(s.calls.items())))
     print(
         f"internal errors: {s.count('internal')}, 'bug in l2hmcc' diagnostics:"

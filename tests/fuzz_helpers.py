@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from l2hmcc import cli, driver, verify
+from l2hmcc.compose import MemoryReader
 from l2hmcc.diagnostics import Diagnostic, render_json, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,8 +296,11 @@ class Fuzzer:
     """Runs inputs in a scratch directory ``work`` (which holds a copy of the corpus bases,
     for ``extends``) and records failures in ``stats``."""
 
-    def __init__(self, work: Path, *, seed: int, limit_s: float = 20.0) -> None:
+    def __init__(
+        self, work: Path, *, seed: int, limit_s: float = 20.0, memory: bool = False
+    ) -> None:
         self.work = work
+        self.memory = memory
         self.rng = random.Random(seed)
         self.limit_s = limit_s
         self.stats = Stats()
@@ -337,15 +341,22 @@ class Fuzzer:
         return data, overrides
 
     def run_spec(self, data: bytes, overrides: tuple[str, ...], *, render: bool) -> None:
-        self.spec.write_bytes(data)
         path = str(self.spec)
+        # In memory where the disk adds nothing (no `extends` to resolve): the long run's
+        # cheap path. The disk path (the default) also runs `fmt` on the file.
+        on_disk = not self.memory or b"extends" in data or self.rng.random() < 0.1
+        reader: MemoryReader | None = None
+        if on_disk:
+            self.spec.write_bytes(data)
+        else:
+            reader = MemoryReader({path: data}, {})
         shown = (
             f"{data[:300]!r} (+{max(0, len(data) - 300)} bytes) --set {[o[:80] for o in overrides]}"
         )
         target = self.rng.choice([None, *TARGETS])
 
         def check() -> str | None:
-            o = driver.check(path, overrides, target)
+            o = driver.check(path, overrides, target, reader=reader)
             self.stats.codes.update(d.code for d in o.diagnostics)
             if o.spec is not None and o.ok:
                 json.dumps(o.spec.model_dump(mode="json"))
@@ -357,12 +368,13 @@ class Fuzzer:
             o = driver.format_file(path)
             return _check_diagnostics(o.diagnostics, o.sources)
 
-        self._call("fmt", shown, fmt)
+        if on_disk:
+            self._call("fmt", shown, fmt)
         if render:
             tgt = target or self.rng.choice(TARGETS)
 
             def build() -> str | None:
-                o = driver.build(path, tgt, overrides)
+                o = driver.build(path, tgt, overrides, reader=reader)
                 return _check_diagnostics(o.diagnostics, o.sources)
 
             self._call("build", shown, build)
