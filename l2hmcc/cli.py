@@ -37,8 +37,14 @@ def _target_names() -> list[str]:
     return list(systems.TARGETS)
 
 
-def _add_common(p: argparse.ArgumentParser, *, overrides: bool = True) -> None:
-    p.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+def _add_common(
+    p: argparse.ArgumentParser,
+    *,
+    overrides: bool = True,
+    formats: tuple[str, ...] = ("text", "json"),
+    format_help: str = "diagnostics format",
+) -> None:
+    p.add_argument("--format", choices=formats, default="text", help=format_help)
     p.add_argument(
         "--color",
         choices=("auto", "always", "never"),
@@ -117,7 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("directory", metavar="JOBDIR")
     p.add_argument("--no-spec", action="store_true", help="leave out the spec's text")
-    _add_common(p, overrides=False)
+    p.add_argument(
+        "--plot",
+        metavar="METRIC",
+        help="a sweep: draw METRIC against the swept field(s) as a PNG (acceptance, plaquette,"
+        " q2, tau_int_q, hmc_tau_int_q, trajectories_per_s, improvement, ...)",
+    )
+    p.add_argument(
+        "--plot-out",
+        metavar="FILE",
+        help="where --plot writes (default: SWEEPDIR-METRIC.png in the current directory)",
+    )
+    _add_common(
+        p,
+        overrides=False,
+        formats=("text", "json", "csv"),
+        format_help="text, json (the whole report) or csv (a row per sweep point)",
+    )
 
     p = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
     p.add_argument("specs", nargs="+", metavar="SPEC")
@@ -383,8 +405,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     except record.RecordError as e:
         sys.stderr.write(f"error: {e}\n")
         return EXIT_USAGE
+    if args.plot is not None:
+        target = args.plot_out or f"{Path(report['directory']).name}-{args.plot}.png"
+        try:
+            written = show.plot_metric(report, args.plot, target)
+        except (show.PlotError, OSError) as e:
+            sys.stderr.write(f"error: {e}\n")
+            return EXIT_USAGE
+        sys.stderr.write(f"wrote {written}\n")
     if args.format == "json":
         print(show.dumps(report))
+    elif args.format == "csv":
+        print(show.to_csv(report), end="")
     elif _use_color(args.color, sys.stdout):
         show.render_rich(report, with_spec=not args.no_spec, force=args.color == "always")
     else:

@@ -6,11 +6,17 @@ compiler version, and, when the run has written them, ``output/run.json`` (statu
 end, wall time, hosts, world size, seeds, versions) and ``output/summary.json`` (L2HMC
 against HMC: acceptance, plaquette against its exact value, ⟨Q²⟩, τ_int(Q), throughput, the
 improvement). `render_plain` prints it as aligned text; `render_rich` as tables (on a
-terminal). A sweep directory gets one row per point instead.
+terminal). A sweep directory (a campaign) gets one row per point instead: its state (not
+started, running, stopped, finished, failed: from its ``run.json``), the values of the swept
+fields and the results side by side (`campaign_rows`); ``--format csv`` prints those rows
+(`to_csv`), and `plot_metric` draws one metric against the swept field(s) as a PNG
+(matplotlib, imported only there).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -94,16 +100,180 @@ def report(directory: str | Path) -> dict[str, Any]:
     for p in rec.sweep.points:
         root = rec.root / p.name
         summary = _read_model(root / manifest.RUN_OUTPUT_DIR / "summary.json", Summary)
+        run = _run(root)
         points.append(
             {
                 "index": p.index,
                 "name": p.name,
                 "values": {v.path: v.value for v in p.values},
-                "run": _run(root),
+                "state": point_state(run),
+                "run": run,
                 "summary": summary,
+                "metrics": metrics(summary),
             }
         )
     out["points"] = points
+    return out
+
+
+STATES = ("not started", "running", "stopped", "finished", "failed", "unreadable")
+"""What a point's ``run.json`` says: absent, ``running`` (or killed without a word),
+``stopped`` by a signal with a checkpoint (``--resume`` continues it), ``completed``,
+``failed`` after an error; or a file that does not parse."""
+
+_STATE = {"running": "running", "stopped": "stopped", "completed": "finished", "failed": "failed"}
+
+
+def point_state(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "not started"
+    if "error" in run:
+        return "unreadable"
+    return _STATE.get(run.get("status", ""), "unreadable")
+
+
+METRICS: dict[str, str] = {
+    "acceptance": "acceptance (L2HMC)",
+    "plaquette": "plaquette (L2HMC)",
+    "plaquette_exact": "exact plaquette (finite volume)",
+    "q2": "<Q^2> (L2HMC)",
+    "q2_exact": "exact <Q^2>",
+    "tau_int_q": "tau_int(Q) (L2HMC)",
+    "hmc_tau_int_q": "tau_int(Q) (HMC)",
+    "trajectories_per_s": "trajectories/s (L2HMC)",
+    "improvement": "improvement over HMC",
+}
+"""The campaign metrics (`metrics`), each a number or null; ``plaquette``, ``q2`` and the
+``tau_int`` ones have an ``_err`` beside them."""
+
+
+def metrics(summary: dict[str, Any] | None) -> dict[str, float | None]:
+    """A point's results as flat numbers: what the comparison table, the CSV and the plot use.
+    All null when the point has no (readable) ``summary.json``."""
+    out: dict[str, float | None] = {}
+    for key in METRICS:
+        out[key] = None
+        if key in ("plaquette", "q2", "tau_int_q", "hmc_tau_int_q"):
+            out[f"{key}_err"] = None
+    if summary is None or "error" in summary:
+        return out
+    l2hmc, hmc = summary["l2hmc"], summary.get("hmc")
+    out.update(
+        acceptance=l2hmc["acceptance"],
+        plaquette=l2hmc["plaquette"]["mean"],
+        plaquette_err=l2hmc["plaquette"]["err"],
+        plaquette_exact=l2hmc["plaquette"]["exact_finite_volume"],
+        q2=l2hmc["q2"]["mean"],
+        q2_err=l2hmc["q2"]["err"],
+        q2_exact=l2hmc["q2"]["exact"],
+        tau_int_q=l2hmc["tau_int_q"]["value"],
+        tau_int_q_err=l2hmc["tau_int_q"]["err"],
+        trajectories_per_s=l2hmc["trajectories_per_s"],
+        improvement=summary.get("improvement"),
+    )
+    if hmc:
+        out.update(
+            hmc_tau_int_q=hmc["tau_int_q"]["value"], hmc_tau_int_q_err=hmc["tau_int_q"]["err"]
+        )
+    return out
+
+
+def campaign_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per point (a job directory: one row): index, name, each swept field's
+    value, state, then `metrics`."""
+    if r["kind"] != "sweep":
+        run, summary = r.get("run"), r.get("summary")
+        return [
+            {
+                "index": 0,
+                "name": Path(r["directory"]).name,
+                "state": point_state(run),
+                **metrics(summary),
+            }
+        ]
+    paths = [a["path"] for a in r["axes"]]
+    return [
+        {
+            "index": p["index"],
+            "name": p["name"],
+            **{path: p["values"].get(path) for path in paths},
+            "state": p["state"],
+            **p["metrics"],
+        }
+        for p in r["points"]
+    ]
+
+
+def to_csv(r: dict[str, Any]) -> str:
+    """`campaign_rows` as CSV (a header line, empty cells for nulls)."""
+    rows = campaign_rows(r)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+class PlotError(ValueError):
+    """The plot cannot be drawn (unknown metric, no finished point, no matplotlib)."""
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def plot_metric(r: dict[str, Any], metric: str, path: str | Path) -> Path:
+    """A PNG of ``metric`` against the first swept field, one line per combination of the
+    other swept fields, with error bars where the metric has them. Raises `PlotError`."""
+    if metric not in METRICS:
+        raise PlotError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    if r["kind"] != "sweep":
+        raise PlotError("a plot needs a sweep directory (one point per value)")
+    rows = [row for row in campaign_rows(r) if row.get(metric) is not None]
+    if not rows:
+        raise PlotError(f"no point has a value of {metric} yet (none finished?)")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise PlotError(f"plots need matplotlib ({e})") from e
+    x_path, *others = [a["path"] for a in r["axes"]]
+    x_values = r["axes"][0]["values"]
+    numeric = all(_as_number(v) is not None for v in x_values)
+    position: dict[str, float] = {
+        v: (float(v) if numeric else float(i)) for i, v in enumerate(x_values)
+    }
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(str(row[o]) for o in others), []).append(row)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for key, members in groups.items():
+        members.sort(key=lambda m: position[m[x_path]])
+        xs = [position[m[x_path]] for m in members]
+        ys = [m[metric] for m in members]
+        errs = [m.get(f"{metric}_err") for m in members]
+        label = ", ".join(f"{o} = {v}" for o, v in zip(others, key, strict=True)) or None
+        if any(e is not None for e in errs):
+            ax.errorbar(xs, ys, yerr=[e or 0.0 for e in errs], marker="o", capsize=3, label=label)
+        else:
+            ax.plot(xs, ys, marker="o", label=label)
+    if not numeric:
+        ax.set_xticks(range(len(x_values)), x_values)
+    ax.set_xlabel(x_path)
+    ax.set_ylabel(METRICS[metric])
+    ax.set_title(f"{r['spec']['name']}: {METRICS[metric]}")
+    if others:
+        ax.legend()
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
     return out
 
 
@@ -245,21 +415,36 @@ def results_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _pm_flat(m: dict[str, Any], key: str) -> str:
+    value, err = m.get(key), m.get(f"{key}_err")
+    if value is None:
+        return "-"
+    return _num(value) + (f" ± {_num(err, 2)}" if err is not None else "")
+
+
 def points_table(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["#", "point", "status", "acceptance", "tau_int(Q)", "improvement"]
+    """The campaign's comparison table: a row per point with its swept values, state and
+    results (L2HMC; the exact values where known; the improvement over HMC)."""
+    labels = [a["path"].rsplit(".", 1)[-1] for a in r["axes"]]
+    header = ["#", "point", *labels, "state", "acceptance", "plaquette", "exact", "<Q^2>"]
+    header += ["exact", "tau_int(Q)", "traj/s", "improvement"]
     rows = []
     for p in r["points"]:
-        run, s = p["run"], p["summary"]
-        status = "not run" if run is None else run.get("status", "unreadable")
-        ok = s is not None and "error" not in s
+        m = p["metrics"]
         rows.append(
             [
                 str(p["index"]),
                 p["name"],
-                status,
-                _num(s["l2hmc"]["acceptance"], 3) if ok and s else "-",
-                _pm(s["l2hmc"]["tau_int_q"], "value") if ok and s else "-",
-                _num(s.get("improvement"), 3) if ok and s else "-",
+                *(p["values"].get(a["path"], "-") for a in r["axes"]),
+                p["state"],
+                _num(m["acceptance"], 3),
+                _pm_flat(m, "plaquette"),
+                _num(m["plaquette_exact"]),
+                _pm_flat(m, "q2"),
+                _num(m["q2_exact"], 3),
+                _pm_flat(m, "tau_int_q"),
+                _num(m["trajectories_per_s"], 3),
+                _num(m["improvement"], 3),
             ]
         )
     return header, rows

@@ -164,8 +164,9 @@ def test_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "submission   local: `job local`: the points run one after the other here" in lines
     rows = [line.split() for line in lines if line[:2].strip().isdigit()]
     assert len(rows) == 12
-    assert rows[0][:4] == ["0", outcome.points[0].name, "completed", "0.93"]
-    assert rows[1][2:4] == ["not", "run"]
+    # index, name, the swept values (beta, leapfrog, lr), state, acceptance
+    assert rows[0][:7] == ["0", outcome.points[0].name, "3.0", "4", "1e-3", "finished", "0.93"]
+    assert rows[1][5:7] == ["not", "started"]
 
 
 def test_not_a_job_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

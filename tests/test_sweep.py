@@ -333,7 +333,7 @@ def test_a_local_sweep_runs_through_submit_all(
         )
     assert cli.main(["show", str(out), "--no-spec"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()]
-    assert [r[2] for r in rows] == ["completed", "completed"]
+    assert [r[2:4] for r in rows] == [["1", "finished"], ["2", "finished"]]  # leapfrog, state
     report = verify.verify(out)
     assert report.ok, verify.render_text(report)
 
