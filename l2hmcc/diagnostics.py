@@ -672,6 +672,23 @@ from overflow. An inf gradient turns the clipped update into NaN step sizes, and
 with "training diverged". The L2HMC networks are small, so compression saves little time:
 drop `fp16_allreduce`, or train with `form = plain` (gradients below 10 in the same run).""",
     ),
+    "W006": CodeInfo(
+        "HMC step size that does not divide the trajectory length",
+        """A trajectory of length τ is n leapfrog steps of one size. The runtime runs
+n = ceil(τ/ε) steps of τ/n: every trajectory has exactly the length asked for, and the step
+actually run is never larger than the one written (a larger step would lower the acceptance
+and could make the integrator unstable). When ε does not divide τ, the job runs a smaller ε
+than the spec says: `step_size = 0.3` with `trajectory_length = 1.0` runs 4 steps of 0.25.
+The warning names the ε that runs; write that value (or a τ that is a multiple of ε) so that
+the spec, summary.json and the job agree. Thermalization uses the same ε and τ.""",
+    ),
+    "W007": CodeInfo(
+        "compiled leapfrog layers the target runs eagerly",
+        """`train.compile` (the default) or `evaluate.compile` asks for compiled leapfrog
+layers, but the target's runtime runs this gauge group's layers eagerly: the job runs, more
+slowly than the spec suggests, and its `train.py` says so. Write `compile = false` to say what
+runs. (The HMC baseline's integrator is compiled either way.)""",
+    ),
     "W011": CodeInfo(
         "step-size learning rate for fixed step sizes",
         """`train.step_size_lr_factor` sets the learning rate of the step sizes ε_k (as a factor

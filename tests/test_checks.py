@@ -144,3 +144,49 @@ def test_without_a_distributed_block_the_target_decides(tmp_path: object) -> Non
     outcome = driver.check(str(path), target="pytorch-ddp")
     assert outcome.ok and outcome.spec is not None
     assert outcome.spec.distributed.backend == "ddp"
+
+
+@pytest.mark.parametrize(
+    ("hmc", "expected"),
+    [
+        ("step_size = 0.3  trajectory_length = 1.0", ["W006"]),
+        ("step_size = 0.1  trajectory_length = 1.0", []),  # 10 steps, up to rounding
+        ("step_size = 0.25  trajectory_length = 1.0", []),
+        ("step_size = 2.0  trajectory_length = 1.0", ["W006"]),  # one step of 1.0
+        ("step_size = auto(0.8)  trajectory_length = 1.3", []),
+    ],
+)
+def test_hmc_step_size_warns_when_the_job_runs_another(hmc: str, expected: list[str]) -> None:
+    assert codes(U1 + f"hmc {{ {hmc} }}") == expected
+
+
+def test_the_runtime_and_the_check_agree_on_the_hmc_schedule() -> None:
+    from l2hmcc.checks.honour import hmc_schedule
+    from l2hmcc.runtime.common.run import Hmc
+
+    assert "ceil(trajectory_length / ε)" in (Hmc.__doc__ or "")
+    pt_hmc = pytest.importorskip("l2hmcc.runtime.pt.hmc")
+    for eps, tau in [(0.3, 1.0), (0.1, 1.0), (0.07, 2.0), (1e-3, 0.5), (5.0, 1.0)]:
+        n, run_eps = hmc_schedule(eps, tau)
+        assert n == pt_hmc.steps_for_length(eps, tau) and run_eps == pytest.approx(tau / n)
+        assert run_eps <= eps * (1 + 1e-9)
+
+
+SU3 = "lattice { group = SU3  shape = [2, 2, 2, 2]  beta = 6.0 }\n"
+
+
+def test_compile_not_honoured_warns_from_the_one_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from l2hmcc.checks import honour
+
+    pt = FakeTarget("pytorch", "pytorch", "none")
+    assert honour.compiles_layers("pytorch", "SU3")  # every runtime compiles every group today
+    assert codes(SU3, pt) == []
+    monkeypatch.setattr(honour, "EAGER_LAYERS", frozenset({("pytorch", "SU3")}))
+    assert codes(SU3, pt) == ["W007"]  # train.compile defaults to true
+    assert codes(SU3 + "train { compile = false }", pt) == []
+    assert codes(SU3, FakeTarget("tensorflow", "tensorflow", "none")) == []
+    assert codes(U1, pt) == []
+    r = low(SU3 + "train { compile = true }")
+    (d,) = checks.check(r.spec, r.spans, pt)  # type: ignore[arg-type]
+    assert d.primary.span == r.spans.value("train.compile")
+    assert "`train.compile = true` is not honoured" in d.message

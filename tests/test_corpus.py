@@ -95,6 +95,9 @@ def test_corpus_covers_every_spec_code() -> None:
     not_from_specs = {"E010", "E011", "E012", "E013", "E114", "E303", "E304", "E305", "E306"}
     not_from_specs |= {"E018", "E360"}  # special files, `-o`: tests/test_hostile.py
     not_from_specs |= {c for c in CODES if c.startswith("E4")}  # verify: tests/test_verify.py
+    # W007 fires for a pair in checks.honour.EAGER_LAYERS, empty while every runtime compiles
+    # every group's layers: tests/test_checks.py fills it
+    not_from_specs |= {"W007"}
     # E32x-E34x and W32x belong to the cluster checks (issue 5), tested in tests/test_checks_system*.
     mine = {c for c in CODES if not re.fullmatch(r"[EW]3[2-4]\d", c)}
     assert mine - not_from_specs - covered == set()

@@ -15,6 +15,7 @@ from typing import Protocol
 from l2hmcc.checks import (
     distributed,
     dynamics,
+    honour,
     lattice,
     network,
     precision,
@@ -61,6 +62,7 @@ PASSES: list[Pass] = [
     training.intervals,
     training.step_size_lr_fixed,
     training.ablation_without_networks,
+    honour.hmc_step_size,
     distributed.ranks_need_backend,
     distributed.single_rank_backend,
     distributed.fp16_allreduce_loss,
@@ -74,6 +76,7 @@ TARGET_PASSES: list[TargetPass] = [
     distributed.backend_target,
     target_support.deepspeed_support,
     target_support.tensorflow_support,
+    honour.compile_honoured,
     system.check_system_target,
 ]
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from l2hmcc import ir, render
 from l2hmcc.bundle import Bundle
+from l2hmcc.checks.honour import compiles_layers
 from l2hmcc.targets import job, pycode, sampler
 from l2hmcc.targets.base import Framework, RenderContext
 from l2hmcc.targets.pycode import from_import, import_sort_key
@@ -100,6 +101,11 @@ def precision_comment(spec: ir.Spec) -> str:
 
 def compile_comment(spec: ir.Spec) -> str:
     evaluation = sampler.evaluate_compile(spec)
+    if (spec.train.compile or evaluation) and not compiles_layers("pytorch", spec.lattice.group):
+        return (
+            f"torch.compile: the HMC leapfrog only; {spec.lattice.group} leapfrog layers run"
+            " eagerly (W007)."
+        )
     if spec.train.compile:
         if evaluation is False:
             return "torch.compile: every leapfrog layer and the HMC leapfrog, not evaluation."

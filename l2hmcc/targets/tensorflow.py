@@ -19,6 +19,7 @@ from typing import Any
 
 from l2hmcc import ir, render
 from l2hmcc.bundle import Bundle
+from l2hmcc.checks.honour import compiles_layers
 from l2hmcc.targets import job, pycode, sampler
 from l2hmcc.targets.base import Framework, RenderContext
 from l2hmcc.targets.pycode import from_import
@@ -80,6 +81,9 @@ def precision_comment(spec: ir.Spec) -> str:
 def compile_comment(spec: ir.Spec) -> list[str]:
     """Comment lines on compilation (``train.compile``, ``evaluate.compile``)."""
     evaluation = sampler.evaluate_compile(spec)
+    if (spec.train.compile or evaluation) and not compiles_layers("tensorflow", spec.lattice.group):
+        group = spec.lattice.group
+        return [f"XLA: the HMC trajectory only; {group} leapfrog layers run eagerly (W007)."]
     if spec.train.compile:
         lines = [
             "XLA, tf.function(jit_compile=True): every leapfrog layer (forward and backward), the",
