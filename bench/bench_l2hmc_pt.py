@@ -45,7 +45,9 @@ def trainer(w: Workload, precision: str, compiled: bool) -> Trainer:
     """The workload's trainer; compiled layers even for SU(N), where ``train.compile`` keeps
     them eager (``Dynamics.compile_layers``), so that the benchmark shows why."""
     torch.manual_seed(0)
-    cfg = TrainConfig(steps=10**6, chains=w.chains, lr=1e-4, precision=precision, log_every=0)
+    cfg = TrainConfig(
+        steps=10**6, chains=w.chains, lr=1e-4, precision=precision, log_every=0, compile=False
+    )
     tr = Trainer(w.group, w.shape, w.beta, w.dynamics, w.network, w.loss, cfg, log=None)
     if compiled:
         tr.model.compile_layers(complex_links=True)

@@ -21,7 +21,13 @@ CONFIGS: dict[str, Any] = {
     "network": NetworkConfig(hidden=(8,), head_init=0.1),
     "loss": LossConfig(plaquette=1.0, form="plain"),
     "train": TrainConfig(
-        steps=1, chains=4, lr=LR, step_size_lr_factor=FACTOR, clip_norm=0, precision="fp64"
+        steps=1,
+        chains=4,
+        lr=LR,
+        step_size_lr_factor=FACTOR,
+        clip_norm=0,
+        precision="fp64",
+        compile=False,
     ),
 }
 

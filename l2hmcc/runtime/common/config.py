@@ -74,7 +74,7 @@ class NetworkConfig:
     conv_kernels: tuple[int, ...] = (3,)
     conv_pool: tuple[int, ...] = (1,)
     conv_padding: Literal["same", "full"] = "same"
-    hidden: tuple[int, ...] = (256,)
+    hidden: tuple[int, ...] = (16, 16, 16)
     activation: str = "relu"
     dropout: float = 0.0
     batch_norm: bool = False
@@ -151,7 +151,7 @@ def seed_u1_network() -> NetworkConfig:
 class DynamicsConfig:
     """Generalized-leapfrog settings (field names follow the ``dynamics`` block of a spec)."""
 
-    leapfrog: int = 4
+    leapfrog: int = 8
     step_size: float = 0.1
     learnable_step_size: bool = True
     directions: Literal["merged", "random"] = "merged"
@@ -190,7 +190,7 @@ class DynamicsConfig:
 class LossConfig:
     """Loss settings (field names follow the ``loss`` block): term weights, form, scale, aux."""
 
-    plaquette: float = 1.0
+    plaquette: float = 0.1
     charge: float = 0.0
     rmse: float = 0.0
     form: Literal["mixed", "plain"] = "mixed"
@@ -227,7 +227,7 @@ class TrainConfig:
     warning and full precision elsewhere). ``checkpoint_every = 0``: only at the end.
     """
 
-    steps: int = 1000
+    steps: int = 2000
     eras: int = 0
     steps_per_era: int = 0
     chains: int = 16
@@ -238,14 +238,14 @@ class TrainConfig:
     lr_final: float = 0.01
     warmup: int = 0
     weight_decay: float = 0.0
-    clip_norm: float = 0.0
+    clip_norm: float = 1.0
     precision: Literal["fp32", "fp64"] = "fp32"
     network_precision: Literal["fp32", "fp64", "bf16", "fp16"] | None = None
-    compile: bool = False
-    checkpoint_every: int = 0
+    compile: bool = True
+    checkpoint_every: int = 100
     keep_checkpoints: int = 3
     log_every: int = 10
-    seed: int = 0
+    seed: int = 1234
 
     def __post_init__(self) -> None:
         choices = {

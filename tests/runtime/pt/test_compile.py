@@ -63,7 +63,7 @@ def test_no_graph_breaks_in_layer_proposal_and_train_step(grp, shape, cfg, net) 
         DynamicsConfig(leapfrog=2, step_size=0.2, **cfg),
         net,
         LossConfig(plaquette=1.0, charge=0.5 if grp is U1 else 0.0, aux_weight=0.3),
-        TrainConfig(steps=1, chains=2, precision="fp64"),
+        TrainConfig(steps=1, chains=2, precision="fp64", compile=False),
         log=None,
     )
     step = graph_breaks(tr._loss_and_proposal, x, v, beta, d, x.clone(), v.clone(), d)

@@ -21,7 +21,8 @@ torch.set_num_threads(1)
 
 def tiny(out_dir=None, log=None, **train) -> Trainer:
     torch.manual_seed(0)
-    cfg = {"steps": 6, "chains": 8, "lr": 0.01, "precision": "fp64", "log_every": 0, **train}
+    cfg = {"steps": 6, "chains": 8, "lr": 0.01, "precision": "fp64", "log_every": 0}
+    cfg = {**cfg, "compile": False, "clip_norm": 0.0, "seed": 0, **train}
     return Trainer(
         "U1",
         (4, 4),
@@ -83,7 +84,16 @@ def test_a_tiny_training_run_raises_the_expected_jump_distance() -> None:
         DynamicsConfig(leapfrog=2, step_size=0.05),
         NetworkConfig(hidden=(16,)),
         LossConfig(plaquette=1.0, form="plain"),
-        TrainConfig(steps=60, chains=32, lr=0.02, precision="fp64", log_every=0),
+        TrainConfig(
+            steps=60,
+            chains=32,
+            lr=0.02,
+            precision="fp64",
+            log_every=0,
+            compile=False,
+            clip_norm=0,
+            seed=0,
+        ),
         log=None,
     )
 
@@ -214,7 +224,9 @@ def test_sun_training_step_runs_and_learns_step_sizes(group) -> None:
         DynamicsConfig(leapfrog=1, step_size=0.1),
         NetworkConfig(hidden=(16,), activation="tanh"),
         LossConfig(plaquette=0.1, charge=0.1),
-        TrainConfig(steps=3, chains=2, lr=0.01, precision="fp64", clip_norm=1.0, log_every=0),
+        TrainConfig(
+            steps=3, chains=2, lr=0.01, precision="fp64", clip_norm=1.0, log_every=0, compile=False
+        ),
         log=None,
     )
     hist = tr.train()
@@ -232,7 +244,14 @@ def test_fp32_physics_and_network_autocast_only_on_cuda() -> None:
             DynamicsConfig(leapfrog=1, step_size=0.1),
             NetworkConfig(hidden=(8,)),
             LossConfig(plaquette=1.0),
-            TrainConfig(steps=2, chains=2, precision="fp32", network_precision="bf16", log_every=0),
+            TrainConfig(
+                steps=2,
+                chains=2,
+                precision="fp32",
+                network_precision="bf16",
+                log_every=0,
+                compile=False,
+            ),
             log=None,
         )
     assert tr.model.autocast_dtype == torch.bfloat16  # would apply on CUDA

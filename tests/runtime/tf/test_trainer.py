@@ -89,7 +89,16 @@ def test_a_tiny_training_run_learns(tmp_path) -> None:
         DynamicsConfig(leapfrog=2, step_size=0.05),
         NetworkConfig(hidden=(16,), head_init=0.0),
         LossConfig(form="plain"),
-        TrainConfig(steps=40, chains=32, lr=0.02, precision="fp64", log_every=0),
+        TrainConfig(
+            steps=40,
+            chains=32,
+            lr=0.02,
+            precision="fp64",
+            log_every=0,
+            compile=False,
+            clip_norm=0,
+            seed=0,
+        ),
         log=None,
     )
     hist = tr.train()
