@@ -6,7 +6,10 @@ binding rules, rank variables). A change at ALCF is an edit of one entry here; t
 
 Sources (state of `FACTS_CHECKED`): `../shared/reference/alcf-pbs.md`, compiled from the ALCF
 user guides (docs.alcf.anl.gov, argonne-lcf/user-guides @7d04a3f), argonne-lcf/GettingStarted
-and saforem2/ezpz. Facts the reference marks uncertain carry ``verified=False`` (or a ``(?)`` in
+and saforem2/ezpz, with its section 5 corrections of the 2026-12-07 review (job arrays need
+`-r y`, one job per user in the debug queues, Sunspot's `-hsn0` nodefile names, DAOS without
+`-l daos`, Aurora binding clear of oneCCL's worker cores, oneCCL settings for mpiexec only).
+Each entry cites the page it comes from. Facts the reference marks uncertain carry ``verified=False`` (or a ``(?)`` in
 their note) and produce warnings rather than errors.
 """
 
