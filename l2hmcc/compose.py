@@ -91,9 +91,15 @@ class MemoryReader:
     """Files given as bytes: ``name → data``, and for each file the name its ``extends``
     leads to (how a job directory's recorded chain is read back)."""
 
-    def __init__(self, files: dict[str, bytes], bases: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        bases: dict[str, tuple[str, str]],
+        unreadable: dict[str, str] | None = None,
+    ) -> None:
         self.files = files
         self.bases = bases  # including name → (written, base name)
+        self.unreadable = unreadable or {}  # name → why it is not among the files
 
     def locate(self, including: str, written: str) -> str:
         recorded = self.bases.get(including)
@@ -111,7 +117,8 @@ class MemoryReader:
     def read(self, name: str) -> tuple[bytes, Source]:
         data = self.files.get(name)
         if data is None:
-            raise SourceError("E010", f"cannot read `{name}`: no such file")
+            why = self.unreadable.get(name, "no such file")
+            raise SourceError("E010", f"cannot read `{name}`: {why}")
         return data, decode_source(name, data)
 
 

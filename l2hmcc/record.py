@@ -9,7 +9,6 @@ sweep point. ``verify``, ``diff`` and ``show`` are built on these.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,13 +85,16 @@ def reader(rec: JobRecord) -> tuple[MemoryReader, str]:
     chain: list[SpecRecord] = [common.spec, *common.extends]
     names = [str(rec.root / r.file) for r in chain]
     files: dict[str, bytes] = {}
+    unreadable: dict[str, str] = {}
     for r, name in zip(chain, names, strict=True):
         # A missing, linked or special copy is left out: the files check reports it and
-        # the reader says it cannot read it.
-        with contextlib.suppress(manifest.JobFileError):
+        # the reader says why it cannot read it.
+        try:
             files[name] = manifest.read_job_file(rec.root, r.file)[0]
+        except manifest.JobFileError as e:
+            unreadable[name] = e.what
     bases = {names[i]: (chain[i + 1].name, names[i + 1]) for i in range(len(chain) - 1)}
-    return MemoryReader(files, bases), names[0]
+    return MemoryReader(files, bases, unreadable), names[0]
 
 
 def recompile(rec: JobRecord) -> driver.Outcome:

@@ -90,14 +90,14 @@ CASES: dict[str, tuple[Setup, list[tuple[str, str, str]]]] = {
         lambda job, out: ((job / "spec.l2h").unlink(), (job / "spec.l2h").symlink_to("/dev/zero")),
         [
             ("E409", "spec.l2h", "`spec.l2h` is a symbolic link"),
-            ("E407", "spec.l2h", "does not compile"),
+            ("E407", "spec.l2h", "spec.l2h`: is a symbolic link (or lies under one), not a file"),
         ],
     ),
     "spec-copy-is-a-fifo": (
         lambda job, out: ((job / "spec.l2h").unlink(), os.mkfifo(job / "spec.l2h")),
         [
             ("E409", "spec.l2h", "`spec.l2h` is not a regular file"),
-            ("E407", "spec.l2h", "does not compile"),
+            ("E407", "spec.l2h", "spec.l2h`: is not a regular file"),
         ],
     ),
     "record-is-a-fifo": (
