@@ -141,7 +141,8 @@ def setup_backend(env: LaunchEnv, device: torch.device) -> SingleProcessBackend:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, job_dir=JOB_DIR, description=__doc__, dry_run=True)
-    if args.dry_run:  # a fake GPU: device mistakes and memory per rank, before the queue
+    # --dry-run: a fake GPU shows device mistakes and the memory per rank, before the queue
+    if args.dry_run:
         return run_dry(
             args,
             job_dir=JOB_DIR,
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             train=TRAIN,
             evaluate=EVALUATE,
             hmc=HMC,
+            argv=argv,
         )
     env = detect()
     device = select_device(env, args.device)
