@@ -144,6 +144,13 @@ VARIANTS: list[tuple[JobRequest, str]] = [
     (replace(REQUESTS["polaris"], modules=("conda/2024-04-29",)), "pytorch-horovod"),
     (replace(REQUESTS["aurora"], ranks_per_node=6), "pytorch-ddp"),
     (replace(REQUESTS["aurora"], queue=None, nodes=8, walltime_min=120), "pytorch-ddp"),
+    # walltime chaining (continue = N), with mpiexec and with DeepSpeed's launcher
+    (replace(REQUESTS["polaris"], queue="prod", nodes=10, continue_jobs=3), "pytorch-ddp"),
+    (
+        replace(REQUESTS["polaris"], queue="capacity", continue_jobs=1, launcher="deepspeed"),
+        "pytorch-deepspeed",
+    ),
+    (replace(REQUESTS["sunspot"], continue_jobs=2), "pytorch-ddp"),
 ]
 
 
