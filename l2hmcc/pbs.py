@@ -260,7 +260,7 @@ def _plan_cluster(
     if req.account is None or req.walltime_min is None:
         raise PlanError(f"{system.name} jobs need job.account and job.walltime")
     if req.queue is None:
-        queue = system.default_queue(req.nodes, req.walltime_min)
+        queue = system.default_queue(req.nodes, req.walltime_min, chained=req.continue_jobs > 0)
         if queue is None:
             raise PlanError(f"no queue on {system.name} takes {req.nodes} nodes")
     else:

@@ -341,12 +341,16 @@ class System:
                 out.append((queue, ex))
         return out
 
-    def default_queue(self, nodes: int, walltime_min: int) -> Queue | None:
+    def default_queue(
+        self, nodes: int, walltime_min: int, *, chained: bool = False
+    ) -> Queue | None:
         """The queue a job that names none goes to: the first that fits and is open to every
-        project without side effects (not by request, not preemptable)."""
+        project without side effects (not by request, not preemptable); for a job that
+        submits its own follow-on (``chained``), not one that holds one job per user."""
         for queue, _ in self.fitting_queues(nodes, walltime_min):
-            if not queue.by_request and not queue.rerunnable:
-                return queue
+            if queue.by_request or queue.rerunnable or (chained and queue.one_job_per_user):
+                continue
+            return queue
         return None
 
 

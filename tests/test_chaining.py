@@ -348,3 +348,19 @@ def test_chain_end_to_end_with_the_runtime(tmp_path: Path) -> None:
     summary = json.loads((job / "output/summary.json").read_text())
     assert summary["train"]["steps"] == 200
     assert len(qsub_calls(tmp_path)) == 1  # nothing after the chain's end
+
+
+def test_a_chained_job_without_a_queue_avoids_one_job_per_user_queues() -> None:
+    """Aurora, 1 node for 1h: `debug` would be the default, but it refuses the follow-on; a
+    chained job goes to `capacity`. Naming `debug` is E336."""
+    req = replace(REQUESTS["aurora"], queue=None, nodes=1, walltime_min=60)
+    sha = "0" * 64
+    plain = pbs.plan_request(req, target="pytorch-ddp", spec_name="s", spec_sha256=sha)
+    assert ("-q", "debug") in plain.directives
+    chained = replace(req, continue_jobs=2)
+    plan = pbs.plan_request(chained, target="pytorch-ddp", spec_name="s", spec_sha256=sha)
+    assert ("-q", "capacity") in plan.directives and plan.chain is not None
+    with pytest.raises(pbs.PlanError, match="one job per user"):
+        pbs.plan_request(
+            replace(chained, queue="debug"), target="pytorch-ddp", spec_name="s", spec_sha256=sha
+        )

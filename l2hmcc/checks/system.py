@@ -244,7 +244,7 @@ def _queue_and_limits(spec: Spec, spans: SpanMap, system: System) -> list[Diagno
         )
         return found
     if job.queue is None:
-        if system.default_queue(nodes, minutes) is None:
+        if system.default_queue(nodes, minutes, chained=job.continue_jobs > 0) is None:
             found.append(
                 error(
                     "E323",
@@ -438,7 +438,7 @@ def _continue(spec: Spec, spans: SpanMap, system: System) -> list[Diagnostic]:
         return []
     queue = system.queues.get(job.queue) if job.queue else None
     if queue is None and job.queue is None:
-        queue = system.default_queue(job.nodes, job.walltime_min)
+        queue = system.default_queue(job.nodes, job.walltime_min, chained=True)
     if queue is None or not queue.one_job_per_user:
         return []
     others = [
