@@ -405,14 +405,42 @@ def results_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row("tau_int(Q)", lambda s: _pm(s["tau_int_q"], "value")),
         row("traj/s", lambda s: _num(s["trajectories_per_s"], 3)),
         row("time (s)", lambda s: _num(s["time_s"], 3)),
+        row("equilibrated", _equilibrated),
     ]
-    rows.append(["improvement", _num(summary.get("improvement"), 3), *([""] * (len(present) - 1))])
+    imp = _num(summary.get("improvement"), 3)
+    if summary.get("improvement") is None and summary.get("improvement_note"):
+        imp += f" ({summary['improvement_note']})"
+    rows.append(["improvement", imp, *([""] * (len(present) - 1))])
     ab = summary.get("ablation")
     if ab:
         # what the networks add: the ablation's τ_int(Q) over the trained sampler's
         gains = f"{_num(ab.get('gain_per_trajectory'), 3)} / {_num(ab.get('gain'), 3)}"
         rows.append(["networks' gain (traj / cost)", gains, *([""] * (len(present) - 1))])
     return header, rows
+
+
+def _equilibrated(s: dict[str, Any]) -> str:
+    """``yes``/``NO`` with the drift test's statistic (``-`` for a summary without the check)."""
+    flag = s.get("equilibrated")
+    if flag is None:
+        return "-"
+    z = (s.get("equilibrium") or {}).get("drift_z")
+    stat = "" if z is None else f" (drift {z:.1f}σ)"
+    return ("yes" if flag else "NO") + stat
+
+
+def equilibrium_warnings(summary: dict[str, Any]) -> list[str]:
+    """A WARNING per sampler whose measured record is not in equilibrium."""
+    out = []
+    for key, label in (("l2hmc", "L2HMC"), ("ablation", "no networks"), ("hmc", "HMC")):
+        s = summary.get(key)
+        if s and s.get("equilibrated") is False:
+            reason = (s.get("equilibrium") or {}).get("reason") or "no plaquette record"
+            out.append(
+                f"WARNING: {label} is not in equilibrium: {reason}; its figures are not known"
+                " to be equilibrium values"
+            )
+    return out
 
 
 def _pm_flat(m: dict[str, Any], key: str) -> str:
@@ -469,6 +497,7 @@ def render_plain(r: dict[str, Any], *, with_spec: bool = True) -> str:
             lines.append(f"results: {summary['error']}")
         else:
             lines.extend(_aligned(*results_table(summary)))
+            lines.extend(equilibrium_warnings(summary))
     if r["kind"] == "sweep":
         lines.append("")
         lines.extend(_aligned(*points_table(r)))
@@ -506,6 +535,9 @@ def render_rich(r: dict[str, Any], *, with_spec: bool = True, force: bool = Fals
         for row in rows:
             table.add_row(*row)
         console.print(table)
+    if summary is not None and "error" not in summary:
+        for line in equilibrium_warnings(summary):
+            console.print(line, style="bold red", markup=False, highlight=False)
     if with_spec:
         console.print(Syntax(r["spec"]["text"], "text", line_numbers=False))
 

@@ -124,9 +124,10 @@ def test_a_finished_job(job: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "ranks        2 on x3001; cpu, torchrun, gloo" in lines
     assert "seeds        7; chains 7, 8" in lines
     assert "versions     python 3.11.7, torch 2.5.1" in lines
-    assert lines[-9].split() == ["l2hmc", "hmc"]
-    assert lines[-8].split() == ["acceptance", "0.93", "0.81"]
-    assert lines[-4].split() == ["tau_int(Q)", "0.45", "±", "0.3", "1.25", "±", "0.3"]
+    assert lines[-10].split() == ["l2hmc", "hmc"]
+    assert lines[-9].split() == ["acceptance", "0.93", "0.81"]
+    assert lines[-5].split() == ["tau_int(Q)", "0.45", "±", "0.3", "1.25", "±", "0.3"]
+    assert lines[-2].split() == ["equilibrated", "-", "-"]  # a summary without the check
     assert lines[-1].split() == ["improvement", "1.52"]
     assert "--- spec.l2h" not in out
     assert cli.main(["show", str(job), "--format", "json"]) == 0
@@ -172,3 +173,33 @@ def test_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_not_a_job_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["show", str(tmp_path)]) == 2
     assert "is not an l2hmcc job directory" in capsys.readouterr().err
+
+
+def test_a_sampler_out_of_equilibrium_is_shown(
+    job: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sha = json.loads((job / "manifest.json").read_text())["spec"]["sha256"]
+    finish(job, sha=sha)
+    summary = json.loads((job / "output/summary.json").read_text())
+    reason = "drifts from 0.34 to 0.54 between the halves of the 40 kept trajectories (9.1 ≥ 3)"
+    summary["l2hmc"]["equilibrated"] = False
+    summary["l2hmc"]["equilibrium"] = {
+        "observable": "plaquette",
+        "kept": 40,
+        "drift_z": 9.1,
+        "threshold": 3.0,
+        "halves": [0.34, 0.54],
+        "reason": reason,
+    }
+    summary["hmc"]["equilibrated"] = True
+    summary["improvement"] = None
+    summary["improvement_note"] = "L2HMC is not equilibrated"
+    Summary.model_validate(summary)
+    (job / "output/summary.json").write_text(json.dumps(summary))
+    assert cli.main(["show", str(job), "--no-spec"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].split() == ["equilibrated", "NO", "(drift", "9.1σ)", "yes"]
+    assert lines[-2].split() == ["improvement", "-", "(L2HMC", "is", "not", "equilibrated)"]
+    assert lines[-1] == f"WARNING: L2HMC is not in equilibrium: {reason}; its figures are not" + (
+        " known to be equilibrium values"
+    )
