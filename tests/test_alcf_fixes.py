@@ -18,7 +18,7 @@ from targets_helpers import shellcheck
 from test_checks_system import codes, job, run
 from test_pbs import PYTHON_STUB, REQUESTS, STUBS, read_env, read_nul, script
 
-from l2hmcc import driver, pbs, sweep, systems
+from l2hmcc import driver, pbs, sweep, systems, verify
 from l2hmcc.pbs import PlanError
 
 
@@ -273,6 +273,7 @@ def test_one_job_per_user_queue_runs_the_points_in_one_job(
     assert "holds one job per user" in submit.split("set -euo")[0]
     assert not (out / "array.pbs").exists()
     shellcheck(out / "sequence.pbs", out / "submit-all.sh")
+    assert verify.verify(out).ok  # sequence.pbs is part of the sweep's record
 
 
 def _stub_qsub(tmp_path: Path) -> tuple[Path, Path]:
