@@ -18,8 +18,8 @@ if ! [[ $NPROC =~ ^[1-9][0-9]*$ ]]; then
     echo "run-local.sh: --nproc needs a positive number, got '$NPROC'" >&2
     exit 2
 fi
-# Several processes here share the cores: one OpenMP thread per core each, unless set. (torchrun
-# sets 1 when unset; horovodrun does not, and N ranks × all cores threads oversubscribe.)
+# Several processes here share the cores: their share of OpenMP threads each, unless set. (The
+# PyTorch launcher sets 1 when unset; horovodrun does not: N ranks x all cores oversubscribe.)
 if ((NPROC > 1)) && [[ -z ${OMP_NUM_THREADS:-} ]]; then
     CORES=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
     OMP_NUM_THREADS=$((CORES > NPROC ? CORES / NPROC : 1))
