@@ -79,9 +79,9 @@ def test_runtime_defaults_are_the_irs(cls: type, kwargs: Any, group: str) -> Non
 
 
 def test_fields_the_compiler_leaves_out_default_to_the_irs() -> None:
-    # train_kwargs passes `steps` for one era and `lr_final` only for a decaying schedule;
+    # train_kwargs passes `steps` for one era and `lr_final_factor` only for a decaying schedule;
     # dynamics_kwargs passes `mask_seed` only for random masks (the IR resolves it to the seed)
     t = config.TrainConfig()
     assert t.total_steps == ir.Train().steps
-    assert t.lr_final == ir.Train().lr_final
+    assert t.lr_final_factor == ir.Train().lr_final
     assert t.seed == ir.Experiment(name="t").seed

@@ -211,7 +211,7 @@ def test_spec_choices_are_visible_in_train_py() -> None:
         'network_precision="bf16"',
         "# torch.compile: every leapfrog layer",
         "networks in bf16 (autocast on CUDA)",
-        "step_size=None",
+        'step_size="tuned"',
         "target_acceptance=0.7",
     ):
         assert fragment in text, fragment
@@ -234,7 +234,7 @@ def test_new_runtime_fields_reach_train_py() -> None:
         "mask_seed=42",
         'conv_padding="full"',
         "head_init=0.0",
-        "lr_final=0.05",
+        "lr_final_factor=0.05",
         "weight_decay=0.0001",
         "keep_checkpoints=5",
     ):

@@ -193,7 +193,7 @@ def test_spec_choices_are_visible_in_train_py() -> None:
         'precision="fp64"',
         "# Links, actions and the accept/reject test in fp64 (float64); networks in float64.",
         "# XLA, tf.function(jit_compile=True): every leapfrog layer (forward and backward)",
-        "step_size=None",
+        'step_size="tuned"',
         "target_acceptance=0.7",
         "from l2hmcc_runtime.tf.trainer import BetaSchedule, TrainConfig, Trainer",
         "compile_mode=run.compile_mode",

@@ -161,14 +161,15 @@ def loss_kwargs(spec: ir.Spec) -> Kwargs:
 
 def train_kwargs(spec: ir.Spec) -> Kwargs:
     """``TrainConfig`` arguments (``common/config.py``): ``steps``, or ``eras × steps_per_era``;
-    ``lr_final`` only for a decaying schedule (``constant`` ignores it)."""
+    ``lr_final_factor`` (the IR's ``lr_final``, a factor of ``lr``) only for a decaying
+    schedule (``constant`` ignores it)."""
     t = spec.train
     steps: Kwargs = (
         [("steps", t.steps_per_era)]
         if t.eras == 1
         else [("eras", t.eras), ("steps_per_era", t.steps_per_era)]
     )
-    lr_final: Kwargs = [] if t.lr_schedule == "constant" else [("lr_final", t.lr_final)]
+    lr_final: Kwargs = [] if t.lr_schedule == "constant" else [("lr_final_factor", t.lr_final)]
     eps_lr: Kwargs = (
         [] if t.step_size_lr_factor == 1.0 else [("step_size_lr_factor", t.step_size_lr_factor)]
     )
@@ -199,7 +200,7 @@ def hmc_kwargs(spec: ir.Spec) -> Kwargs:
     if isinstance(h.step_size, ir.FixedStepSize):
         kw.append(("step_size", h.step_size.value))
     else:
-        kw += [("step_size", None), ("target_acceptance", h.step_size.target_acceptance)]
+        kw += [("step_size", "tuned"), ("target_acceptance", h.step_size.target_acceptance)]
     kw.append(("trajectory_length", h.trajectory_length))
     return kw
 
@@ -211,7 +212,7 @@ def thermalize_kwargs(spec: ir.Spec) -> Kwargs:
     if isinstance(h.step_size, ir.FixedStepSize):
         kw.append(("step_size", h.step_size.value))
     else:
-        kw += [("step_size", None), ("target_acceptance", h.step_size.target_acceptance)]
+        kw += [("step_size", "tuned"), ("target_acceptance", h.step_size.target_acceptance)]
     kw.append(("trajectory_length", h.trajectory_length))
     return kw
 

@@ -220,7 +220,8 @@ class TrainConfig:
     """Training settings (field names follow the ``train`` block of a spec).
 
     ``steps``, or ``eras × steps_per_era`` when ``eras > 0``. ``lr_schedule`` decays from ``lr``
-    to ``lr · lr_final`` (cosine, linear, exponential) after ``warmup`` linear-warmup steps.
+    to ``lr · lr_final_factor`` (cosine, linear, exponential) after ``warmup`` linear-warmup
+    steps.
     ``step_size_lr_factor`` multiplies the learning rate of the step sizes ``log ε_k`` (the
     networks keep ``lr``). ``clip_norm = 0`` disables clipping. ``precision`` is the physics (and network) precision;
     ``network_precision`` ``bf16``/``fp16`` runs the networks under autocast on CUDA only (a
@@ -235,7 +236,7 @@ class TrainConfig:
     lr: float = 1e-3
     step_size_lr_factor: float = 1.0
     lr_schedule: Literal["constant", "cosine", "linear", "exponential"] = "constant"
-    lr_final: float = 0.01
+    lr_final_factor: float = 0.01
     warmup: int = 0
     weight_decay: float = 0.0
     clip_norm: float = 1.0
@@ -264,8 +265,8 @@ class TrainConfig:
             raise ValueError("train.eras > 0 needs train.steps_per_era >= 1")
         if self.total_steps < 0 or self.chains < 1:
             raise ValueError("train: steps must be >= 0 and chains >= 1")
-        if not self.lr > 0 or not 0 < self.lr_final <= 1:
-            raise ValueError("train: lr must be > 0 and 0 < lr_final <= 1")
+        if not self.lr > 0 or not 0 < self.lr_final_factor <= 1:
+            raise ValueError("train: lr must be > 0 and 0 < lr_final_factor <= 1")
         if not self.step_size_lr_factor > 0:
             raise ValueError(
                 f"train.step_size_lr_factor: expected > 0, got {self.step_size_lr_factor}"
@@ -345,7 +346,7 @@ class BetaSchedule:
 
 def lr_factor(config: TrainConfig) -> Callable[[int], float]:
     """Learning-rate multiplier per optimizer step (``LambdaLR``): warmup, then the decay."""
-    total, warm, final = max(config.total_steps, 1), config.warmup, config.lr_final
+    total, warm, final = max(config.total_steps, 1), config.warmup, config.lr_final_factor
 
     def factor(step: int) -> float:
         if warm and step < warm:

@@ -68,6 +68,7 @@ from .run import (
     Thermalize,
     build_summary,
     chain_record,
+    fixed_step_size,
     format_report,
     host_name,
     run_record,
@@ -248,7 +249,7 @@ class JobDriver(ABC):
         if config is None or config.max_trajectories == 0:
             return x
         t0 = time.perf_counter()
-        step_size = config.step_size
+        step_size = fixed_step_size(config.step_size)
         if step_size is None:
             step_size = self._tuned_eps.get(beta)
         with self.reporter.phase(f"thermalizing at beta = {beta:g} before {before}"):
@@ -336,8 +337,9 @@ class JobDriver(ABC):
         first, then ``steps`` trajectories of ``n = ceil(τ/ε)`` steps of ``τ/n``."""
         steps = hmc.steps if self.args.hmc_steps is None else self.args.hmc_steps
         self._hmc_chains = hmc.chains
-        self._hmc_tuned = hmc.step_size is None
-        eps = "tuned" if hmc.step_size is None else f"ε = {hmc.step_size}"
+        step_size = fixed_step_size(hmc.step_size)
+        self._hmc_tuned = step_size is None
+        eps = "tuned" if step_size is None else f"ε = {step_size}"
         if steps == 0:
             return
         t0 = time.perf_counter()
@@ -345,7 +347,7 @@ class JobDriver(ABC):
             trainer.run_hmc(
                 steps,
                 self.beta,
-                step_size=hmc.step_size,
+                step_size=step_size,
                 target_acceptance=hmc.target_acceptance,
                 traj_length=hmc.trajectory_length,
                 x=self.chains_like(self.measure_chains(trainer), hmc.chains),

@@ -121,13 +121,13 @@ class Evaluate:
 class Hmc:
     """The generic-HMC baseline: ``steps`` trajectories of ``chains`` chains per rank.
 
-    ``step_size`` fixed, or ``None`` to tune it to ``target_acceptance`` first; the number of
-    leapfrog steps is ``n = ceil(trajectory_length / ε)``, each of ``trajectory_length / n``.
+    ``step_size`` fixed, or ``"tuned"`` to tune it to ``target_acceptance`` first; the number
+    of leapfrog steps is ``n = ceil(trajectory_length / ε)``, each of ``trajectory_length / n``.
     """
 
     steps: int
     chains: int
-    step_size: float | None = None
+    step_size: float | Literal["tuned"] = "tuned"
     target_acceptance: float = 0.8
     trajectory_length: float = 1.0
 
@@ -140,15 +140,22 @@ class Thermalize:
     Windows of ``window`` trajectories run until the mean plaquette of the last window agrees
     with the one before (``equilibrium.window_drift`` below ``THERMALIZED_SIGMA``), at most
     ``max_trajectories`` in all (0: no thermalization). The trajectories are HMC's:
-    ``step_size`` fixed, or ``None`` to tune it to ``target_acceptance`` first (the tuning
+    ``step_size`` fixed, or ``"tuned"`` to tune it to ``target_acceptance`` first (the tuning
     trajectories count), ``ceil(trajectory_length / ε)`` leapfrog steps.
     """
 
     max_trajectories: int
     window: int
-    step_size: float | None = None
+    step_size: float | Literal["tuned"] = "tuned"
     target_acceptance: float = 0.8
     trajectory_length: float = 1.0
+
+
+def fixed_step_size(step_size: float | str) -> float | None:
+    """A fixed ε as a float, ``None`` for ``"tuned"`` (what the trainers' loops take)."""
+    if step_size == "tuned":
+        return None
+    return float(step_size)
 
 
 def n_plaquettes(shape: Sequence[int]) -> int:

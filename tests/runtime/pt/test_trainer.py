@@ -51,15 +51,15 @@ def test_beta_schedules() -> None:
 
 
 def test_learning_rate_schedules() -> None:
-    cos = lr_factor(TrainConfig(steps=11, lr_schedule="cosine", lr_final=0.1, warmup=0))
+    cos = lr_factor(TrainConfig(steps=11, lr_schedule="cosine", lr_final_factor=0.1, warmup=0))
     assert (
         cos(0) == pytest.approx(1.0)
         and cos(10) == pytest.approx(0.1)
         and cos(5) == pytest.approx(0.55)
     )
-    lin = lr_factor(TrainConfig(steps=12, lr_schedule="linear", lr_final=0.5, warmup=2))
+    lin = lr_factor(TrainConfig(steps=12, lr_schedule="linear", lr_final_factor=0.5, warmup=2))
     assert [lin(0), lin(1)] == [0.5, 1.0] and lin(11) == pytest.approx(0.5)
-    exp = lr_factor(TrainConfig(steps=3, lr_schedule="exponential", lr_final=0.25))
+    exp = lr_factor(TrainConfig(steps=3, lr_schedule="exponential", lr_final_factor=0.25))
     assert [exp(s) for s in range(3)] == pytest.approx([1.0, 0.5, 0.25])
     assert TrainConfig(eras=3, steps_per_era=5).total_steps == 15
     with pytest.raises(ValueError, match="optimizer"):

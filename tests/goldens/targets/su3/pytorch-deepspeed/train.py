@@ -127,7 +127,7 @@ EVALUATE = Evaluate(
 HMC = Hmc(
     steps=200,
     chains=16,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.8,
     trajectory_length=1.0,
 )
@@ -138,7 +138,7 @@ HMC = Hmc(
 THERMALIZE = Thermalize(
     max_trajectories=500,
     window=10,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.8,
     trajectory_length=1.0,
 )

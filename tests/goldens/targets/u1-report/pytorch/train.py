@@ -121,7 +121,7 @@ EVALUATE = Evaluate(
 HMC = Hmc(
     steps=2000,
     chains=64,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.75,
     trajectory_length=1.0,
 )
@@ -132,7 +132,7 @@ HMC = Hmc(
 THERMALIZE = Thermalize(
     max_trajectories=500,
     window=10,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.75,
     trajectory_length=1.0,
 )

@@ -124,7 +124,7 @@ EVALUATE = Evaluate(
 HMC = Hmc(
     steps=500,
     chains=128,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.8,
     trajectory_length=1.0,
 )
@@ -135,7 +135,7 @@ HMC = Hmc(
 THERMALIZE = Thermalize(
     max_trajectories=500,
     window=10,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.8,
     trajectory_length=1.0,
 )

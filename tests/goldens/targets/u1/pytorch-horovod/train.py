@@ -108,7 +108,7 @@ TRAIN = TrainConfig(
     optimizer="adam",
     lr=0.001,
     lr_schedule="cosine",
-    lr_final=0.01,
+    lr_final_factor=0.01,
     warmup=0,
     weight_decay=0.0,
     clip_norm=1.0,
@@ -129,7 +129,7 @@ EVALUATE = Evaluate(
 HMC = Hmc(
     steps=500,
     chains=64,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.8,
     trajectory_length=1.0,
 )
@@ -140,7 +140,7 @@ HMC = Hmc(
 THERMALIZE = Thermalize(
     max_trajectories=500,
     window=10,
-    step_size=None,
+    step_size="tuned",
     target_acceptance=0.8,
     trajectory_length=1.0,
 )
