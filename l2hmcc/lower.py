@@ -321,6 +321,10 @@ def choice(literal: Any) -> Converter:
     return convert
 
 
+#: A list reports at most this many wrong elements.
+MAX_LIST_ERRORS = 20
+
+
 def list_of(elem: Converter, *, scalar_ok: bool = False) -> Converter:
     def convert(v: Value, path: str, ctx: _Ctx) -> list[Any]:
         _no_sweep(v, path, ctx)
@@ -329,13 +333,15 @@ def list_of(elem: Converter, *, scalar_ok: bool = False) -> Converter:
                 return [elem(v, path, ctx)]
             raise ctx.wrong_type(path, v, "a list `[...]`")
         out = []
-        bad = False
+        bad = 0
         for i, item in enumerate(v.items):
             ctx.spans.values[f"{path}.{i}"] = item.span
             try:
                 out.append(elem(item, path, ctx))
             except _Reject:
-                bad = True
+                bad += 1
+                if bad == MAX_LIST_ERRORS:  # the rest are most likely the same mistake
+                    break
         if bad:
             raise _Reject()
         return out
@@ -658,15 +664,34 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Lowering
 
 
+#: The most points the sweeps of a spec may make (`l2hmcc.sweep.MAX_POINTS`; a test keeps
+#: them equal).
+MAX_SWEEP_POINTS = 1024
+
+
 def lower(tree: SpecFile, source_name: str) -> LowerResult:
     """Lower a parsed spec to a resolved `ir.Spec` (None if there are errors)."""
     ctx = _Ctx(tree.span)
     spec = _lower(tree, source_name, ctx)
     diagnostics = list(ctx.diagnostics)
     # Check every other value of each sweep by lowering the spec with that value in place
-    # (and every other sweep at its first value).
+    # (and every other sweep at its first value); not for more points than l2hmcc compiles,
+    # which would take time in proportion for nothing.
     firsts: dict[int, Value] = {id(attr): call.args[0] for _, attr, call, _ in ctx.sweeps}
-    for _path, attr, call, _values in ctx.sweeps:
+    calls = [call for _, _, call, _ in ctx.sweeps]
+    count = math.prod(len(c.args) for c in calls)
+    if count > MAX_SWEEP_POINTS:
+        diagnostics.append(
+            error(
+                "E306",
+                f"the sweeps make {count} points; l2hmcc compiles at most {MAX_SWEEP_POINTS}",
+                calls[0].span,
+                f"{' × '.join(str(len(c.args)) for c in calls)} points",
+                secondary=[Label(c.span, "") for c in calls[1:]],
+                help="split the scan into several specs (`extends` a common base)",
+            )
+        )
+    for _path, attr, call, _values in ctx.sweeps if count <= MAX_SWEEP_POINTS else ():
         for arg in call.args[1:]:
             variant = replace_values(tree, {**firsts, id(attr): arg})
             vctx = _Ctx(tree.span, allow_sweep=False)

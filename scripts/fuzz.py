@@ -28,7 +28,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--inputs", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--limit", type=float, default=20.0, help="seconds before a call is a hang")
+    p.add_argument(
+        "--limit", type=float, default=20.0, help="CPU seconds (x6 wall) before a call is a hang"
+    )
     p.add_argument("--every", type=int, default=5000, help="print progress every N inputs")
     p.add_argument(
         "--disk", action="store_true", help="write every spec to disk and `fmt` it (slower)"

@@ -251,17 +251,28 @@ class Hang(Exception):
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def alarm(signum: int, frame: Any) -> None:
-        raise Hang(f"over {seconds} s")
+def time_limit(cpu_s: float, wall_s: float | None = None) -> Iterator[None]:
+    """Raise `Hang` after ``cpu_s`` seconds of CPU (a loop) or ``wall_s`` seconds of wall
+    time (blocked, e.g. on a FIFO; default 6 × ``cpu_s``, so a loaded machine is no hang)."""
+    wall_s = wall_s or 6 * cpu_s
 
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def cpu(signum: int, frame: Any) -> None:
+        raise Hang(f"over {cpu_s} s of CPU")
+
+    def wall(signum: int, frame: Any) -> None:
+        raise Hang(f"over {wall_s} s")
+
+    old_prof = signal.signal(signal.SIGPROF, cpu)
+    old_alarm = signal.signal(signal.SIGALRM, wall)
+    signal.setitimer(signal.ITIMER_PROF, cpu_s)
+    signal.setitimer(signal.ITIMER_REAL, wall_s)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.signal(signal.SIGPROF, old_prof)
+        signal.signal(signal.SIGALRM, old_alarm)
 
 
 @dataclass

@@ -364,3 +364,19 @@ def test_concurrent_compiles_without_force(tmp_path: Path) -> None:
         assert rc == 0 or (rc == 1 and "error[E304]" in err and "already exists" in err), err
     assert verify.verify(out).ok
     shutil.rmtree(out)
+
+
+def test_lowering_and_sweeps_agree_on_the_most_points() -> None:
+    from l2hmcc import lower, sweep
+
+    assert lower.MAX_SWEEP_POINTS == sweep.MAX_POINTS
+
+
+def test_a_long_bad_list_reports_its_first_errors() -> None:
+    from l2hmcc import lower
+    from l2hmcc.compose import MemoryReader
+
+    text = "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\n"
+    text += "job local { modules = [" + ", ".join(["1"] * 5000) + "] }\n"
+    outcome = driver.check("x.l2h", reader=MemoryReader({"x.l2h": text.encode()}, {}))
+    assert [d.code for d in outcome.diagnostics] == ["E103"] * lower.MAX_LIST_ERRORS
