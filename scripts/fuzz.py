@@ -41,7 +41,7 @@ def main() -> int:
     scratch = "/dev/shm" if os.path.isdir("/dev/shm") else None
     with tempfile.TemporaryDirectory(prefix="l2hmcc-fuzz-", dir=scratch) as work:
         fuzzer = Fuzzer(Path(work), seed=args.seed, limit_s=args.limit, memory=not args.disk)
-        done = 0
+        done = shown = 0
         while done < args.inputs:
             n = min(args.every, args.inputs - done)
             fuzzer.run(n)
@@ -52,6 +52,9 @@ def main() -> int:
                 f" {time.monotonic() - start:.0f} s",
                 flush=True,
             )
+            for f in s.failures[shown:]:
+                print(f"  {f.kind} in {f.what}: {f.input[:300]}", flush=True)
+            shown = len(s.failures)
     s = fuzzer.stats
     wall = time.monotonic() - start
     cpu = time.process_time()
