@@ -7,13 +7,13 @@ framework operations (seeding, chain tensors, TensorBoard). The calls read like 
 * ``Run(experiment, args, env, backend, device)``: seeds, output directory, ``run.json``
   (status ``running``), the reporter;
 * ``run.train(trainer, lattice)``: ``--resume`` from the latest checkpoint (or a cold start),
-  else the chains thermalized at the first β, then ``trainer.train()`` (checkpoints every N steps and on SIGTERM/SIGUSR1); False when a
-  signal stopped it;
+  else the chains thermalized at the first β, then ``trainer.train()`` (checkpoints every N
+  steps and on SIGTERM/SIGUSR1); False when a signal stopped it;
 * ``run.evaluate(trainer, evaluate)``: the trained sampler, ``evaluate.chains`` chains per rank
-  started from the trained chains thermalized at the final β; with ``evaluate.ablation`` (or ``--ablation``) then the
-  ablation: the same spec without networks (only the step sizes ε_k train, same loss, β schedule
-  and steps) trained from its own start and evaluated the same way, to show what the networks
-  add;
+  started from the trained chains thermalized at the final β; with ``evaluate.ablation`` (or
+  ``--ablation``) then the ablation: the same spec without networks (only the step sizes ε_k
+  train, same loss, β schedule and steps) trained from its own start and evaluated the same
+  way, from the same thermalized chains, to show what the networks add;
 * ``run.hmc(trainer, hmc)``: the generic-HMC baseline on the same chains budget and from the
   same thermalized chains, its step size fixed or tuned first (not timed);
 * ``run.finish(trainer)``: per-chain metrics of every rank gathered to rank 0, which writes
@@ -328,7 +328,9 @@ class JobDriver(ABC):
         self._times["ablation-train"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with self.reporter.phase(f"ablation: evaluating {steps} trajectories"):
-            ab.evaluate(steps, beta=self.beta, x=self.chains_like(ab.x, evaluate.chains))
+            # from the chains the trained sampler's evaluation started from (thermalized)
+            x = self.chains_like(self.measure_chains(trainer), evaluate.chains)
+            ab.evaluate(steps, beta=self.beta, x=x)
         self._times["ablation-eval"] = time.perf_counter() - t0
         self._ablation = ab
 
