@@ -42,15 +42,14 @@ from l2hmcc.runtime.pt.trainer import TrainConfig, Trainer
 
 
 def trainer(w: Workload, precision: str, compiled: bool) -> Trainer:
-    """The workload's trainer; compiled layers even for SU(N), where ``train.compile`` keeps
-    them eager (``Dynamics.compile_layers``), so that the benchmark shows why."""
+    """The workload's trainer, its layers compiled (``Dynamics.compile_layers``) if asked."""
     torch.manual_seed(0)
     cfg = TrainConfig(
         steps=10**6, chains=w.chains, lr=1e-4, precision=precision, log_every=0, compile=False
     )
     tr = Trainer(w.group, w.shape, w.beta, w.dynamics, w.network, w.loss, cfg, log=None)
     if compiled:
-        tr.model.compile_layers(complex_links=True)
+        tr.model.compile_layers()
     return tr
 
 

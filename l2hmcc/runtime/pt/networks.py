@@ -60,6 +60,7 @@ from torch import nn
 
 from ..common.config import ACTIVATION_NAMES, EMBEDDINGS, NetworkConfig, seed_u1_network
 from .groups import wrap
+from .su_pairs import links_view
 
 __all__ = [
     "ACTIVATIONS",
@@ -247,14 +248,16 @@ class LeapfrogNet(nn.Module):
             if mask is not None:
                 cos, sin = cos * mask, sin * mask
             return torch.cat([cos, sin], dim=1)
-        re_im = torch.view_as_real(links)  # [B, D, *L, N, N, 2]
+        # complex links, or planar (re, im) pairs [N, N, 2, B, D, *L] in compiled layers
+        re_im = torch.view_as_real(links) if links.is_complex() else links_view(links)
+        # re_im: [B, D, *L, N, N, 2]
         if mask is not None:
             re_im = re_im * mask[..., None, None, None]
         if self.conv_dense is None:
             return re_im  # flattened as is: the order of features does not matter to a dense layer
         n = self.n_dim
         perm = (0, 1, n + 2, n + 3, n + 4, *range(2, n + 2))
-        return re_im.permute(perm).reshape(links.shape[0], -1, *self.lattice_shape)
+        return re_im.permute(perm).reshape(re_im.shape[0], -1, *self.lattice_shape)
 
     def forward(
         self, links: torch.Tensor, other: torch.Tensor, mask: torch.Tensor | None = None
@@ -277,7 +280,7 @@ class LeapfrogNet(nn.Module):
             z = self.batch_norm(z)
         out = F.linear(z, self.head_weight)
         parts = dict(zip(self.heads, torch.split(out, self.n_out, dim=1), strict=True))
-        shape = (links.shape[0], *self.out_shape)
+        shape = (other.shape[0], *self.out_shape)
         s = t = q = None
         if self.s_log_scale is not None:
             s = (self.config.scale_s * torch.exp(self.s_log_scale)) * torch.tanh(parts["s"])

@@ -17,11 +17,13 @@ mode these functions are correct but slower than the complex code; they exist fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from .compile import maybe_compile
 from .groups import (
     SU2,
     SU3,
@@ -31,10 +33,14 @@ from .groups import (
 )
 
 __all__ = [
+    "PAIR_UNITS",
     "action_and_force",
+    "action_force_from_staples",
+    "compile_units",
     "dag",
     "drift",
     "from_pairs",
+    "links_view",
     "mm",
     "plane_products",
     "staple_sums",
@@ -54,8 +60,14 @@ def to_pairs(links: Tensor) -> Tensor:
 
 def from_pairs(pairs: Tensor) -> Tensor:
     """Planar real ``[N, N, 2, B, D, *L]`` → complex ``[B, D, *L, N, N]``."""
+    return torch.view_as_complex(links_view(pairs).contiguous())
+
+
+def links_view(pairs: Tensor) -> Tensor:
+    """Planar ``[N, N, 2, B, D, *L]`` → real ``[B, D, *L, N, N, 2]`` (a view; the layout of
+    ``torch.view_as_real`` of the complex links, which the networks' embedding flattens)."""
     n = pairs.dim()
-    return torch.view_as_complex(pairs.permute(*range(3, n), 0, 1, 2).contiguous())
+    return pairs.permute(*range(3, n), 0, 1, 2)
 
 
 def _group(pairs: Tensor) -> SpecialUnitary:
@@ -138,8 +150,11 @@ def _action_force_from_w(pairs: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     return s_unit, f * (1.0 / (2 * nc))
 
 
-def _chain(x: Tensor, like: Tensor) -> Tensor:
-    return x.reshape((-1,) + (1,) * (like.dim() - 1)) if x.dim() == 1 else x
+def _chain(x: Any, like: Tensor) -> Any:
+    """A per-chain ``[B]`` tensor shaped to broadcast against ``like``; anything else as is."""
+    if isinstance(x, Tensor) and x.dim() == 1:
+        return x.reshape((-1,) + (1,) * (like.dim() - 1))
+    return x
 
 
 def w_kick(
@@ -152,10 +167,14 @@ def w_kick(
     return (p - k) - second * k, s_unit
 
 
-def action_and_force(pairs: Tensor, beta: float = 1.0) -> tuple[Tensor, Tensor]:
-    """``(S [B], F)`` for pair links (eager reference of the compiled path)."""
-    s_unit, f = _action_force_from_w(pairs, staple_sums(pairs))
-    return beta * s_unit, beta * f
+def action_force_from_staples(
+    pairs: Tensor, a: Tensor, beta: float | Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(S [B], F)`` from the staple sums ``a`` (``staple_sums``): ``W = U A``,
+    ``S = β (n_plaq − Re tr W / 4N)``, ``F = β (1/2N) components(W)``; ``beta`` a float, a 0-d
+    tensor or one value per chain ``[B]``."""
+    s_unit, f = _action_force_from_w(pairs, a)
+    return beta * s_unit, _chain(beta, f) * f
 
 
 def _cmul(a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -233,3 +252,31 @@ def exp_pairs(p: Tensor, n_colors: int) -> Tensor:
 def drift(pairs: Tensor, p: Tensor, eps: Tensor) -> Tensor:
     """``U ← exp(ε P) U`` on planar links; ``eps`` a 0-d tensor or one value per chain ``[B]``."""
     return mm(exp_pairs(_chain(eps, p) * p, pairs.shape[0]), pairs)
+
+
+#: The units of the SU(N) L2HMC layer on pairs; ``compile_units`` gives compiled ones.
+PAIR_UNITS: Mapping[str, Callable[..., Any]] = {
+    "plane": plane_products,
+    "force": action_force_from_staples,
+    "drift": drift,
+}
+
+
+def compile_units(**compile_kwargs: Any) -> dict[str, Callable[..., Any]]:
+    """``PAIR_UNITS`` through ``torch.compile`` (``dynamic=False`` unless given), each with the
+    eager fallback of ``compile.maybe_compile``.  Small graphs, each reused: one plane's
+    products for every plane, the drift for every x update, forward and inverse (the sign of
+    ``ε`` is an input), the force for every layer."""
+    kwargs: dict[str, Any] = {"dynamic": False, **compile_kwargs}
+    return {
+        name: maybe_compile(fn, True, name=f"SU(N) {name} unit", **kwargs)
+        for name, fn in PAIR_UNITS.items()
+    }
+
+
+def action_and_force(
+    pairs: Tensor, beta: float | Tensor = 1.0, units: Mapping[str, Callable[..., Any]] = PAIR_UNITS
+) -> tuple[Tensor, Tensor]:
+    """``(S [B], F)`` for pair links, as ``lattice.action_and_force`` (same formula and order);
+    ``units`` are ``PAIR_UNITS`` or compiled ones (``compile_units``)."""
+    return units["force"](pairs, staple_sums(pairs, units["plane"]), beta)  # type: ignore[no-any-return]
