@@ -42,6 +42,7 @@ import argparse
 import atexit
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -156,6 +157,12 @@ class JobDriver(ABC):
             self.out.mkdir(parents=True, exist_ok=True)
         # A job that continues itself (job.pbs with `continue = N`) records its chain.
         self.chain = chain_record(self.out / "run.json", os.environ)
+        if getattr(args, "resume", False):
+            # a resumed run keeps the thermalizations of the runs before it, and their tuned ε
+            # (every rank takes rank 0's, so that all ranks run the same trajectories)
+            previous = backend.gather_objects(self._previous_thermalizations())[0]
+            self.thermalizations = list(previous)
+            self._tuned_eps = {r["beta"]: r["step_size"] for r in previous if r.get("tuned")}
         self._status = ""
         self._write_run("running")
         if self.is_main:
@@ -282,6 +289,17 @@ class JobDriver(ABC):
         self.log(line)
         self._write_run("running")
         return x
+
+    def _previous_thermalizations(self) -> list[dict[str, Any]]:
+        """The thermalization records of ``out/run.json`` (rank 0; none if unreadable)."""
+        path = self.out / "run.json"
+        if not self.is_main or not path.is_file():
+            return []
+        try:
+            records = json.loads(path.read_text(encoding="utf-8")).get("thermalization", [])
+        except (OSError, ValueError, AttributeError):
+            return []
+        return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
     def measure_chains(self, trainer: Any) -> Any:
         """The chains the measured phases start from: the trained chains thermalized at the

@@ -216,3 +216,23 @@ def test_thermalize_max_zero_on_the_command_line_turns_it_off(tmp_path: Path) ->
     run.evaluate(trainer, Evaluate(steps=4, chains=2))
     assert trainer.calls == []
     assert json.loads((run.out / "run.json").read_text())["thermalization"] == []
+
+
+def test_a_resumed_run_keeps_the_thermalizations_and_their_tuned_step_size(
+    tmp_path: Path,
+) -> None:
+    thermalize = Thermalize(max_trajectories=200, window=10)
+    args = parse_args(["--out", str(tmp_path / "out"), "--no-plots"], job_dir=tmp_path)
+    first = Run(EXPERIMENT, args, detect({}), Backend(), "cpu", thermalize=thermalize)
+    trainer = ThermalizingTrainer()
+    assert first.train(trainer, Lattice("U1", (4, 4)))  # thermalized before training, ε tuned
+    args = parse_args(["--out", str(tmp_path / "out"), "--resume"], job_dir=tmp_path)
+    again = Run(EXPERIMENT, args, detect({}), Backend(), "cpu", thermalize=thermalize)
+    resumed = ThermalizingTrainer()
+    resumed.resume = lambda: True  # type: ignore[method-assign]
+    resumed.checkpoint_dir = lambda: tmp_path  # type: ignore[method-assign]
+    assert again.train(resumed, Lattice("U1", (4, 4)))
+    again.evaluate(resumed, Evaluate(steps=2, chains=2))
+    assert [kw["step_size"] for _, kw in resumed.calls] == [0.125]  # measuring, ε reused
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert [t["before"] for t in record["thermalization"]] == ["training", "measuring"]
