@@ -14,7 +14,8 @@ writes ``bench/results/<date>-<mode>/report.md`` (``--out`` to choose), its PNG 
    and ``bench/bench_hmc_pt.py``): L2HMC train steps/s and trajectories/s, HMC trajectories/s,
    eager vs ``torch.compile``, fp32 vs fp64, measured in interleaved rounds, with process CPU
    time beside wall time (``reportlib/throughput.py``);
-4. the same figures beside the seed's published ones on the same architectures;
+4. the same figures beside the seed's, when it ran in the same report (otherwise the report
+   says that no side-by-side figure exists: timings from another day are not compared);
 5. U(1) 16×16 physics at β = 2…6: an L2HMC sampler trained from ``specs/u1-report.l2h`` (β
    annealed through the eras) against HMC tuned to 0.75 acceptance at trajectory length 1, on
    the same chains and trajectories: acceptance, plaquette and ⟨Q²⟩ against exact

@@ -476,12 +476,16 @@ def _seed(tp: dict[str, Any] | None) -> str:
         and r["shape"] == ([16, 16] if r["workload"] == "u1" else [4, 4, 4, 4])
         for r in res
     )
+    if not rows:
+        return (
+            "No side-by-side figure exists: the seed (PyPI `l2hmc` 0.13.0) did not run beside "
+            "ours in this report. Timings of the seed taken on another day are not comparable "
+            "and are not quoted. `bench/setup-seed.sh` installs the seed into its own venv, and "
+            "`bench/bench_cost.py` then runs it interleaved with ours (its seed section)."
+        )
     text = (
-        "The seed (PyPI `l2hmc` 0.13.0, framework=pytorch) needed, on a 2-core CPU with one "
-        "thread, 3.8 s per train step and 1.2 s per evaluation trajectory for U(1) 16×16 ×128 "
-        "chains ×8 layers with its default network (60.2 M parameters; our `specs/u1-seed.l2h`, "
-        "`networks.seed_u1_network`), and 2.25 s / 0.64 s for SU(3) 4⁴ ×8 chains ×2 layers "
-        "([256] tanh). Ours on the same architectures, from the throughput table "
+        "The seed (PyPI `l2hmc` 0.13.0, framework=pytorch), run beside ours in this report, "
+        "on the same architectures "
         + ("(process CPU time, one thread)" if cpu else f"(wall time on {tp['device']})")
         + ":\n\n"
     )

@@ -1,0 +1,400 @@
+"""What an L2HMC trajectory costs against the HMC it ships beside, in one process, interleaved.
+
+Not a test: figures depend on the machine and its load (printed beside every figure). One
+thread (``OMP_NUM_THREADS=1``); CPU seconds (``time.process_time``), which on a shared machine
+do not count the time other processes held the core. Sections:
+
+* **per force**: U(1) 16×16, 8 layers, merged directions, β = 4, ``network none``: the
+  compiled proposal (``Dynamics.compile_proposal``: one graph) per force evaluation
+  (``1 + 2·8`` per trajectory) against the compiled HMC integrator
+  (``hmc.compile_leapfrog``, 8 steps: 9 forces), at 64 and 1024 chains, fp32 and fp64;
+* **networks vs their FLOP floor**: the same with ``network { hidden = [16] }``; the time the
+  networks add (trajectory with networks − without) against their FLOP floor: the matmul
+  FLOPs of every network call of a trajectory (``2·B·in·out`` per dense layer and head; the
+  elementwise work is not counted) at the peak of this core, measured in the same run
+  (a square matmul, best of several);
+* **compile latency**: the first call of each compiled unit with an empty inductor cache
+  (cold: the process uses a fresh ``TORCHINDUCTOR_CACHE_DIR`` unless one is set) and again
+  after ``torch._dynamo.reset()`` with the cache filled (warm);
+* **the seed side by side**: ``specs/u1-seed.l2h``'s workload (U(1) 16×16, 128 chains, 8
+  layers, the seed's network; ``workloads.u1``), our train step and trajectory, eager and
+  compiled, against the seed's (PyPI ``l2hmc`` 0.13.0, installed by ``bench/setup-seed.sh``
+  into ``bench/.seed-venv`` and timed there by ``bench/seed_runner.py``); without that venv
+  the section says that no side-by-side figure exists.
+
+Interleaving: within each configuration the variants are timed round-robin (``--rounds``
+rounds of ``--reps`` calls each); a figure is the median over rounds of the per-round median,
+and a ratio is the median of the per-round ratios, so load drifts hit both sides alike.
+
+    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/bench_cost.py [--quick] [--json out.json]
+
+Further sections (SU(3) compiled vs eager, ...) are functions ``(args) -> list[dict]`` added
+to ``SECTIONS``; each row is printed by ``report_row`` and collected into the JSON output.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:  # cold compile figures: an empty cache
+    import tempfile
+
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="l2hmcc-bench-inductor-")
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from l2hmcc.runtime.pt import hmc  # noqa: E402
+from l2hmcc.runtime.pt.dynamics import Dynamics, DynamicsConfig  # noqa: E402
+from l2hmcc.runtime.pt.groups import U1  # noqa: E402
+from l2hmcc.runtime.pt.networks import LeapfrogNet, NetworkConfig  # noqa: E402
+
+SHAPE = (16, 16)
+LAYERS = 8
+BETA = 4.0
+DTYPES = {"fp32": torch.float32, "fp64": torch.float64}
+#: the seed's own venv (PyPI ``l2hmc`` 0.13.0 and its torch), outside the project's .venv
+SEED_VENV = ROOT / "bench" / ".seed-venv"
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def cpu_time(fn: Callable[[], Any], reps: int) -> float:
+    """Median CPU seconds of ``reps`` calls."""
+    ts = []
+    for _ in range(reps):
+        c0 = time.process_time()
+        fn()
+        ts.append(time.process_time() - c0)
+    return statistics.median(ts)
+
+
+def first_call(fn: Callable[[], Any]) -> float:
+    """Wall seconds of one call (a compilation is mostly one thread's CPU, but waits too)."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 512) -> float:
+    """FLOP/s of this core's best ``n×n @ n×n`` (best of 5 runs of 5)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(5):
+        c0 = time.process_time()
+        for _ in range(5):
+            torch.mm(a, b)
+        best = min(best, (time.process_time() - c0) / 5)
+    return 2 * n**3 / best
+
+
+def net_flops(net: LeapfrogNet, batch: int) -> int:
+    """Matmul FLOPs of one call of ``net`` on ``batch`` chains: ``2·B·in·out`` for every dense
+    layer and the fused head (a conv stack, absent here, is not counted)."""
+    mats = [m.weight for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    mats.append(net.head_weight)
+    return 2 * batch * sum(w.shape[0] * w.shape[1] for w in mats)
+
+
+def trajectory_net_flops(dyn: Dynamics, batch: int) -> int:
+    """Network FLOPs of one merged trajectory: ``2N`` layers, each two v-network calls and
+    two x-network calls."""
+    per_layer = 0
+    for k in range(dyn.config.leapfrog):
+        nets = (dyn._vnet(k), dyn._vnet(k), dyn._xnet(k, 0), dyn._xnet(k, 1))
+        per_layer += sum(net_flops(n, batch) for n in nets if n is not None)
+    return 2 * per_layer
+
+
+class Case:
+    """One configuration: the HMC integrator and the two proposals, compiled, with their
+    inputs; ``units()`` are the timed callables."""
+
+    def __init__(self, chains: int, precision: str) -> None:
+        self.chains, self.precision = chains, precision
+        dtype = DTYPES[precision]
+        g = torch.Generator().manual_seed(0)
+        self.x = U1.random(chains, SHAPE, dtype=dtype, generator=g)
+        self.v = U1.random_momenta(self.x, g)
+        self.beta = torch.tensor(BETA, dtype=dtype)
+        self.eps = torch.tensor(0.1, dtype=dtype)
+        self.compiled: dict[str, str] = {}
+        self.models: dict[str, Dynamics] = {}
+        for name, net in (("none", None), ("hidden16", NetworkConfig(hidden=(16,)))):
+            torch.manual_seed(0)
+            dyn = Dynamics(U1, SHAPE, DynamicsConfig(leapfrog=LAYERS), net, dtype=dtype)
+            dyn.eval()
+            self.compiled[name] = dyn.compile_proposal()
+            self.models[name] = dyn
+        self.hmc = hmc.compile_leapfrog()
+
+    def units(self) -> dict[str, Callable[[], Any]]:
+        def l2hmc(name: str) -> Callable[[], Any]:
+            dyn = self.models[name]
+
+            def run() -> Any:
+                with torch.no_grad():
+                    return dyn.propose(self.x, self.v, self.beta)
+
+            return run
+
+        def hmc_run() -> Any:
+            with torch.no_grad():
+                return self.hmc(self.x, self.v, self.beta, self.eps, LAYERS)
+
+        return {"hmc": hmc_run, "none": l2hmc("none"), "hidden16": l2hmc("hidden16")}
+
+
+def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per force, networks vs FLOP floor and compile latency, per chains × precision."""
+    rows = []
+    forces = {"hmc": LAYERS + 1, "none": 1 + 2 * LAYERS, "hidden16": 1 + 2 * LAYERS}
+    for precision in args.precisions:
+        peak = matmul_peak(DTYPES[precision])
+        rows.append(
+            {"section": "peak", "precision": precision, "matmul_gflops": peak / 1e9, "load": load()}
+        )
+        report_row(rows[-1])
+        for chains in args.chains:
+            case = Case(chains, precision)
+            units = case.units()
+            cold = {k: first_call(fn) for k, fn in units.items()}
+            load_cold = load()
+            torch._dynamo.reset()  # the graphs again, from the inductor cache
+            case = Case(chains, precision)
+            units = case.units()
+            warm = {k: first_call(fn) for k, fn in units.items()}
+            for fn in units.values():
+                fn()
+            rounds: dict[str, list[float]] = {k: [] for k in units}
+            loads = []
+            for _ in range(args.rounds):
+                for k, fn in units.items():
+                    rounds[k].append(cpu_time(fn, args.reps))
+                loads.append(load())
+            med = {k: statistics.median(v) for k, v in rounds.items()}
+            per_force = {k: med[k] / forces[k] for k in units}
+            ratio = statistics.median(
+                (n / forces["none"]) / (h / forces["hmc"])
+                for n, h in zip(rounds["none"], rounds["hmc"], strict=True)
+            )
+            added = statistics.median(
+                a - b for a, b in zip(rounds["hidden16"], rounds["none"], strict=True)
+            )
+            flops = trajectory_net_flops(case.models["hidden16"], chains)
+            floor = flops / peak
+            row = {
+                "section": "cost",
+                "chains": chains,
+                "precision": precision,
+                "compiled": case.compiled,
+                "hmc_ms_per_force": 1e3 * per_force["hmc"],
+                "l2hmc_ms_per_force": 1e3 * per_force["none"],
+                "l2hmc_over_hmc_per_force": ratio,
+                "traj_ms": {k: 1e3 * v for k, v in med.items()},
+                "net_added_ms": 1e3 * added,
+                "net_gflop": flops / 1e9,
+                "net_floor_ms": 1e3 * floor,
+                "net_over_floor": added / floor,
+                "cold_compile_s": cold,
+                "warm_compile_s": warm,
+                "load_cold": load_cold,
+                "load": statistics.median(loads),
+            }
+            rows.append(row)
+            report_row(row)
+    return rows
+
+
+def _ours_seed_workload(compiled: bool) -> dict[str, Callable[[], Any]]:
+    """Our train step and trajectory on ``specs/u1-seed.l2h``'s workload (``workloads.u1``)."""
+    from workloads import WORKLOADS
+
+    from l2hmcc.runtime.pt.trainer import TrainConfig, Trainer
+
+    w = WORKLOADS["u1"]
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=10**6, chains=w.chains, lr=1e-4, precision="fp32", compile=compiled)
+    tr = Trainer(w.group, w.shape, w.beta, w.dynamics, w.network, w.loss, cfg, log=None)
+    state = {"x": tr.x.clone()}
+    beta = tr._beta_tensor(w.beta)
+
+    def trajectory() -> None:
+        tr.model.eval()
+        x = state["x"]
+        v, d, u = tr.model.draw(x, tr.generator)
+        with torch.no_grad():
+            prop = tr.model.propose(x, v, beta, d)
+        state["x"], _ = tr.model.accept(x, prop, u)
+
+    return {"train": lambda: tr.train_step(w.beta), "traj": trajectory}
+
+
+def seed_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The seed (PyPI ``l2hmc`` 0.13.0) beside ``specs/u1-seed.l2h``'s architecture, if it is
+    installed with its runner: the seed runs in its own venv as a second process that times
+    ``K`` calls when told to, so that its rounds alternate with ours (never at the same time)."""
+    runner = ROOT / "bench" / "seed_runner.py"
+    python = SEED_VENV / "bin" / "python"
+    if not (python.exists() and runner.exists()) or args.no_seed:
+        row = {
+            "section": "seed",
+            "figure": None,
+            "note": "no side-by-side figure exists: the seed is not installed in "
+            "bench/.seed-venv (bench/setup-seed.sh)" + (" or --no-seed" if args.no_seed else ""),
+        }
+        report_row(row)
+        return [row]
+    proc = subprocess.Popen(
+        [str(python), str(runner)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    hello = json.loads(proc.stdout.readline())
+
+    def seed(unit: str, n: int) -> float:
+        proc.stdin.write(f"{unit} {n}\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        return statistics.median(json.loads(proc.stdout.readline())["cpu_s"])  # type: ignore[union-attr]
+
+    rows = []
+    try:
+        for compiled in (False, True):
+            ours = _ours_seed_workload(compiled)
+            first = {k: first_call(fn) for k, fn in ours.items()}
+            for unit in ("train", "traj"):
+                seed(unit, 1)  # warm-up
+                ours[unit]()
+                r_ours, r_seed, loads = [], [], []
+                for _ in range(args.seed_rounds):
+                    r_ours.append(cpu_time(ours[unit], args.seed_reps))
+                    r_seed.append(seed(unit, args.seed_reps))
+                    loads.append(load())
+                row = {
+                    "section": "seed",
+                    "unit": unit,
+                    "ours": "compiled" if compiled else "eager",
+                    "ours_s": statistics.median(r_ours),
+                    "seed_s": statistics.median(r_seed),
+                    "speedup": statistics.median(
+                        s_ / o for s_, o in zip(r_seed, r_ours, strict=True)
+                    ),
+                    "ours_first_call_s": first[unit],
+                    "seed_parameters": hello["parameters"],
+                    "load": statistics.median(loads),
+                }
+                rows.append(row)
+                report_row(row)
+    finally:
+        proc.stdin.write("quit\n")
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    return rows
+
+
+#: the sections in order; other benchmarks append theirs (``(args) -> rows``)
+SECTIONS: list[Callable[[argparse.Namespace], list[dict[str, Any]]]] = [cost_section, seed_section]
+
+
+def report_row(row: dict[str, Any]) -> None:
+    if row["section"] == "peak":
+        print(
+            f"matmul peak {row['precision']}: {row['matmul_gflops']:.1f} GFLOP/s "
+            f"(load {row['load']:.1f})",
+            flush=True,
+        )
+    elif row["section"] == "cost":
+        t = row["traj_ms"]
+        print(
+            f"U1 16x16 x{row['chains']} {row['precision']} ({row['compiled']}, load "
+            f"{row['load']:.1f}):\n"
+            f"  per force: L2HMC {row['l2hmc_ms_per_force']:.4f} ms, HMC "
+            f"{row['hmc_ms_per_force']:.4f} ms, ratio {row['l2hmc_over_hmc_per_force']:.2f}\n"
+            f"  trajectory ms: HMC {t['hmc']:.2f}, L2HMC none {t['none']:.2f}, hidden16 "
+            f"{t['hidden16']:.2f}; networks add {row['net_added_ms']:.2f} ms for "
+            f"{row['net_gflop']:.3f} GFLOP (floor {row['net_floor_ms']:.2f} ms): "
+            f"{row['net_over_floor']:.2f}x floor",
+            flush=True,
+        )
+        firsts = ", ".join(
+            f"{k} {row['cold_compile_s'][k]:.1f}/{row['warm_compile_s'][k]:.1f}"
+            for k in row["cold_compile_s"]
+        )
+        print(f"  first call s, cold (load {row['load_cold']:.1f}) / warm: {firsts}", flush=True)
+    elif row["section"] == "seed" and "note" in row:
+        print(f"seed side by side: {row['note']}", flush=True)
+    elif row["section"] == "seed":
+        print(
+            f"seed side by side, U1 16x16 x128 seed network fp32, {row['unit']} (ours "
+            f"{row['ours']}): ours {row['ours_s']:.3f} s, seed {row['seed_s']:.3f} s CPU: "
+            f"{row['speedup']:.2f}x the seed (load {row['load']:.1f}; seed "
+            f"{row['seed_parameters']} parameters)",
+            flush=True,
+        )
+    else:
+        print(json.dumps(row), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="64 chains, fp32, 3 rounds, 2 reps")
+    ap.add_argument("--chains", default="64,1024")
+    ap.add_argument("--precisions", default="fp32,fp64")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--seed-rounds", type=int, default=3)
+    ap.add_argument("--seed-reps", type=int, default=3)
+    ap.add_argument("--no-seed", action="store_true", help="skip the seed side by side")
+    ap.add_argument(
+        "--sections", default="cost,seed", help="comma-separated: cost, seed (and any added)"
+    )
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.chains, args.precisions, args.rounds, args.reps = "64", "fp32", 3, 5
+        args.seed_rounds, args.seed_reps = 2, 2
+    args.chains = [int(c) for c in str(args.chains).split(",")]
+    args.precisions = str(args.precisions).split(",")
+    torch.set_num_threads(1)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+        f"inductor cache {os.environ['TORCHINDUCTOR_CACHE_DIR']}, load {load():.1f}",
+        flush=True,
+    )
+    wanted = set(str(args.sections).split(","))
+    rows = [
+        row
+        for section in SECTIONS
+        if section.__name__.removesuffix("_section") in wanted
+        for row in section(args)
+    ]
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
