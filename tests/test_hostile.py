@@ -380,3 +380,18 @@ def test_a_long_bad_list_reports_its_first_errors() -> None:
     text += "job local { modules = [" + ", ".join(["1"] * 5000) + "] }\n"
     outcome = driver.check("x.l2h", reader=MemoryReader({"x.l2h": text.encode()}, {}))
     assert [d.code for d in outcome.diagnostics] == ["E103"] * lower.MAX_LIST_ERRORS
+
+
+@pytest.mark.slow
+def test_the_long_fuzz_script_runs() -> None:
+    r = subprocess.run(
+        [sys.executable, "scripts/fuzz.py", "--inputs", "40", "--every", "20", "--seed", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "seed 3: 40 inputs" in r.stdout
+    assert "internal errors: 0, 'bug in l2hmcc' diagnostics: 0, hangs: 0" in r.stdout
