@@ -258,7 +258,7 @@ def _network_config(train_py: str) -> dict[str, object]:
 
 
 def test_u1_seed_spec_is_the_seeds_network(compiled: dict[tuple[str, str], Compiled]) -> None:
-    """specs/u1-seed.l2h compiles to the runtime's ``seed_u1_network()`` (60 249 712
+    """specs/u1-seed.l2h compiles to the runtime's ``seed_u1_network()`` (60 249 720
     parameters, counted in tests/runtime/pt/test_networks.py); ``cos_sin`` is what the seed's
     ``auto`` embedding means for U(1)."""
     from dataclasses import replace
