@@ -702,6 +702,20 @@ step sizes ε_k) and evaluates it beside the trained sampler, to show what the n
 With `network none` the sampler has no networks: the ablation would be the same sampler,
 trained twice. Drop `ablation`, or give the sampler networks.""",
     ),
+    # W360: device memory (l2hmcc/checks/memory.py, l2hmcc/memory.py) ---------------------------
+    "W360": CodeInfo(
+        "estimated peak memory exceeds the device",
+        """The peak device memory per rank that l2hmcc estimates from the spec (`l2hmcc.memory`:
+the networks' parameters, gradients and optimizer state, the activations a train step keeps
+for its backward pass, the chains, and what DDP or ZeRO add or partition away) is larger than
+one GPU (Polaris: A100, 40 GiB) or GPU tile (Aurora, Sunspot: 64 GiB) of the job's system. The
+job would stop with an out-of-memory error in its first minute, after its wait in the queue.
+The estimate is within a factor 2 of what `train.py --dry-run` measures on a fake device (run
+it on a login node for the exact figure). Fewer chains per rank (`train.chains`) shrink the
+activations; the parameters grow with the lattice volume and the width of the first layer
+(`network.hidden`); fp32 halves both; DeepSpeed ZeRO stage 1/2 divides the optimizer state
+(and the gradients) by the number of ranks.""",
+    ),
     # W320-W329: cluster warnings (l2hmcc/checks/system.py) ------------------------------------
     "W320": CodeInfo(
         "job name longer than qstat shows",

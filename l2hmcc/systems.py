@@ -198,6 +198,9 @@ class NodeShape:
     comm_worker_cores: tuple[int, ...] = ()
     """Cores left to the collective library's worker threads (oneCCL's
     ``CCL_WORKER_AFFINITY``): ranks are not bound to them either."""
+    device_memory_bytes: int = 0
+    """Memory of one device (one rank's share; 0: not a GPU), against which ``check`` holds
+    the estimated peak per rank (``l2hmcc.memory``, W360)."""
 
     @property
     def cores(self) -> int:
@@ -412,7 +415,16 @@ POLARIS = System(
     title="Polaris",
     scheduler="pbs",
     description="Polaris (NVIDIA A100, PBS Pro)",
-    node=NodeShape("NVIDIA A100-40GB", 4, sockets=1, cores_per_socket=32, threads_per_core=2),
+    # A100-40GB: 40 GiB of HBM2 per GPU (docs.alcf.anl.gov/polaris/hardware-overview/
+    # machine-overview; NVIDIA A100 datasheet)
+    node=NodeShape(
+        "NVIDIA A100-40GB",
+        4,
+        sockets=1,
+        cores_per_socket=32,
+        threads_per_core=2,
+        device_memory_bytes=40 * 2**30,
+    ),
     queues={
         "debug": _queue("debug", (1, 2), 1, job_arrays=False),
         # "max 1 job running/accruing/queued per-user" (UG:polaris/running-jobs/index.md)
@@ -495,6 +507,9 @@ _AURORA_NODE = NodeShape(
     # The cores the framework pages leave to oneCCL's workers (`CCL_WORKER_AFFINITY`,
     # UG:aurora/data-science/frameworks/oneCCL.md, pytorch.md).
     comm_worker_cores=(42, 43, 44, 45, 46, 47, 94, 95, 96, 97, 98, 99),
+    # Max 1550: 128 GB of HBM2e in two tiles, 64 GiB per tile, one rank per tile in FLAT mode
+    # (docs.alcf.anl.gov/aurora/hardware-overview/machine-overview; Intel's product page)
+    device_memory_bytes=64 * 2**30,
 )
 
 #: The framework pages' binding (UG:aurora/data-science/frameworks/pytorch.md, tensorflow.md):

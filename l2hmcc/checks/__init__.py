@@ -17,6 +17,7 @@ from l2hmcc.checks import (
     dynamics,
     honour,
     lattice,
+    memory,
     network,
     precision,
     system,
@@ -68,6 +69,7 @@ PASSES: list[Pass] = [
     distributed.fp16_allreduce_loss,
     # --- cluster checks (issue 5, l2hmcc/checks/system.py)
     system.check_system,
+    memory.device_memory,
 ]
 
 #: Passes that also need the target (run by `compile`, and by `check --target`).
