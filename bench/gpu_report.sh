@@ -6,14 +6,30 @@
 #   bash bench/gpu_report.sh --sections throughput,physics     # extra report.py options
 #   DEVICE=cpu MODE=smoke bash bench/gpu_report.sh             # dry run of this script on a CPU
 #
-# Full mode (bench/report.py, MODES["full"]): throughput with larger batches and lattices
-# (L2HMC U(1) 16×16 seed network at 1024 chains, SU(3) 4⁴ at 64 chains; HMC U(1) 64×64 and
-# SU(3) 8⁴), eager vs torch.compile on CUDA, fp32 vs fp64, plus fp32 links with bf16 networks
-# (autocast); the U(1) physics of specs/u1-report.l2h with a larger budget; SU(3) 8⁴.
-# Output: bench/results/DATE-full-gpu/ (report.md, report.json, PNGs, nvidia-smi.txt, log.txt).
+# First, before any device minute is spent measuring, `train.py --dry-run` of every job the
+# report runs (l2hmcc/runtime/pt/dryrun.py: one train step, one L2HMC and one HMC trajectory
+# on a fake device): a device mistake, or a peak memory per rank above the GPU's, stops the
+# script there with the dry run's message (DRY_RUN=0 skips it). The jobs: specs/u1-report.l2h
+# at the full mode's chains (128 train, 256 eval/HMC); specs/su3-smoke.l2h at 8⁴, 4 layers,
+# 16 chains; the throughput workloads as jobs: specs/u1-seed.l2h at 1024 chains (fp32 and bf16
+# networks), specs/su3-smoke.l2h at 4⁴ with 64 chains (fp64 and fp32).
+#
+# Full mode (bench/report.py, MODES["full"]) then produces exactly these figures:
+# * throughput (report.md section 3, report.json "throughput"): L2HMC train steps/s and
+#   trajectories/s of U(1) 16×16 with the seed network at 1024 chains and of SU(3) 4⁴ at 64
+#   chains; HMC trajectories/s of U(1) 64×64 and SU(3) 8⁴; each eager and torch.compile, fp32
+#   and fp64, plus fp32 links with bf16 networks (autocast), wall and process CPU seconds;
+# * U(1) 16×16 physics of specs/u1-report.l2h (20000 train steps, 10000 trajectories of 256
+#   chains for L2HMC and for HMC): acceptance, plaquette and <Q^2> against the exact values,
+#   tunneling rate, tau_int(Q), cost per effective sample (section 5);
+# * SU(3) 8⁴: HMC and L2HMC plaquette and acceptance against strong coupling and the β = 6
+#   value (section 6); compile latency of every shipped spec (section 2);
+# * the dry run's peak memory per rank of each job above (dry-run/*.json) beside the GPU's.
+# Output: bench/results/DATE-full-gpu/ (report.md, report.json, PNGs, nvidia-smi.txt, log.txt,
+# dry-run/).
 #
 # Environment: PYTHON (default .venv/bin/python, else python3), DEVICE (cuda), MODE (full),
-# SMOKE_FIRST (1), OUT (output directory), OMP_NUM_THREADS (default 8: the host side of the
+# SMOKE_FIRST (1), DRY_RUN (1), OUT (output directory), OMP_NUM_THREADS (default 8: the host side of the
 # CUDA runs; the frontend section times single processes regardless), TORCHINDUCTOR_CACHE_DIR
 # (default: a cache next to the results, so a rerun measures warm compilation).
 set -euo pipefail
@@ -28,6 +44,7 @@ fi
 DEVICE="${DEVICE:-cuda}"
 MODE="${MODE:-full}"
 SMOKE_FIRST="${SMOKE_FIRST:-1}"
+DRY_RUN="${DRY_RUN:-1}"
 stamp="$(date +%Y-%m-%d-%H%M)"
 OUT="${OUT:-bench/results/${stamp}-${MODE}-gpu}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}"
@@ -70,6 +87,59 @@ EOF
 
 if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
+fi
+
+if [[ "$DRY_RUN" == "1" ]]; then
+    fake="${DEVICE%%:*}"
+    [[ "$fake" == "cpu" ]] && fake=cuda
+    echo "== dry run of the report's jobs on a fake $fake device (stops here on a mistake) =="
+    dry="$OUT/dry-run"
+    mkdir -p "$dry"
+    # name|spec|--set overrides: the jobs the report runs, as generated train.py jobs
+    while IFS='|' read -r name spec sets; do
+        args=()
+        for s in $sets; do args+=(--set "$s"); done
+        if ! "$PYTHON" -m l2hmcc compile "$spec" --target pytorch -o "$dry/$name" --force \
+            "${args[@]}" >"$dry/$name.compile.txt" 2>&1; then
+            cat "$dry/$name.compile.txt"
+            echo "gpu_report.sh: $spec did not compile; stopping before the report" >&2
+            exit 1
+        fi
+        if ! "$PYTHON" "$dry/$name/train.py" --dry-run --device "$fake" \
+            --json "$dry/$name.json" >"$dry/$name.txt" 2>&1; then
+            cat "$dry/$name.txt"
+            echo "gpu_report.sh: the dry run of $name failed (above); stopping before the report" >&2
+            exit 1
+        fi
+        grep -E "peak memory per rank|note:" "$dry/$name.txt" | sed "s/^/  $name: /"
+    done <<'JOBS'
+u1-report|specs/u1-report.l2h|train.chains=128 evaluate.chains=256 hmc.chains=256
+su3-8x4|specs/su3-smoke.l2h|lattice.shape=[8,8,8,8] dynamics.leapfrog=4 train.chains=16 evaluate.chains=16 hmc.chains=16
+u1-seed-1024|specs/u1-seed.l2h|train.chains=1024 evaluate.chains=1024 hmc.chains=1024
+u1-seed-1024-bf16|specs/u1-seed.l2h|train.chains=1024 evaluate.chains=1024 hmc.chains=1024 train.network_precision=bf16
+su3-4x4-64|specs/su3-smoke.l2h|lattice.shape=[4,4,4,4] train.chains=64 evaluate.chains=64 hmc.chains=64
+su3-4x4-64-fp32|specs/su3-smoke.l2h|lattice.shape=[4,4,4,4] train.chains=64 evaluate.chains=64 hmc.chains=64 train.precision=fp32
+JOBS
+    # every job's peak per rank must fit the device the report runs on
+    "$PYTHON" - "$DEVICE" "$dry" <<'EOF'
+import json
+import sys
+from pathlib import Path
+
+device, dry = sys.argv[1], Path(sys.argv[2])
+total = None
+if device.startswith("cuda"):
+    import torch
+
+    total = torch.cuda.get_device_properties(0).total_memory
+for f in sorted(dry.glob("*.json")):
+    peak = json.loads(f.read_text())["peak_bytes_per_rank"]
+    print(f"  {f.stem:<20} peak per rank {peak / 2**30:7.2f} GiB"
+          + (f" of the device's {total / 2**30:.1f} GiB" if total else ""))
+    if total and peak > total:
+        sys.exit(f"gpu_report.sh: {f.stem} needs {peak / 2**30:.1f} GiB per rank, more than "
+                 f"the device's {total / 2**30:.1f} GiB; stopping before the report")
+EOF
 fi
 
 mode_flag="--$MODE"

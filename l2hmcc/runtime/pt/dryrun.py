@@ -37,6 +37,7 @@ on the CPU, with host tensors of the shapes and dtypes the phases produced.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import math
@@ -64,7 +65,7 @@ from ..common.history import History
 from ..common.run import Evaluate, Experiment, Hmc, Lattice
 from .backends import SingleProcessBackend
 
-__all__ = ["DeviceMistake", "DeviceWatch", "DryRunReport", "dry_run", "run_dry"]
+__all__ = ["DeviceMistake", "DeviceWatch", "DryRunReport", "dry_run", "for_target", "run_dry"]
 
 aten = torch.ops.aten
 
@@ -592,10 +593,6 @@ def dry_run(
     from . import hmc as hmc_module
     from .trainer import Trainer
 
-    stage, ds_world = (
-        _zero_config(job_dir) if experiment.target == "pytorch-deepspeed" else (None, 1)
-    )
-    world = world_size or ds_world
     autocast = None
     if train.network_precision in ("bf16", "fp16"):
         autocast = train.network_precision if kind == "cuda" else None
@@ -605,8 +602,6 @@ def dry_run(
         precision=train.precision,
         network_precision=train.network_precision,
         autocast=autocast,
-        zero_stage=stage,
-        world_size=world if stage is not None else 1,
     )
     with fake_device(kind) as (device, watch):
         with warnings.catch_warnings(record=True) as caught:
@@ -669,14 +664,34 @@ def dry_run(
             raise
         except Exception as exc:
             raise _mistake(exc) from exc
-        _wrapper_memory(report)
         shapes = {
             phase: {k: (tuple(v.shape), v.dtype) for k, v in m.items()}
             for phase, m in (("train", metrics), ("eval", eval_metrics), ("hmc", hmc_metrics))
         }
         state = trainer.state_dict()
     report.bookkeeping = _bookkeeping(shapes, state, trainer)
-    return report
+    return for_target(report, experiment.target, job_dir, world_size)
+
+
+def for_target(
+    report: DryRunReport, target: str, job_dir: Path, world_size: int | None = None
+) -> DryRunReport:
+    """``report`` accounted for ``target``'s wrapper: the phases run the single-rank path,
+    the same for every target; DDP's buckets and ZeRO's partitions (``ds_config.json`` in
+    ``job_dir``: stage, world size, or ``world_size``) are added per rank."""
+    stage, ds_world = _zero_config(job_dir) if target == "pytorch-deepspeed" else (None, 1)
+    out = dataclasses.replace(
+        report,
+        target=target,
+        zero_stage=stage,
+        world_size=(world_size or ds_world) if stage is not None else 1,
+        wrapper_bytes=0,
+        wrapper_note="",
+        phases=list(report.phases),
+        notes=list(report.notes),
+    )
+    _wrapper_memory(out)
+    return out
 
 
 def _steady_state(trainer: Any) -> None:
@@ -812,8 +827,6 @@ def run_dry(
             )
             return 2
     if args.compile is not None:
-        import dataclasses
-
         train = dataclasses.replace(train, compile=args.compile)
     try:
         report = dry_run(
