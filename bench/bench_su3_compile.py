@@ -9,7 +9,9 @@ core spent on other processes is not counted.  For every lattice and precision:
 * cold compile: the first compiled trajectory and the first compiled train step, with a fresh
   ``TORCHINDUCTOR_CACHE_DIR`` (a temporary directory unless ``--cache-dir`` is given); warm
   compile: the same after ``torch._dynamo.reset()`` (dynamo traces again, inductor's FX graph
-  cache answers);
+  cache answers).  Both as wall seconds and as CPU seconds of the process and the C++
+  compiler (``TORCHINDUCTOR_COMPILE_THREADS=1`` keeps compilation in-process), the figure
+  a loaded machine does not distort;
 * then ``--repeats`` rounds, each timing one eager and one compiled trajectory (draw, propose
   without gradients, accept) and one eager and one compiled train step, interleaved; the
   figures are the medians.
@@ -27,9 +29,13 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# inductor compiles in this process (its C++ compiler a waited-for child), so that the CPU time
+# of compilation can be measured: on a loaded machine wall time says little
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -41,6 +47,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def _load() -> float:
     return os.getloadavg()[0]
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its finished children (the C++ compiler)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -101,25 +116,29 @@ def main() -> None:
                 fn(tr)
                 return time.process_time() - c
 
-            def wall(fn, tr: Trainer) -> float:
-                t = time.perf_counter()
+            def first_call(fn, tr: Trainer) -> tuple[float, float]:
+                """(wall s, CPU s of this process and its finished children: gcc)."""
+                t, c = time.perf_counter(), _cpu_with_children()
                 fn(tr)
-                return time.perf_counter() - t
+                return time.perf_counter() - t, _cpu_with_children() - c
 
             phases = [("trajectory", trajectory)] + ([] if args.no_train else [("train", train)])
             row: dict = {"shape": list(shape), "precision": precision, "hidden": list(hidden)}
             row["parameters"] = sum(p.numel() for p in eager.model.parameters())
             for name, fn in phases:
-                row[f"{name}_cold_compile_s"] = wall(fn, comp)
-                torch._dynamo.reset()
-                row[f"{name}_warm_compile_s"] = wall(fn, comp)
+                for kind in ("cold", "warm"):
+                    if kind == "warm":
+                        torch._dynamo.reset()
+                    w, c = first_call(fn, comp)
+                    row[f"{name}_{kind}_compile_wall_s"] = w
+                    row[f"{name}_{kind}_compile_cpu_s"] = c
+                    print(
+                        f"  {shape} {precision} {name}: {kind} compile (first call) "
+                        f"{c:.1f} CPU s, {w:.1f} s wall, load {_load():.1f}",
+                        flush=True,
+                    )
                 fn(comp)
                 fn(eager)
-                print(
-                    f"  {shape} {precision} {name}: cold {row[f'{name}_cold_compile_s']:.1f} s, "
-                    f"warm {row[f'{name}_warm_compile_s']:.1f} s (wall, first call)",
-                    flush=True,
-                )
             loads = []
             times: dict[str, list[float]] = {}
             for _ in range(args.repeats):

@@ -106,17 +106,6 @@ def compact_logdet(x: Tensor, eps_s: Tensor) -> Tensor:
     return eps_s - torch.log1p(torch.expm1(2.0 * eps_s) * (0.5 * (1.0 - torch.cos(x))))
 
 
-def _on_pairs(layer: Any) -> Any:
-    """``layer`` (an ``apply_layer``) called on planar pairs: complex links in and out."""
-
-    def run(*args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        *head, x, v, f, logdet, beta, inverse = args
-        out = layer(*head, su_pairs.to_pairs(x), v, f, logdet, beta, inverse)
-        return (su_pairs.from_pairs(out[0]), *out[1:])
-
-    return run
-
-
 def _compile_defaults(device: torch.device) -> dict[str, Any]:
     """``torch.compile`` keywords of the proposal: static shapes; on CUDA the steady state
     replayed as CUDA graphs (launch-bound small lattices), on CPU the inductor options that
@@ -141,6 +130,8 @@ class Dynamics(nn.Module):
     #: SU(N) on planar pairs: the drift, plane-product and force units (compiled ones after
     #: ``compile_layers``)
     _pair_units: Mapping[str, Callable[..., Any]] = su_pairs.PAIR_UNITS
+    #: SU(N) layers run on planar pairs (set by ``compile_layers``)
+    _planar = False
 
     def __init__(
         self,
@@ -234,8 +225,12 @@ class Dynamics(nn.Module):
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         if net is None:
             return None, None, None
+        if self._planar and not links.is_complex():  # compiled SU(N) layers
+            out: tuple[Tensor | None, Tensor | None, Tensor | None]
+            out = self._pair_units["network"](net, links, other, mask)
+            return out
         if self.autocast_dtype is None or links.device.type != "cuda":
-            out: tuple[Tensor | None, Tensor | None, Tensor | None] = net(links, other, mask)
+            out = net(links, other, mask)
             return out
         with torch.autocast("cuda", dtype=self.autocast_dtype):
             out = net(links, other, mask)
@@ -283,13 +278,15 @@ class Dynamics(nn.Module):
         drift = v if q is None else v * torch.exp(eps * q)
         if t is not None:
             drift = drift + t
+        if not self.abelian and not x.is_complex():
+            return self._pairs_update(x, drift, -eps if inverse else eps, ~fixed), logdet
         if self.abelian:
             new, ld = self._u1_x_step(eps, x, drift, s, inverse)
         else:
-            new = self._su_update(x, drift, -eps if inverse else eps)
+            new = self.group.exp_update(x, drift, -eps if inverse else eps)
             ld = None
-        upd = ~fixed  # [D, *L]: broadcasts against U1 angles and planar SU(N) pairs
-        if x.is_complex():
+        upd = ~fixed
+        if not self.abelian:
             upd = upd[..., None, None]
         x = torch.where(upd, new, x)
         if ld is not None:
@@ -308,6 +305,13 @@ class Dynamics(nn.Module):
         if x.is_complex():
             return self.group.exp_update(x, p, eps)
         return self._pair_units["drift"](x, p, eps)  # type: ignore[no-any-return]
+
+    def _pairs_update(self, x: Tensor, p: Tensor, eps: Tensor, upd: Tensor) -> Tensor:
+        """``U ← exp(ε P) U`` on planar pairs ``[N, N, 2, B, D, *L]`` for the links where
+        ``upd`` ``[D, *L]`` is true, the others kept: only those are exponentiated (half the
+        work of updating all and selecting)."""
+        index = upd.flatten().nonzero().squeeze(1)
+        return self._pair_units["drift_links"](x, p, eps, index)  # type: ignore[no-any-return]
 
     def _action_and_force(self, x: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
         """``lattice.action_and_force``, or its planar form for SU(N) pairs (``su_pairs``)."""
@@ -394,14 +398,13 @@ class Dynamics(nn.Module):
         networks are graph inputs): compile time does not grow with the number of layers, as it
         does when the whole trajectory is one graph (see ``compile.py``).
 
-        SU(N): inductor emits no fused code for complex tensors, so the layer runs on planar
-        real pairs (``su_pairs``; the complex links are converted at the boundary of every
-        layer call, ``_on_pairs``, so callers see complex links as before) and what is compiled
-        is its three units, each a small graph reused within the layer and across layers: one
-        plane's staple products, the force from the staples, the drift ``U ← exp(εP) U``
+        SU(N): inductor emits no fused code for complex tensors, so the layers run on planar
+        real pairs (``su_pairs``; ``transport`` converts the complex links once at each end, so
+        callers see complex links as before) and what is compiled is their three units, each a
+        small graph reused within a layer and across layers: one plane's staple products, the
+        force from the staples, the drift ``U ← exp(εP) U`` of the links being updated
         (``su_pairs.compile_units``).  The networks and the few elementwise operations around
-        them run eagerly.  One graph for the whole SU(N) layer measured minutes of inductor
-        code generation per graph on a loaded 2-core machine.
+        them run eagerly (docs/performance.md has the measurements behind this split).
         """
         if enabled:
             # The graphs are per code object, shared by every Dynamics of the process: train and
@@ -413,11 +416,11 @@ class Dynamics(nn.Module):
             self._layer_fn = maybe_compile(
                 self.apply_layer, enabled, name="leapfrog layer", **compile_kwargs
             )
-        elif enabled:
-            self._pair_units = su_pairs.compile_units(**compile_kwargs)
-            self._layer_fn = _on_pairs(self.apply_layer)
         else:
-            self._pair_units = su_pairs.PAIR_UNITS
+            self._pair_units = (
+                su_pairs.compile_units(**compile_kwargs) if enabled else su_pairs.PAIR_UNITS
+            )
+            self._planar = enabled
             self._layer_fn = self.apply_layer
 
     def compile_proposal(self, enabled: bool = True, **compile_kwargs: Any) -> str:
@@ -468,9 +471,12 @@ class Dynamics(nn.Module):
         logdet = torch.zeros(x.shape[0], dtype=self.dtype, device=x.device)
         action = torch.zeros_like(logdet)
         n = self.config.leapfrog
+        pairs = self._planar and x.is_complex()  # compiled SU(N): layers on planar pairs
+        if pairs:
+            x = su_pairs.to_pairs(x)
         for k in range(n - 1, -1, -1) if backward else range(n):
             x, v, logdet, action, f = self._layer(k, eps_all[k], x, v, f, logdet, beta, backward)
-        return x, v, logdet, action, f
+        return (su_pairs.from_pairs(x) if pairs else x), v, logdet, action, f
 
     def involution(
         self, x: Tensor, v: Tensor, beta: Tensor | float

@@ -39,6 +39,7 @@ __all__ = [
     "compile_units",
     "dag",
     "drift",
+    "drift_links",
     "from_pairs",
     "links_view",
     "mm",
@@ -254,11 +255,26 @@ def drift(pairs: Tensor, p: Tensor, eps: Tensor) -> Tensor:
     return mm(exp_pairs(_chain(eps, p) * p, pairs.shape[0]), pairs)
 
 
+def drift_links(pairs: Tensor, p: Tensor, eps: Tensor, index: Tensor) -> Tensor:
+    """``drift`` of the links ``index`` (into the link axes ``[D, *L]`` flattened) only, the
+    others unchanged: the x update of one masked half of an L2HMC layer at half the work."""
+    flat = pairs.flatten(4)  # [N, N, 2, B, D·|L|]
+    new = drift(flat.index_select(4, index), p.flatten(1, -2).index_select(1, index), eps)
+    return flat.index_copy(4, index, new).view_as(pairs)
+
+
+def _network(net: Callable[..., Any], links: Tensor, other: Tensor, mask: Tensor | None) -> Any:
+    """``net(links, other, mask)``: an L2HMC network (an argument, so one graph serves all)."""
+    return net(links, other, mask)
+
+
 #: The units of the SU(N) L2HMC layer on pairs; ``compile_units`` gives compiled ones.
 PAIR_UNITS: Mapping[str, Callable[..., Any]] = {
     "plane": plane_products,
     "force": action_force_from_staples,
     "drift": drift,
+    "drift_links": drift_links,
+    "network": _network,
 }
 
 
@@ -266,7 +282,8 @@ def compile_units(**compile_kwargs: Any) -> dict[str, Callable[..., Any]]:
     """``PAIR_UNITS`` through ``torch.compile`` (``dynamic=False`` unless given), each with the
     eager fallback of ``compile.maybe_compile``.  Small graphs, each reused: one plane's
     products for every plane, the drift for every x update, forward and inverse (the sign of
-    ``ε`` is an input), the force for every layer."""
+    ``ε`` is an input), the force for every layer, the network call (embedding of the pair
+    links included) for every network of its kind (x or v)."""
     kwargs: dict[str, Any] = {"dynamic": False, **compile_kwargs}
     return {
         name: maybe_compile(fn, True, name=f"SU(N) {name} unit", **kwargs)

@@ -161,7 +161,7 @@ def test_sun_layers_compile_to_graphs_without_complex_tensors(grp) -> None:
         _proposal_and_gradients(eager, x, v), _proposal_and_gradients(comp, x, v), strict=True
     ):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)  # pairs: other rounding
-    assert comp._layer_fn != comp.apply_layer and len(graphs) >= 3  # plane, force, drift
+    assert comp._planar and len(graphs) >= 3  # plane, force, drift
     values = [n.meta.get("example_value") for gm in graphs for n in gm.graph.nodes]
     tensors = [t for t in values if isinstance(t, torch.Tensor)]
     assert tensors and not any(t.is_complex() for t in tensors)
