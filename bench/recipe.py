@@ -25,7 +25,8 @@ Run (the numbers of docs/recipe.md)::
         report zero zero-eps10 plaquette untrained
 
 Variants are names from ``VARIANTS`` or ``name:key=value,key=value`` (``--set`` overrides).
-The ε-only ablation and HMC are always measured.  JSON is written after every variant.
+The ε-only ablation and HMC are always measured.  JSON is written after every variant;
+``recipe.py --tables FILE.json`` prints it as the markdown tables of docs/recipe.md.
 """
 
 from __future__ import annotations
@@ -182,7 +183,68 @@ def curves(tr: Trainer, chunks: int = 10) -> dict[str, list[float]]:
     return out
 
 
+def _fmt(x: Any, spec: str = ".3g") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def tables(result: dict[str, Any]) -> str:
+    """Markdown tables of a result file: the measurement, then training and gradients."""
+    rows = [
+        "| sampler | acc | τ_int(Q) | τ × forces | τ × CPU ms (per chain) | tunnel rate |"
+        " ⟨ΔQ_sin²⟩ | share w/o tunnel | ⟨A ΔQ_sin²⟩ proposals | plaq σ | ⟨Q²⟩ σ | train CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    samplers = {"eps_only": result.get("eps_only", {}), **result["variants"]}
+    samplers["hmc"] = result.get("hmc", {})
+    for name, rec in samplers.items():
+        f = rec.get("measure")
+        if not f:
+            continue
+        t, j = f["tau_q"], f["jumps"]
+        tau = (
+            f"{'' if t['converged'] else '≥ '}{_fmt(t['value'], '.3g')} ± {_fmt(t['err'], '.2g')}"
+            f" (W={t['window']})"
+        )
+        cpu_ms = None if f["tau_cpu_s"] is None else 1e3 * f["tau_cpu_s"]
+        train = rec.get("train", {}).get("cpu_s")
+        rows.append(
+            f"| {name} | {f['acceptance']:.3f} | {tau} | {_fmt(f['tau_forces'], '.0f')}"
+            f" ({f['forces_per_traj']}) | {_fmt(cpu_ms, '.3g')} | {j['tunnel_rate']:.4f} |"
+            f" {j['dQsin2']:.4f} | {_fmt(j['share_without_tunnel'], '.2f')} |"
+            f" {_fmt(j.get('A_dQsin2_proposal'), '.4f')} |"
+            f" {_fmt(f['plaquette']['sigma'], '+.1f')} | {_fmt(f['q2']['sigma'], '+.1f')} |"
+            f" {_fmt(train, '.0f')} |"
+        )
+    rows += [
+        "",
+        "| sampler | grad at init: charge on ε / nets | plaquette on ε / nets |"
+        " acc at init | train: acc (first → last tenth) | ⟨dQ_sin⟩ | ⟨dQ⟩ | loss | ε_k after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rec in samplers.items():
+        g, tr = rec.get("grads_at_init"), rec.get("train")
+        if not g or not tr:
+            continue
+        c = tr["curves"]
+
+        def ends(key: str, c: dict[str, list[float]] = c) -> str:
+            v = c.get(key)
+            return "–" if not v else f"{v[0]:.3g} → {v[-1]:.3g}"
+
+        eps = ", ".join(f"{e:.3f}" for e in tr["step_sizes"])
+        rows.append(
+            f"| {name} | {_fmt(g.get('charge_eps'))} / {_fmt(g.get('charge_nets'))} |"
+            f" {_fmt(g.get('plaquette_eps'))} / {_fmt(g.get('plaquette_nets'))} |"
+            f" {_fmt(g.get('acceptance'))} | {ends('accept_prob')} | {ends('dQ_sin')} |"
+            f" {ends('dQ')} | {ends('loss')} | {eps} |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) == 3 and sys.argv[1] == "--tables":
+        print(tables(json.loads(Path(sys.argv[2]).read_text())))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("variants", nargs="*", default=["report"])
     ap.add_argument("--spec", default=str(REPO / "specs" / "u1-report.l2h"))
@@ -194,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", type=int, default=50)
     ap.add_argument("--grad-batches", type=int, default=4)
     ap.add_argument("--seed", type=int, default=8)
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override of the base spec for every sampler, the ε-only ablation included",
+    )
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -204,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         f"train.steps={a.train_steps}",
         f"train.chains={a.chains}",
         "train.compile=false",
+        *a.set,
     )
     variants = [parse_variant(v) for v in a.variants]
     result: dict[str, Any] = {
