@@ -116,6 +116,10 @@ def safe_relative(path: str) -> bool:
         return False
     if any(ord(c) < 0x20 or c == "\\" for c in path):
         return False
+    try:
+        os.fsencode(path)  # a lone surrogate (JSON "\ud800") names no file
+    except UnicodeEncodeError:
+        return False
     return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
@@ -143,12 +147,13 @@ def read_job_file(
         ffd = os.open(parts[-1], _O_FLAGS | os.O_NONBLOCK, dir_fd=fd)
     except FileNotFoundError:
         raise JobFileError(rel, "missing", "is missing") from None
-    except OSError as e:
-        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+    except (OSError, ValueError) as e:
+        if isinstance(e, OSError) and e.errno in (errno.ELOOP, errno.ENOTDIR):
             raise JobFileError(
                 rel, "symlink", "is a symbolic link (or lies under one), not a file"
             ) from None
-        raise JobFileError(rel, "unreadable", f"cannot be read: {e.strerror or e}") from None
+        why = getattr(e, "strerror", None) or e
+        raise JobFileError(rel, "unreadable", f"cannot be read: {why}") from None
     finally:
         os.close(fd)
     try:

@@ -79,6 +79,13 @@ CASES: dict[str, tuple[Setup, list[tuple[str, str, str]]]] = {
         ),
         [("E408", "", "lists `../outside/secret.txt`, which is not a job file")],
     ),
+    "path-no-file-can-have": (
+        lambda job, out: edit_record(
+            job,
+            lambda r: r["files"][0].__setitem__("path", "tr\ud800ain.py"),  # type: ignore[index]
+        ),
+        [("E408", "", "lists `tr\ud800ain.py`, which is not a job file")],
+    ),
     "absolute-spec-file": (
         lambda job, out: edit_record(
             job,
