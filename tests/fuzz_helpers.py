@@ -507,6 +507,8 @@ def _mutate_json(data: Any, rng: random.Random) -> Any:
             {},
             "nope",
             "train.steps=" + "1" * 5000,
+            "a\ud800b",
+            "out\x00put",
             "x" * 100_000,
             -1,
             True,
