@@ -257,6 +257,22 @@ def test_zero_networks_equal_plain_leapfrog_bit_for_bit(fw, name, shape) -> None
     assert np.array_equal(fw.np(prop.logdet), np.zeros(2))
 
 
+@pytest.mark.parametrize(("name", "shape"), [("U1", (4, 4)), ("SU2", (2, 2, 2))])
+def test_network_free_layers_equal_plain_leapfrog_bit_for_bit(fw, name, shape) -> None:
+    """``network none``: each layer drifts all links at once (no masked halves)."""
+    dyn = make(fw, name, shape, None, leapfrog=3, step_size=0.1)
+    grp = fw.group(name)
+    x = grp.random(2, shape, generator=fw.gen(12))
+    v = grp.random_momenta(x, fw.gen(13))
+    beta = fw.tensor(np.float64(2.0))
+    eps = dyn.step_sizes()[0]
+    with fw.no_grad():
+        prop = dyn.propose(x, v, beta)
+        x_lf, v_lf = fw.hmc.leapfrog(x, v, beta, eps, 6)
+    assert np.array_equal(fw.np(prop.x), fw.np(x_lf))
+    assert np.array_equal(fw.np(prop.v), -fw.np(v_lf))
+
+
 # -- gauge invariance, force, group membership -------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "shape"), [("U1", (4, 6)), ("SU2", (2, 2, 2, 4)), ("SU3", (2, 2, 2, 4))]

@@ -339,6 +339,12 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             logdet = logdet + _sum_links(tf.where(tf.logical_not(fixed), ld, tf.zeros_like(ld)))
         return x, logdet
 
+    def _drift(self, eps: tf.Tensor, x: tf.Tensor, drift: tf.Tensor, inverse: bool) -> tf.Tensor:
+        """The x update of every link without networks (``s = t = q = 0``), or its inverse."""
+        if self.abelian:
+            return self._u1_x_step(eps, x, drift, None, inverse)[0]
+        return self.group.exp_update(x, drift, -eps if inverse else eps)
+
     def _u1_x_step(
         self, eps: tf.Tensor, x: tf.Tensor, drift: tf.Tensor, s: tf.Tensor | None, inverse: bool
     ) -> tuple[tf.Tensor, tf.Tensor | None]:
@@ -392,14 +398,19 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         """One layer with its networks and mask passed in (the unit ``compile_layers``
         compiles)."""
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
-        not_mask = tf.logical_not(mask)
-        halves = (
-            ((xnet_second, not_mask), (xnet_first, mask))
-            if inverse
-            else ((xnet_first, mask), (xnet_second, not_mask))
-        )
-        for net, fixed in halves:
-            x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
+        if xnet_first is None and xnet_second is None:
+            # Without x-networks the two masked halves move every link by the same elementwise
+            # map of (x, v): one drift of all links gives the same values at half the work.
+            x = self._drift(eps, x, v, inverse)
+        else:
+            not_mask = tf.logical_not(mask)
+            halves = (
+                ((xnet_second, not_mask), (xnet_first, mask))
+                if inverse
+                else ((xnet_first, mask), (xnet_second, not_mask))
+            )
+            for net, fixed in halves:
+                x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
         action, f = action_and_force(x, beta)
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         return x, v, logdet, action, f
