@@ -133,16 +133,22 @@ def _conv_extents(spec: ir.Spec) -> list[tuple[int, int]]:
     return out
 
 
-def _heads(spec: ir.Spec, xnet: bool) -> int:
+def _scaled_heads(spec: ir.Spec, xnet: bool) -> int:
+    """The heads with a learnable scale (``s``, ``q``) of an x- or v-network."""
     net = spec.network
     assert net is not None
     abelian = spec.lattice.group == "U1"
-    heads = 1  # t
-    if net.scale_s > 0 and (abelian or not xnet):
+    heads = 0
+    if net.scale_s > 0 and (abelian or not xnet):  # SU(N) x updates have no s
         heads += 1
     if net.scale_q > 0:
         heads += 1
     return heads
+
+
+def _heads(spec: ir.Spec, xnet: bool) -> int:
+    """Heads of an x- or v-network: ``t`` and the scaled ones."""
+    return 1 + _scaled_heads(spec, xnet)
 
 
 def _one_network(spec: ir.Spec, *, xnet: bool) -> int:
@@ -170,7 +176,7 @@ def _one_network(spec: ir.Spec, *, xnet: bool) -> int:
     if net.batch_norm:
         p += 2 * hidden[-1]
     heads = _heads(spec, xnet)
-    p += heads * n_out * hidden[-1] + n_out + 2
+    p += heads * n_out * hidden[-1] + n_out + _scaled_heads(spec, xnet)  # + t bias, log scales
     return p
 
 

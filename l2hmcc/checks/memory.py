@@ -46,7 +46,7 @@ def device_memory(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
         other = "train.chains"
     chains_fit = max(0, int(spec.train.chains * (capacity - state) / max(per_chain, 1)))
     fix = (
-        f"about {chains_fit} chains per rank would fit"
+        f"about {chains_fit} chain{'s' if chains_fit > 1 else ''} per rank would fit"
         if chains_fit >= 1
         else "fewer or smaller network layers (network.hidden), a smaller lattice, or fp32"
     )
