@@ -22,7 +22,7 @@ from l2hmcc import driver
 #: ``plant`` (optional) is Python run first, with ``Dynamics`` and ``torch`` in scope, that
 #: defines ``PLANTS``: job directory name -> a context manager factory (a planted mistake).
 RUNNER = r"""
-import contextlib, ctypes, json, os, runpy, sys
+import contextlib, ctypes, json, os, runpy, sys, time
 lib, kind, plant, jobs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 if lib:
     ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
@@ -43,6 +43,7 @@ for job in jobs:
     kw = {n: g[n.upper()] for n in names}
     name = os.path.basename(job)
     key = repr(sorted((n, v) for n, v in kw.items() if n != "experiment")) + name * (name in PLANTS)
+    cpu0 = time.process_time()
     try:
         if key in measured:
             report = dryrun.for_target(measured[key], kw["experiment"].target, g["JOB_DIR"])
@@ -53,6 +54,7 @@ for job in jobs:
         out = {"job": job, "mistake": exc.what, "place": exc.place}
     else:
         out = {"job": job, "report": report.as_dict(), "text": report.format()}
+    out["cpu_s"] = round(time.process_time() - cpu0, 2)
     print("DRYRUN " + json.dumps(out), flush=True)
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from targets_helpers import REPO, spec_ir
@@ -65,13 +66,13 @@ job polaris { account = "lqcd"  queue = debug  walltime = 1h  filesystems = [hom
 """
 
 
-def _check(text: str, tmp_path: object) -> driver.Outcome:
-    path = tmp_path / "s.l2h"  # type: ignore[operator]
+def _check(text: str, tmp_path: Path) -> driver.Outcome:
+    path = tmp_path / "s.l2h"
     path.write_text(text)
     return driver.check(str(path))
 
 
-def test_w360_for_thousands_of_su3_chains_on_polaris(tmp_path: object) -> None:
+def test_w360_for_thousands_of_su3_chains_on_polaris(tmp_path: Path) -> None:
     outcome = _check(POLARIS.replace("CHAINS", "2048"), tmp_path)
     (d,) = [d for d in outcome.diagnostics if d.code == "W360"]
     assert "exceeds one NVIDIA A100-40GB (40.0 GiB) on Polaris" in d.message
@@ -84,7 +85,7 @@ def test_w360_for_thousands_of_su3_chains_on_polaris(tmp_path: object) -> None:
     assert "W360" not in [d.code for d in _check(local, tmp_path).diagnostics]
 
 
-def test_w360_points_at_the_lattice_when_the_networks_dominate(tmp_path: object) -> None:
+def test_w360_points_at_the_lattice_when_the_networks_dominate(tmp_path: Path) -> None:
     text = POLARIS.replace("network none {}", "network { hidden = [512] }").replace("CHAINS", "1")
     (d,) = [d for d in _check(text, tmp_path).diagnostics if d.code == "W360"]
     assert d.primary.span.line == 2 and "lattice" in d.primary.message
