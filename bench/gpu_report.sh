@@ -9,7 +9,8 @@
 # First, before any device minute is spent measuring, `train.py --dry-run` of every job the
 # report runs (l2hmcc/runtime/pt/dryrun.py: one train step, one L2HMC and one HMC trajectory
 # on a fake device): a device mistake, or a peak memory per rank above the GPU's, stops the
-# script there with the dry run's message (DRY_RUN=0 skips it). The jobs: specs/u1-report.l2h
+# script there with the dry run's message (DRY_RUN=0 skips it; DRY_RUN=only stops after it,
+# e.g. `DEVICE=cpu DRY_RUN=only bash bench/gpu_report.sh` on a login node). The jobs: specs/u1-report.l2h
 # at the full mode's chains (128 train, 256 eval/HMC); specs/su3-smoke.l2h at 8⁴, 4 layers,
 # 16 chains; the throughput workloads as jobs: specs/u1-seed.l2h at 1024 chains (fp32 and bf16
 # networks), specs/su3-smoke.l2h at 4⁴ with 64 chains (fp64 and fp32).
@@ -89,7 +90,7 @@ if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
 fi
 
-if [[ "$DRY_RUN" == "1" ]]; then
+if [[ "$DRY_RUN" != "0" ]]; then
     fake="${DEVICE%%:*}"
     [[ "$fake" == "cpu" ]] && fake=cuda
     echo "== dry run of the report's jobs on a fake $fake device (stops here on a mistake) =="
@@ -140,6 +141,10 @@ for f in sorted(dry.glob("*.json")):
         sys.exit(f"gpu_report.sh: {f.stem} needs {peak / 2**30:.1f} GiB per rank, more than "
                  f"the device's {total / 2**30:.1f} GiB; stopping before the report")
 EOF
+    if [[ "$DRY_RUN" == "only" ]]; then
+        echo "dry run passed: $dry"
+        exit 0
+    fi
 fi
 
 mode_flag="--$MODE"
