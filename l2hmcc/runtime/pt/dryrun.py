@@ -299,6 +299,7 @@ import ctypes, os, runpy, sys
 ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)
 os.environ[{env!r}] = sys.argv[2]
 sys.argv = sys.argv[3:]
+sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as `python train.py` sets it
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 

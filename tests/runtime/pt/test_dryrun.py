@@ -223,9 +223,9 @@ def test_cli_dry_run_reexecutes_with_the_fake_device(tmp_path: Path) -> None:
     ds_config world size, and the JSON copy."""
     job = compile_job(tmp_path, "su3-smoke", "pytorch-deepspeed", ("job.ranks_per_node=4",))
     out = tmp_path / "dry.json"
-    proc = subprocess.run(
-        [sys.executable, "train.py", "--dry-run", "--device", "xpu", "--json", str(out)],
-        cwd=job,
+    proc = subprocess.run(  # from another directory, as a batch script would
+        [sys.executable, str(job / "train.py"), "--dry-run", "--device", "xpu", "--json", str(out)],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
