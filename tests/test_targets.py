@@ -242,7 +242,7 @@ def test_new_runtime_fields_reach_train_py() -> None:
     # a constant schedule has no final rate; a checkerboard mask no seed
     plain = _train_py(spec_ir("lattice { group = U1  shape = [8, 8]  beta = 2.0 }\n"))
     assert "lr_final" not in plain and "mask_seed" not in plain
-    assert "compile_layers" not in plain  # evaluation follows training
+    assert "compile_proposal" not in plain  # evaluation follows training
 
 
 def _network_config(train_py: str) -> dict[str, object]:
@@ -280,14 +280,14 @@ def test_network_none_and_evaluation_compiled_alone(tmp_path: Path) -> None:
     text = (tmp_path / "job" / "train.py").read_text()
     assert "NETWORK = None" in text and "NetworkConfig" not in text
     assert "no networks." in text
-    assert "    trainer.model.compile_layers(True)\n    run.evaluate(" in text
+    assert "    trainer.model.compile_proposal(True)\n    run.evaluate(" in text
     assert_python_is_clean(tmp_path / "job", "network none")
     # and the other way round: compiled training, eager evaluation
     spec = spec_ir(
         "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\nevaluate { compile = false }\n"
     )
     text = _train_py(spec)
-    assert "compile=True" in text and "trainer.model.compile_layers(False)" in text
+    assert "compile=True" in text and "trainer.model.compile_proposal(False)" in text
     assert "not evaluation" in text
 
 

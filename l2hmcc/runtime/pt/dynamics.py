@@ -412,6 +412,7 @@ class Dynamics(nn.Module):
             # past dynamo's default of 8, after which it silently runs eager.
             limit = torch._dynamo.config.recompile_limit
             torch._dynamo.config.recompile_limit = max(limit, 64)
+        self._propose_fn = self.trajectory  # layer by layer, not a whole compiled trajectory
         if self.abelian:
             self._layer_fn = maybe_compile(
                 self.apply_layer, enabled, name="leapfrog layer", **compile_kwargs
@@ -429,8 +430,9 @@ class Dynamics(nn.Module):
 
         U1 without networks: one graph (every layer forward, the flip, every layer backward,
         the energies), with inductor's ``COMPILE_OPTIONS`` on CPU and CUDA graphs
-        (``mode="reduce-overhead"``) on CUDA; it compiles in seconds and runs the layers
-        fused, at the cost per force of the compiled HMC integrator (``bench/bench_cost.py``).
+        (``mode="reduce-overhead"``) on CUDA; it compiles in one to two minutes cold (seconds
+        from a warm inductor cache) and runs below the compiled HMC integrator's cost per force
+        (``bench/bench_cost.py``).
         With networks the unrolled graph's compile time grows with the layer count (minutes
         for 8 layers), so the layer graph, shared by all layers, is compiled instead; SU(N)
         layers run on planar pairs (``compile_layers``).  Both fall back to eager (with one
@@ -442,7 +444,6 @@ class Dynamics(nn.Module):
             if enabled and self.abelian and self.masks.device.type == "cpu":
                 compile_kwargs = {**defaults, **compile_kwargs}
             self.compile_layers(enabled, **compile_kwargs)
-            self._propose_fn = self.trajectory
             return "layers"
         limit = torch._dynamo.config.recompile_limit  # train/eval and grad modes, precisions
         torch._dynamo.config.recompile_limit = max(limit, 64)

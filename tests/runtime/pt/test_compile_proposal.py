@@ -49,6 +49,10 @@ def test_what_is_compiled() -> None:
     assert make(SU2, (2, 2)).compile_proposal(backend="eager") == "layers"
     dyn = make()
     assert dyn.compile_proposal(False) == "layers" and dyn._propose_fn == dyn.trajectory
+    # evaluate.compile = false after a compiled training: nothing compiled is left
+    dyn.compile_proposal(backend="eager")
+    dyn.compile_proposal(False)
+    assert dyn._propose_fn == dyn.trajectory and dyn._layer_fn == dyn.apply_layer
 
 
 @pytest.mark.slow
