@@ -427,7 +427,7 @@ def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
             continue
         for tr in trainers.values():
             if compile_eval:
-                tr.model.compile_layers(True)
+                tr.model.compile_proposal(True)
         out, ser = measure(
             trainers,
             beta,
@@ -442,7 +442,7 @@ def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
         )
         for tr in trainers.values():
             if compile_eval:
-                tr.model.compile_layers(False)  # back to eager training
+                tr.model.compile_proposal(False)  # back to eager training
         results.append(out)
         series[beta] = ser
     h = trainers["l2hmc"].histories["train"]
