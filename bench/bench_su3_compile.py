@@ -5,7 +5,8 @@ Not a test: the numbers depend on the machine and its load (printed with every f
 thread (``OMP_NUM_THREADS=1``); CPU seconds per call (``time.process_time``), so time the
 core spent on other processes is not counted.  For every lattice and precision:
 
-* two trainers with the same seed, one eager and one with ``Dynamics.compile_layers()``;
+* two trainers with the same seed, ``train.compile`` false and true (the trainer's own path:
+  ``Dynamics.compile_proposal``, which compiles SU(N) layers on planar pairs);
 * cold compile: the first compiled trajectory and the first compiled train step, with a fresh
   ``TORCHINDUCTOR_CACHE_DIR`` (a temporary directory unless ``--cache-dir`` is given); warm
   compile: the same after ``torch._dynamo.reset()`` (dynamo traces again, inductor's FX graph
@@ -20,8 +21,11 @@ Workload: SU(3), 8 chains, ``--layers`` leapfrog layers (4), ε₀ = 0.01, merge
 β = 6, loss plaquette 0.1, a dense network ``--hidden`` (16; 256 is the seed's width, whose
 140 M fp64 parameters at 4⁴ are read from memory twice per layer and dominate both modes).
 
+``--tf``: the same workload in the TensorFlow runtime, its ``eager``, ``graph`` and ``xla``
+trainer modes interleaved (whether XLA fuses the complex SU(N) arithmetic there).
+
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/bench_su3_compile.py \\
-        [--shape 4,4,4,4] [--precision fp64] [--hidden 16] [--repeats 5] [--json out.json]
+        [--shape 4,4,4,4] [--precision fp64] [--hidden 16] [--repeats 5] [--tf] [--json out.json]
 """
 
 from __future__ import annotations
@@ -69,7 +73,11 @@ def main() -> None:
     ap.add_argument("--no-train", action="store_true", help="trajectories only")
     ap.add_argument("--cache-dir", help="TORCHINDUCTOR_CACHE_DIR (default: a fresh one)")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--tf", action="store_true", help="the TensorFlow runtime: eager, graph, XLA")
     args = ap.parse_args()
+    if args.tf:
+        tf_main(args)
+        return
     cache = args.cache_dir or tempfile.mkdtemp(prefix="inductor-su3-")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
 
@@ -90,13 +98,14 @@ def main() -> None:
                 compiled: bool, shape: tuple[int, ...] = shape, p: str = precision
             ) -> Trainer:
                 torch.manual_seed(0)
-                cfg = TrainConfig(steps=10**6, chains=args.chains, lr=1e-4, precision=p)
+                cfg = TrainConfig(
+                    steps=10**6, chains=args.chains, lr=1e-4, precision=p, compile=compiled
+                )
                 dyn = DynamicsConfig(leapfrog=args.layers, step_size=0.01, directions="merged")
                 net = NetworkConfig(hidden=hidden, activation="tanh")
-                tr = Trainer("SU3", shape, 6.0, dyn, net, LossConfig(plaquette=0.1), cfg, log=None)
-                if compiled:
-                    tr.model.compile_layers()
-                return tr
+                return Trainer(
+                    "SU3", shape, 6.0, dyn, net, LossConfig(plaquette=0.1), cfg, log=None
+                )
 
             eager, comp = trainer(False), trainer(True)
             beta = torch.tensor(6.0, dtype=eager.dtype)
@@ -162,6 +171,78 @@ def main() -> None:
                 f"load {min(loads):.1f}-{max(loads):.1f}",
                 flush=True,
             )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def tf_main(args: argparse.Namespace) -> None:
+    """The same workload in the TensorFlow runtime: trajectories and train steps in the
+    trainer's ``eager``, ``graph`` (plain ``tf.function``) and ``xla`` (``train.compile``:
+    XLA layers) modes, interleaved; the first call (tracing and XLA compilation) separately."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from l2hmcc.runtime.common.config import DynamicsConfig, LossConfig, NetworkConfig, TrainConfig
+    from l2hmcc.runtime.tf.trainer import Trainer
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    results = []
+    print(f"tensorflow {tf.__version__}, load {_load():.1f}", flush=True)
+    for shape in [tuple(int(n) for n in s.split(",")) for s in (args.shape or ["4,4,4,4"])]:
+        for precision in args.precision or ["fp64"]:
+            trainers = {}
+            for mode in ("eager", "graph", "xla"):
+                cfg = TrainConfig(steps=10**6, chains=args.chains, lr=1e-4, precision=precision)
+                dyn = DynamicsConfig(leapfrog=args.layers, step_size=0.01, directions="merged")
+                net = NetworkConfig(hidden=hidden, activation="tanh")
+                loss = LossConfig(plaquette=0.1)
+                trainers[mode] = Trainer(
+                    "SU3", shape, 6.0, dyn, net, loss, cfg, log=None, compile_mode=mode
+                )
+
+            def trajectory(tr: Trainer) -> None:
+                bt = tr._beta_tensor(6.0)
+                v, d, u = tr.model.draw(tr.x, tr.generator)
+                prop = tr._xla_guard("propose", tr.x, v, bt, d)
+                tr.x = tr._finish_fn(tr.x, prop, u)[0]
+
+            def train(tr: Trainer) -> None:
+                tr.train_step(6.0)
+
+            phases = [("trajectory", trajectory)] + ([] if args.no_train else [("train", train)])
+            row: dict = {"framework": "tf", "shape": list(shape), "precision": precision}
+            for name, fn in phases:
+                for mode, tr in trainers.items():
+                    t, c = time.perf_counter(), _cpu_with_children()
+                    fn(tr)
+                    row[f"{name}_{mode}_first_cpu_s"] = _cpu_with_children() - c
+                    row[f"{name}_{mode}_first_wall_s"] = time.perf_counter() - t
+                    fn(tr)
+            loads, times = [], {}
+            for _ in range(args.repeats):
+                loads.append(_load())
+                for name, fn in phases:
+                    for mode, tr in trainers.items():
+                        c = time.process_time()
+                        fn(tr)
+                        times.setdefault(f"{name}_{mode}_s", []).append(time.process_time() - c)
+            row.update({k: statistics.median(v) for k, v in times.items()})
+            row["load_min_max"] = [min(loads), max(loads)]
+            results.append(row)
+            for name, _ in phases:
+                e = row[f"{name}_eager_s"]
+                print(
+                    f"{shape} {precision} {name}: "
+                    + ", ".join(
+                        f"{m} {row[f'{name}_{m}_s'] * 1e3:.0f} ms ({e / row[f'{name}_{m}_s']:.2f}x"
+                        f", first {row[f'{name}_{m}_first_cpu_s']:.1f} CPU s)"
+                        for m in trainers
+                    )
+                    + f"; load {min(loads):.1f}-{max(loads):.1f}",
+                    flush=True,
+                )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

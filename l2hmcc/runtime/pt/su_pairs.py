@@ -2,13 +2,16 @@
 
 Inductor emits no fused code for complex operators, and with the matrix indices as the last
 (contiguous) axes it cannot vectorise across lattice sites.  The compiled HMC integrator
-(``hmc.compile_leapfrog``) therefore runs SU(N) molecular dynamics on *planar* arrays: a link
-tensor ``[B, D, *L, N, N]`` complex becomes ``[N, N, 2, B, D, *L]`` real (row, column,
-real/imaginary part first), so every elementwise product of matrix entries is a contiguous,
-vectorisable loop over chains and sites.  Matrix products are broadcast-and-sum over the
-leading axes.  The compiled units stay small: one plane's staple products, the drift
-``U ← exp(εP) U``, and ``W = U A`` with the kick.  Momenta and forces keep the standard
-layout ``[B, D, *L, N²-1]``.
+(``hmc.compile_leapfrog``) and the compiled L2HMC layers (``Dynamics.compile_layers``)
+therefore run SU(N) links as *planar* arrays: a link tensor ``[B, D, *L, N, N]`` complex
+becomes ``[N, N, 2, B, D, *L]`` real (row, column, real/imaginary part first), so every
+elementwise product of matrix entries is a contiguous, vectorisable loop over chains and
+sites.  Matrix products are broadcast-and-sum over the leading axes.  The compiled units stay
+small, each one graph reused many times: one plane's staple products, the drift
+``U ← exp(εP) U`` (of all links, or of the links one masked x update moves), ``W = U A`` with
+the kick (HMC) or the action and force (L2HMC), and an L2HMC network call on pair links
+(``PAIR_UNITS``, ``compile_units``).  Momenta and forces keep the standard layout
+``[B, D, *L, N²-1]``.
 
 Conventions and formulas are those of ``groups`` and ``lattice`` (same force, same exponential:
 Cayley–Hamilton Taylor with scaling and squaring for SU(3), closed form for SU(2)).  In eager
