@@ -18,11 +18,11 @@ like).  Per sampler it reports:
   gradient norms of each loss term on the step sizes and on the networks at initialisation,
   and the training CPU time.
 
-Run (the numbers of docs/recipe.md)::
+Run (the numbers of docs/recipe.md; its result files are in docs/recipe/)::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/recipe.py --beta 3 \\
-        --train-steps 1500 --trajectories 1000 --out bench/results/recipe-b3.json \\
-        report zero zero-eps10 plaquette untrained
+        --train-steps 1000 --trajectories 1000 --set loss.plaquette=0 \\
+        --out bench/results/recipe-b3-charge.json zero-eps10
 
 Variants are names from ``VARIANTS`` or ``name:key=value,key=value`` (``--set`` overrides).
 The ε-only ablation and HMC are always measured.  JSON is written after every variant;
@@ -65,7 +65,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "zero-eps10": ("network.head_init=0", "train.step_size_lr_factor=10"),
     # the plaquette distance only (no sine charge)
     "plaquette": ("loss.charge=0", "loss.plaquette=1.0"),
-    # the networks as initialised (small heads), ε as initialised: no training
+    # the networks as initialised (small heads), ε as initialised: one train step
     "untrained": ("train.steps=1",),
 }
 
