@@ -246,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         print(tables(json.loads(Path(sys.argv[2]).read_text())))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("variants", nargs="*", default=["report"])
+    ap.add_argument(
+        "variants", nargs="*", default=[], help="trained variants (none: ε-only and HMC only)"
+    )
     ap.add_argument("--spec", default=str(REPO / "specs" / "u1-report.l2h"))
     ap.add_argument("--beta", type=float, default=3.0)
     ap.add_argument("--train-steps", type=int, default=1500)
@@ -323,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     def train(tr: Trainer) -> dict[str, Any]:
         t0, c0 = time.perf_counter(), time.process_time()
         tr.train()
+        if tr.stop_flag.is_set():  # the trainer turns SIGTERM into a clean stop: honour it
+            save()
+            raise SystemExit(143)
         return {
             "steps": tr.step,
             "cpu_s": time.process_time() - c0,
