@@ -1,5 +1,6 @@
 """Benchmark of the PyTorch L2HMC sampler: train steps/s and trajectories/s, eager vs compiled,
-fp32 and fp64, against the seed (PyPI ``l2hmc`` 0.13.0) on the same architectures.
+fp32 and fp64, on the seed's architectures (the seed itself runs beside ours in
+``bench_cost.py --sections seed``).
 
 Not a test: numbers depend on the machine and its load. One thread (``OMP_NUM_THREADS=1``).
 
@@ -36,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workloads import SEED, WORKLOADS, Workload
+from workloads import WORKLOADS, Workload
 
 from l2hmcc.runtime.pt.trainer import TrainConfig, Trainer
 
@@ -108,28 +109,26 @@ def measure(
     }
 
 
-def _cols(e: dict, c: dict | None, key: str, seed: float) -> str:
+def _cols(e: dict, c: dict | None, key: str) -> str:
     if c is None:
-        return f"{e[key]:12.3f} {'-':>9} {'-':>7} {seed / e[key]:7.2f} {'-':>8}"
+        return f"{e[key]:12.3f} {'-':>9} {'-':>7}"
     ratio = e[key] / c[key]
-    return f"{e[key]:12.3f} {c[key]:9.3f} {ratio:7.2f} {seed / e[key]:7.2f} {seed / c[key]:8.2f}"
+    return f"{e[key]:12.3f} {c[key]:9.3f} {ratio:7.2f}"
 
 
 def table(results: list[dict]) -> str:
-    """Side by side: eager and compiled seconds (CPU time), their ratio, and the speed-ups over
-    the seed."""
+    """Side by side: eager and compiled seconds (CPU time) and their ratio."""
     by = {(r["workload"], r["precision"], r["mode"]): r for r in results}
     head = (
         f"{'workload':8} {'prec':5} | {'train s/step':>12} {'compiled':>9} {'x comp':>7} "
-        f"{'x seed':>7} {'x seed c':>8} | {'traj s':>12} {'compiled':>9} {'x comp':>7} "
-        f"{'x seed':>7} {'x seed c':>8} | first call s, eager/compiled (train; traj)"
+        f"| {'traj s':>12} {'compiled':>9} {'x comp':>7} "
+        f"| first call s, eager/compiled (train; traj)"
     )
     lines = [head, "-" * len(head)]
     for (name, prec, mode), e in by.items():
         if mode != "eager":
             continue
         c = by.get((name, prec, "compiled"))
-        seed_train, seed_traj = SEED[name]
         firsts = ""
         if c is not None:
             firsts = (
@@ -137,8 +136,7 @@ def table(results: list[dict]) -> str:
                 f"{e['first_traj_s']:.1f}/{c['first_traj_s']:.1f}"
             )
         lines.append(
-            f"{name:8} {prec:5} | {_cols(e, c, 'train_s', seed_train)} | "
-            f"{_cols(e, c, 'traj_s', seed_traj)} | {firsts}"
+            f"{name:8} {prec:5} | {_cols(e, c, 'train_s')} | {_cols(e, c, 'traj_s')} | {firsts}"
         )
     return "\n".join(lines)
 
@@ -178,9 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print()
     print(table(results))
-    print(
-        "x comp = eager/compiled; x seed = seed time / ours (seed: U1 3.8 s, 1.2 s; SU3 2.25 s, 0.64 s)"
-    )
+    print("x comp = eager/compiled; the seed side by side: bench/bench_cost.py --sections seed")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -49,7 +49,7 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workloads import SEED, WORKLOADS, Workload
+from workloads import WORKLOADS, Workload
 
 from l2hmcc.runtime.common.config import (
     DynamicsConfig,
@@ -166,14 +166,6 @@ def report(name: str, w: Workload, rows: list[dict[str, Any]], precision: str) -
         lines.append(
             f"{r['mode']:10s} {cells[0]:>14s} {cells[1]} {cells[2]:>14s} {cells[3]} "
             f"{cells[4]:>12s} {cells[5]}   {ratios}"
-        )
-    if name in SEED and w == WORKLOADS[name]:
-        st, sj = SEED[name]
-        best_t = min(r["train"]["cpu_s"] for r in rows)
-        best_j = min(r["trajectory"]["cpu_s"] for r in rows)
-        lines.append(
-            f"seed (l2hmc 0.13): {1 / st:.3g} train step/s, {1 / sj:.3g} traj/s; "
-            f"best here {st / best_t:.2f}x and {sj / best_j:.2f}x the seed"
         )
     lines.append("(rates as wall/cpu; 'first' = first call: tracing and XLA compilation)")
     return "\n".join(lines)

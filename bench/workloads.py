@@ -1,4 +1,4 @@
-"""The seed's L2HMC workloads and its published timings, shared by ``bench_l2hmc_pt.py``,
+"""The seed's L2HMC workloads, shared by ``bench_l2hmc_pt.py``,
 ``bench_tf.py`` and the report (framework-free: the runtime's common configs only).
 
 * ``u1``: U(1) 16×16, 128 chains, 8 layers, merged directions, β = 4, ε₀ = 0.1, compact x
@@ -23,9 +23,6 @@ from l2hmcc.runtime.common.config import (
     NetworkConfig,
     seed_u1_network,
 )
-
-#: seconds per train step and per evaluation trajectory of the seed (2-core CPU, one thread)
-SEED = {"u1": (3.8, 1.2), "su3": (2.25, 0.64)}
 
 
 @dataclass(frozen=True)
