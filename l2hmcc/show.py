@@ -28,15 +28,39 @@ from l2hmcc import manifest, record
 from l2hmcc.results import RunRecord, Summary
 
 
-def _read_model(path: Path, model: type[Summary] | type[RunRecord]) -> dict[str, Any] | None:
-    """The file as validated JSON data, None if absent, ``{"error": ...}`` if unreadable."""
-    if not path.is_file():
-        return None
+def _clip(text: str, limit: int = 200) -> str:
+    """Text from a file someone else wrote, fit to quote: printable and at most ``limit``
+    characters."""
+    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[: limit + 1])
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _read_model(
+    root: Path, rel: str, model: type[Summary] | type[RunRecord]
+) -> dict[str, Any] | None:
+    """The run output ``root/rel`` as validated JSON data: None if absent, ``{"error": ...}``
+    if it cannot be one. Read as untrusted input, as ``verify`` reads a job's files
+    (`manifest.read_job_file`): never through a symbolic link, a regular file only, at most
+    `manifest.MAX_FILE_BYTES`."""
     try:
-        return model.model_validate_json(path.read_bytes()).model_dump(mode="json")
-    except (OSError, ValidationError, ValueError) as e:
-        reason = str(e).splitlines()[0]
-        return {"error": f"cannot read {path.name}: {reason}"}
+        raw, _ = manifest.read_job_file(root, rel)
+    except manifest.JobFileError as e:
+        return None if e.kind == "missing" else {"error": f"`{rel}` {e.what}"}
+    try:
+        return model.model_validate_json(raw).model_dump(mode="json")
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        first = errors[0]
+        if first["type"] == "json_invalid":
+            return {
+                "error": f"`{rel}` is not valid JSON: {_clip(first['msg'].removeprefix('Invalid JSON: '))}"
+            }
+        where = ".".join(str(x) for x in first["loc"])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        what = "summary" if model is Summary else "run record"
+        return {
+            "error": f"`{rel}` is not a valid {what}: {_clip(where)}: {_clip(first['msg'])}{more}"
+        }
 
 
 def wall_time_s(run: dict[str, Any]) -> float | None:
@@ -50,11 +74,10 @@ def wall_time_s(run: dict[str, Any]) -> float | None:
 
 def _spec_part(rec: record.JobRecord) -> dict[str, Any]:
     common = rec.common
-    text_path = rec.root / common.spec.file
     try:
-        text = text_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = common.spec.normalized
+        text = manifest.read_job_file(rec.root, common.spec.file)[0].decode("utf-8")
+    except (manifest.JobFileError, UnicodeDecodeError):
+        text = common.spec.normalized  # `verify` says what is wrong with the copy
     return {
         "name": common.spec.name,
         "sha256": common.spec.sha256,
@@ -90,17 +113,19 @@ def report(directory: str | Path) -> dict[str, Any]:
             " chains per rank",
             "job": f"{spec.job.system}, {spec.job.nodes} node{'s' * (spec.job.nodes != 1)}",
         }
-        out["run"] = _run(rec.root)
-        out["summary"] = _read_model(rec.root / manifest.RUN_OUTPUT_DIR / "summary.json", Summary)
+        out["run"] = _run(rec.root, "")
+        out["summary"] = _read_model(rec.root, f"{manifest.RUN_OUTPUT_DIR}/summary.json", Summary)
         return out
     assert rec.sweep is not None
     out["axes"] = [a.model_dump(mode="json") for a in rec.sweep.axes]
     out["submission"] = rec.sweep.submission.model_dump(mode="json")
     points = []
     for p in rec.sweep.points:
-        root = rec.root / p.name
-        summary = _read_model(root / manifest.RUN_OUTPUT_DIR / "summary.json", Summary)
-        run = _run(root)
+        # p.name is one safe path component (`manifest.load_record`); a point directory
+        # that is a symbolic link is not followed.
+        prefix = f"{p.name}/"
+        summary = _read_model(rec.root, f"{prefix}{manifest.RUN_OUTPUT_DIR}/summary.json", Summary)
+        run = _run(rec.root, prefix)
         points.append(
             {
                 "index": p.index,
@@ -277,8 +302,8 @@ def plot_metric(r: dict[str, Any], metric: str, path: str | Path) -> Path:
     return out
 
 
-def _run(root: Path) -> dict[str, Any] | None:
-    run = _read_model(root / manifest.RUN_OUTPUT_DIR / "run.json", RunRecord)
+def _run(root: Path, prefix: str) -> dict[str, Any] | None:
+    run = _read_model(root, f"{prefix}{manifest.RUN_OUTPUT_DIR}/run.json", RunRecord)
     if run is not None and "error" not in run:
         run["wall_time_s"] = wall_time_s(run)
     return run

@@ -6,6 +6,10 @@ published models (`l2hmcc.results`)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +149,11 @@ def test_unreadable_outputs_are_said_so(job: Path, capsys: pytest.CaptureFixture
     (job / "output/run.json").write_text("{")
     assert cli.main(["show", str(job), "--no-spec"]) == 0
     out = capsys.readouterr().out
-    assert "run          cannot read run.json: " in out
-    assert "results: cannot read summary.json: " in out
+    assert "run          `output/run.json` is not valid JSON: EOF while parsing" in out
+    assert (
+        "results: `output/summary.json` is not a valid summary: experiment: Field required"
+        " (and " in out  # as many more as the layout has required fields
+    )
 
 
 def test_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -203,3 +210,186 @@ def test_a_sampler_out_of_equilibrium_is_shown(
     assert lines[-1] == f"WARNING: L2HMC is not in equilibrium: {reason}; its figures are not" + (
         " known to be equilibrium values"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A job directory is untrusted input: `show` reads its outputs and spec copy as `verify` reads
+# a job's files (confined to the directory, no symbolic links, regular files only, 64 MiB),
+# and says what is wrong with them instead of hanging, running out of memory or a traceback.
+
+SECRET = "TOP-SECRET-CONTENT"
+
+
+class Blocked(Exception):
+    pass
+
+
+@pytest.fixture
+def deadline() -> Iterator[None]:
+    """Fail (instead of hanging the suite) when a read blocks, as one of a FIFO would."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise Blocked("show blocked")  # not an OSError, which show may catch
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def show_text(job: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """The plain report (and the JSON one parses); every case exits 0 with a message."""
+    assert cli.main(["show", str(job), "--no-spec"]) == 0
+    out, err = capsys.readouterr()
+    assert cli.main(["show", str(job), "--format", "json"]) == 0
+    json.loads(capsys.readouterr().out)
+    assert "bug in l2hmcc" not in out + err and "Traceback" not in out + err
+    return out
+
+
+def _link(path: Path, target: Path | str) -> None:
+    path.unlink(missing_ok=True)
+    path.symlink_to(target)
+
+
+def _special(path: Path, make: Callable[[Path], object]) -> None:
+    path.unlink(missing_ok=True)
+    make(path)
+
+
+MiB64 = 64 << 20
+# (what output/summary.json becomes, the message shown for it)
+UNREADABLE: dict[str, tuple[Callable[[Path, Path], object], str]] = {
+    "fifo": (lambda f, out: _special(f, os.mkfifo), "is not a regular file"),
+    "link-to-dev-zero": (
+        lambda f, out: _link(f, "/dev/zero"),
+        "is a symbolic link (or lies under one), not a file",
+    ),
+    "directory": (lambda f, out: _special(f, os.mkdir), "is not a regular file"),
+    "huge": (lambda f, out: os.truncate(f, MiB64 + 1), "is larger than 64 MiB"),
+    "link-leaving-the-job": (
+        lambda f, out: (shutil.copyfile(f, out / "summary.json"), _link(f, out / "summary.json")),
+        "is a symbolic link (or lies under one), not a file",
+    ),
+    "output-dir-leaving-the-job": (
+        lambda f, out: (
+            shutil.copytree(f.parent, out / "output"),
+            shutil.rmtree(f.parent),
+            f.parent.symlink_to(out / "output"),
+        ),
+        "is a symbolic link (or lies under one), not a file",
+    ),
+    "unterminated": (lambda f, out: f.write_text("{"), "is not valid JSON: EOF while parsing"),
+    "deep": (
+        lambda f, out: f.write_text("[" * 100_000 + "]" * 100_000),
+        "is not valid JSON: recursion limit exceeded",
+    ),
+    "lone-surrogate": (
+        lambda f, out: f.write_text(f.read_text().replace('"u1_smoke"', '"\\ud800"')),
+        "is not valid JSON: ",
+    ),
+    "5000-digit-number": (
+        lambda f, out: f.write_text(f.read_text().replace('"beta": 2.0', '"beta": 1' + "0" * 5000)),
+        "is not valid JSON: number out of range",
+    ),
+    "binary": (lambda f, out: f.write_bytes(b"\xff\xfe\x00\x01"), "is not valid JSON: "),
+    "hostile-key": (
+        lambda f, out: f.write_text(
+            json.dumps({**json.loads(f.read_text()), "\x1b[2J" + "k" * 500: 1})
+        ),
+        "is not a valid summary: \\x1b[2Jkkk",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_unreadable_summary(
+    case: str,
+    job: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    deadline: None,
+) -> None:
+    finish(job, sha="ab" * 32)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make, message = UNREADABLE[case]
+    make(job / "output/summary.json", outside)
+    out = show_text(job, capsys)
+    line = next(x for x in out.splitlines() if x.startswith("results: "))
+    assert line.startswith(f"results: `output/summary.json` {message}"), line
+    assert len(line) < 400 and "\x1b" not in out  # quoted text is clipped and escaped
+    assert "0.93" not in out  # nothing of a summary read through a link
+
+
+@pytest.mark.parametrize("case", ["fifo", "link-to-dev-zero", "link-leaving-the-job"])
+def test_unreadable_run_record(
+    case: str,
+    job: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    deadline: None,
+) -> None:
+    finish(job, sha="ab" * 32)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make, message = UNREADABLE[case]
+    make(job / "output/run.json", outside)
+    out = show_text(job, capsys)
+    assert f"run          `output/run.json` {message}" in out.splitlines()
+    assert "x3001" not in out
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "outside", "fifo"])
+def test_spec_copy_that_is_not_a_job_file(
+    target: str,
+    job: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    deadline: None,
+) -> None:
+    """A linked or special spec copy is not read: the record's normalized text is shown
+    (``verify`` reports the copy)."""
+    secret = tmp_path / "secret.l2h"
+    secret.write_text(SECRET)
+    copy = job / "spec.l2h"
+    if target == "fifo":
+        _special(copy, os.mkfifo)
+    else:
+        _link(copy, "/dev/zero" if target == "/dev/zero" else secret)
+    assert cli.main(["show", str(job)]) == 0
+    out = capsys.readouterr().out
+    normalized = json.loads((job / "manifest.json").read_text())["spec"]["normalized"]
+    assert out.endswith(normalized) and SECRET not in out
+
+
+def test_sweep_point_leaving_the_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], deadline: None
+) -> None:
+    """A point directory replaced by a link to a finished run elsewhere is not followed."""
+    out = tmp_path / "sw"
+    outcome = driver.compile(str(ROOT / "examples/sweep.l2h"), "pytorch", out)
+    assert outcome.ok
+    first = out / outcome.points[0].name
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(first, elsewhere)
+    finish(elsewhere, sha="ab" * 32)
+    shutil.rmtree(first)
+    first.symlink_to(elsewhere)
+    second = out / outcome.points[1].name
+    (second / "output").mkdir()
+    os.mkfifo(second / "output/run.json")
+    rows = {
+        line.split()[1]: line
+        for line in show_text(out, capsys).splitlines()
+        if line[:2].strip().isdigit()
+    }
+    assert " unreadable " in rows[outcome.points[0].name]
+    assert "0.93" not in rows[outcome.points[0].name]
+    assert " unreadable " in rows[outcome.points[1].name]
+    data = show.report(out)
+    assert data["points"][0]["run"] == {
+        "error": f"`{outcome.points[0].name}/output/run.json` is a symbolic link (or lies under"
+        " one), not a file"
+    }
