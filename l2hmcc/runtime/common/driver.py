@@ -340,6 +340,9 @@ class JobDriver(ABC):
         if self._lattice is not None and self._lattice.start == "cold":
             ab.x = self.cold_start(ab, self._lattice)
         total = ab.config.total_steps
+        # the same start as the trained sampler's: thermalized at the first β (with its own
+        # generator, so the trained sampler's and HMC's records do not change)
+        ab.x = self._thermalized(ab, ab.x, ab.beta.at(0, total), "ablation training")
         t0 = time.perf_counter()
         with self.reporter.phase(f"ablation: training {total} steps without networks"):
             ab.train()
