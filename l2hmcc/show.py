@@ -28,10 +28,18 @@ from l2hmcc import manifest, record
 from l2hmcc.results import RunRecord, Summary
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters (a terminal's escape sequences among them) and other
+    unprintable ones written as Python escapes; tabs kept."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\t" else ascii(c)[1:-1] for c in text)
+
+
 def _clip(text: str, limit: int = 200) -> str:
     """Text from a file someone else wrote, fit to quote: printable and at most ``limit``
     characters."""
-    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[: limit + 1])
+    text = _printable(text[: limit + 1])
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -530,7 +538,8 @@ def render_plain(r: dict[str, Any], *, with_spec: bool = True) -> str:
         lines.append("")
         lines.append(f"--- {r['spec']['file']}")
         lines.extend(r["spec"]["text"].rstrip("\n").splitlines())
-    return "\n".join(lines) + "\n"
+    # Every text comes from files of the directory, which anyone may have written.
+    return "\n".join(map(_printable, lines)) + "\n"
 
 
 def render_rich(r: dict[str, Any], *, with_spec: bool = True, force: bool = False) -> None:
@@ -538,33 +547,40 @@ def render_rich(r: dict[str, Any], *, with_spec: bool = True, force: bool = Fals
     ``force``: ``--color always``)."""
     from rich.console import Console
     from rich.syntax import Syntax
-    from rich.table import Table
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    def text(value: str) -> Text:
+        # Text, not markup, and printable: the values come from the directory's files ("[/]"
+        # is no tag here, and an escape sequence no command to the terminal).
+        return Text(_printable(value))
 
     console = Console(force_terminal=force or None)
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
     for k, v in facts(r):
-        t.add_row(k, v)
+        t.add_row(text(k), text(v))
     console.print(t)
     summary = r.get("summary")
     tables: list[tuple[list[str], list[list[str]]]] = []
     if summary is not None and "error" not in summary:
         tables.append(results_table(summary))
     elif summary is not None:
-        console.print(f"results: {summary['error']}")
+        console.print(text(f"results: {summary['error']}"))
     if r["kind"] == "sweep":
         tables.append(points_table(r))
     for header, rows in tables:
-        table = Table(*header)
+        table = Table(*(Column(header=text(h)) for h in header))
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*map(text, row))
         console.print(table)
     if summary is not None and "error" not in summary:
         for line in equilibrium_warnings(summary):
-            console.print(line, style="bold red", markup=False, highlight=False)
+            console.print(text(line), style="bold red", highlight=False)
     if with_spec:
-        console.print(Syntax(r["spec"]["text"], "text", line_numbers=False))
+        spec = "\n".join(map(_printable, r["spec"]["text"].split("\n")))
+        console.print(Syntax(spec, "text", line_numbers=False))
 
 
 def dumps(r: dict[str, Any]) -> str:

@@ -393,3 +393,30 @@ def test_sweep_point_leaving_the_sweep(
         "error": f"`{outcome.points[0].name}/output/run.json` is a symbolic link (or lies under"
         " one), not a file"
     }
+
+
+def test_text_from_the_directory_is_neither_markup_nor_terminal_control(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A description "[/]" is no rich tag (it raised MarkupError), and escape sequences in
+    run outputs reach the terminal as text, in plain and in rich output."""
+    out = tmp_path / "job"
+    outcome = driver.compile(
+        str(ROOT / "specs/u1-smoke.l2h"),
+        "pytorch",
+        out,
+        overrides=('experiment.description="[/] [bold]x"',),
+    )
+    assert outcome.ok
+    finish(out, sha="ab" * 32)
+    run = json.loads((out / "output/run.json").read_text())
+    run["hosts"] = ["\x1b[2Jx3001\x07", "x3001"]
+    (out / "output/run.json").write_text(json.dumps(run))
+    assert cli.main(["show", str(out), "--no-spec"]) == 0
+    plain = capsys.readouterr().out
+    assert "experiment   u1_smoke: [/] [bold]x" in plain.splitlines()
+    assert "\\x1b[2Jx3001\\x07" in plain and "\x1b" not in plain and "\x07" not in plain
+    assert cli.main(["show", str(out), "--no-spec", "--color", "always"]) == 0
+    rich, err = capsys.readouterr()
+    assert "u1_smoke: [/] [bold]x" in rich and not err
+    assert "\x1b[2J" not in rich and "\x07" not in rich
