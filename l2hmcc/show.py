@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,17 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _finite(value: Any) -> bool:
+    """Whether no number in the JSON data ``value`` is NaN or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
 def _read_model(
     root: Path, rel: str, model: type[Summary] | type[RunRecord]
 ) -> dict[str, Any] | None:
@@ -55,7 +67,10 @@ def _read_model(
     except manifest.JobFileError as e:
         return None if e.kind == "missing" else {"error": f"`{rel}` {e.what}"}
     try:
-        return model.model_validate_json(raw).model_dump(mode="json")
+        data = model.model_validate_json(raw).model_dump(mode="json")
+        if not _finite(data):  # what pydantic accepts; the runtime writes null instead
+            return {"error": f"`{rel}` is not valid JSON: it holds NaN or Infinity"}
+        return data
     except ValidationError as e:
         errors = e.errors(include_url=False)
         first = errors[0]
@@ -259,6 +274,12 @@ def _as_number(text: str) -> float | None:
         return None
 
 
+def _literal(text: str) -> str:
+    """``text`` as matplotlib draws it verbatim: a ``$`` pair would start mathtext, which
+    fails on what is not TeX."""
+    return _printable(text).replace("$", r"\$")
+
+
 def plot_metric(r: dict[str, Any], metric: str, path: str | Path) -> Path:
     """A PNG of ``metric`` against the first swept field, one line per combination of the
     other swept fields, with error bars where the metric has them. Raises `PlotError`."""
@@ -266,7 +287,20 @@ def plot_metric(r: dict[str, Any], metric: str, path: str | Path) -> Path:
         raise PlotError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     if r["kind"] != "sweep":
         raise PlotError("a plot needs a sweep directory (one point per value)")
-    rows = [row for row in campaign_rows(r) if row.get(metric) is not None]
+    if not r["axes"]:
+        raise PlotError("the sweep records no swept field")
+    x_path, *others = [a["path"] for a in r["axes"]]
+    x_values = r["axes"][0]["values"]
+    numeric = all(_as_number(v) is not None for v in x_values)
+    position: dict[str, float] = {
+        v: (float(v) if numeric else float(i)) for i, v in enumerate(x_values)
+    }
+    # A point whose value is not among its axis's (a record edited by hand) has no place.
+    rows = [
+        row
+        for row in campaign_rows(r)
+        if row.get(metric) is not None and row.get(x_path) in position
+    ]
     if not rows:
         raise PlotError(f"no point has a value of {metric} yet (none finished?)")
     try:
@@ -276,12 +310,6 @@ def plot_metric(r: dict[str, Any], metric: str, path: str | Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as e:
         raise PlotError(f"plots need matplotlib ({e})") from e
-    x_path, *others = [a["path"] for a in r["axes"]]
-    x_values = r["axes"][0]["values"]
-    numeric = all(_as_number(v) is not None for v in x_values)
-    position: dict[str, float] = {
-        v: (float(v) if numeric else float(i)) for i, v in enumerate(x_values)
-    }
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(str(row[o]) for o in others), []).append(row)
@@ -291,16 +319,18 @@ def plot_metric(r: dict[str, Any], metric: str, path: str | Path) -> Path:
         xs = [position[m[x_path]] for m in members]
         ys = [m[metric] for m in members]
         errs = [m.get(f"{metric}_err") for m in members]
-        label = ", ".join(f"{o} = {v}" for o, v in zip(others, key, strict=True)) or None
+        label = _literal(", ".join(f"{o} = {v}" for o, v in zip(others, key, strict=True)))
         if any(e is not None for e in errs):
-            ax.errorbar(xs, ys, yerr=[e or 0.0 for e in errs], marker="o", capsize=3, label=label)
+            ax.errorbar(
+                xs, ys, yerr=[e or 0.0 for e in errs], marker="o", capsize=3, label=label or None
+            )
         else:
-            ax.plot(xs, ys, marker="o", label=label)
+            ax.plot(xs, ys, marker="o", label=label or None)
     if not numeric:
-        ax.set_xticks(range(len(x_values)), x_values)
-    ax.set_xlabel(x_path)
+        ax.set_xticks(range(len(x_values)), [_literal(v) for v in x_values])
+    ax.set_xlabel(_literal(x_path))
     ax.set_ylabel(METRICS[metric])
-    ax.set_title(f"{r['spec']['name']}: {METRICS[metric]}")
+    ax.set_title(_literal(f"{r['spec']['name']}: {METRICS[metric]}"))
     if others:
         ax.legend()
     fig.tight_layout()

@@ -197,3 +197,31 @@ def test_a_failing_run_records_failed(tmp_path: Path) -> None:
     record = json.loads((out / "output/run.json").read_text())
     assert record["status"] == "failed" and record["ended_at"]
     assert show.point_state(show.report(out)["run"]) == "failed"
+
+
+def test_plot_and_tables_of_a_hand_edited_record(
+    campaign: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep.json someone edited: a spec name that is broken TeX (matplotlib's mathtext
+    raised), a point value that is not among its axis's values (a KeyError), non-finite
+    numbers in a summary (not JSON; the runtime writes null). Messages or a plot, exit 0."""
+    out, names = campaign
+    record = json.loads((out / "sweep.json").read_text())
+    record["spec"]["name"] = "a$\\x^{$.l2h"
+    record["points"][2]["values"][0]["value"] = "9.9"
+    (out / "sweep.json").write_text(json.dumps(record))
+    summary = out / names[4] / "output/summary.json"
+    summary.write_text(summary.read_text().replace('"improvement": 2.5', '"improvement": NaN'))
+    png = tmp_path / "a.png"
+    args = ["show", str(out), "--no-spec", "--plot", "acceptance", "--plot-out", str(png)]
+    assert cli.main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[1]: line.split() for line in lines if line[:1].isdigit()}
+    assert rows[names[2]][2:4] == ["9.9", "2"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli.main(["show", str(out), "--format", "json"]) == 0
+    text = capsys.readouterr().out
+    assert ": NaN" not in text and ": Infinity" not in text
+    assert json.loads(text)["points"][4]["summary"] == {
+        "error": f"`{names[4]}/output/summary.json` is not valid JSON: it holds NaN or Infinity"
+    }
