@@ -114,6 +114,18 @@ def python_argv(tmp_path: Path) -> list[str]:
     return (tmp_path / "stub-out" / "python.argv").read_bytes().decode().split("\0")[:-1]
 
 
+def run_job_pbs(job: Path, tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the chained job's ``job.pbs`` under bash, as PBS would, with the stubs of ``env``."""
+    return subprocess.run(
+        ["bash", str(job / "job.pbs")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def wait_for(path: Path, within_s: float = 20) -> None:
     deadline = time.monotonic() + within_s
     while not path.exists():
@@ -180,14 +192,7 @@ def test_the_timer_stops_a_follow_on_which_resumes_and_submits_the_next(tmp_path
         L2HMCC_STOP_AFTER_S="1",
         PBS_JOBID="102.polaris-pbs-01",
     )
-    proc = subprocess.run(
-        ["bash", str(job / "job.pbs")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_job_pbs(job, tmp_path, env)
     assert proc.returncode == 143, proc.stdout + proc.stderr
     assert python_argv(tmp_path) == ["train.py", "--resume"]
     assert python_env(tmp_path)["L2HMCC_CHAIN_LINK"] == "1"
@@ -200,14 +205,7 @@ def test_the_timer_stops_a_follow_on_which_resumes_and_submits_the_next(tmp_path
 def test_the_last_link_submits_nothing(tmp_path: Path) -> None:
     job = chained_job(tmp_path)
     env = job_env(tmp_path, L2HMCC_RESUME="1", L2HMCC_CONTINUE_LEFT="0", L2HMCC_STOP_AFTER_S="1")
-    proc = subprocess.run(
-        ["bash", str(job / "job.pbs")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_job_pbs(job, tmp_path, env)
     assert proc.returncode == 143
     assert qsub_calls(tmp_path) == []
     assert "no follow-ons left" in proc.stdout
@@ -220,14 +218,7 @@ def test_nothing_is_resubmitted_after_training_finished_or_failed(
 ) -> None:
     job = chained_job(tmp_path)
     env = job_env(tmp_path, FAKE_MODE=mode, L2HMCC_STOP_AFTER_S="988")
-    proc = subprocess.run(
-        ["bash", str(job / "job.pbs")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_job_pbs(job, tmp_path, env)
     assert proc.returncode == status
     assert qsub_calls(tmp_path) == []
     assert leftover_sleeps("988") == []
@@ -239,14 +230,7 @@ def test_a_job_killed_before_its_checkpoint_is_not_resubmitted(tmp_path: Path) -
     killed = FAKE_TRAIN.replace("trap 'write stopped; exit 143' TERM USR1\n", "")
     job = chained_job(tmp_path, python=killed)
     env = job_env(tmp_path, L2HMCC_STOP_AFTER_S="1")
-    proc = subprocess.run(
-        ["bash", str(job / "job.pbs")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_job_pbs(job, tmp_path, env)
     assert proc.returncode == 143
     assert qsub_calls(tmp_path) == []
 
