@@ -535,8 +535,13 @@ def _pm(block: dict[str, Any], digits: int = 4) -> str:
     return f"{mean:.{digits}f}" + (f" ± {err:.{digits}f}" if err is not None else "")
 
 
+def _yes_no(flag: bool | None) -> str:
+    return "-" if flag is None else ("yes" if flag else "NO")
+
+
 def format_report(summary: dict[str, Any]) -> str:
-    """A few lines for the terminal: acceptance, plaquette vs exact, ⟨Q²⟩, τ_int(Q), speed."""
+    """A few lines for the terminal: acceptance, plaquette vs exact, ⟨Q²⟩, τ_int(Q) (and
+    whether its window converged), speed, and whether each record was in equilibrium."""
     lines = [f"{summary['experiment']} ({summary['target']}, {summary['world_size']} rank(s))"]
     for key, label in (("l2hmc", "L2HMC"), ("ablation", "no-NN"), ("hmc", "HMC")):
         s = summary.get(key)
@@ -546,6 +551,8 @@ def format_report(summary: dict[str, Any]) -> str:
         tau_s = "-" if tau["value"] is None else f"{tau['value']:.2f}"
         if tau["value"] is not None and tau["err"] is not None:
             tau_s += f" ± {tau['err']:.2f}"
+        if tau.get("converged") is False:
+            tau_s += " (window not converged)"
         exact_p = s["plaquette"]["exact_finite_volume"]
         exact_q2 = s["q2"]["exact"]
         acc = s["acceptance"]
@@ -557,6 +564,7 @@ def format_report(summary: dict[str, Any]) -> str:
             + f"  <Q^2> {_pm(s['q2'], 3)}"
             + (f" (exact {exact_q2:.3f})" if exact_q2 is not None else "")
             + f"  tau_int(Q) {tau_s}  {'-' if rate is None else f'{rate:.3g}'} traj/s"
+            + f"  equilibrated {_yes_no(s.get('equilibrated'))}"
         )
     imp, note = summary.get("improvement"), summary.get("improvement_note")
     lines.append(

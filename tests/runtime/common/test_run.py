@@ -72,6 +72,21 @@ def test_sampler_summary_u1_exact_values_and_schema() -> None:
     assert "e (pytorch, 2 rank(s))" in format_report(summary)
 
 
+def test_the_terminal_report_says_whether_each_record_is_trustworthy() -> None:
+    """Every sampler line says whether its record was in equilibrium and, when the τ window did
+    not converge, says that beside τ_int(Q)."""
+    h = _history(200, 8, np.random.default_rng(1))
+    s = sampler_summary(h, group="U1", shape=(4, 4), beta=2.0, chains=8, time_s=1.0)
+    summary = build_summary(EXPERIMENT, world_size=1, beta=2.0, train=_train(), l2hmc=s, hmc=None)
+    line = next(x for x in format_report(summary).splitlines() if x.lstrip().startswith("L2HMC"))
+    assert line.endswith(f"equilibrated {'yes' if s['equilibrated'] else 'NO'}")
+    s = {**s, "equilibrated": False, "tau_int_q": {**s["tau_int_q"], "converged": False}}
+    summary = build_summary(EXPERIMENT, world_size=1, beta=2.0, train=_train(), l2hmc=s, hmc=None)
+    text = format_report(summary)
+    assert "(window not converged)" in text and "equilibrated NO" in text
+    assert "WARNING: L2HMC is not in equilibrium" in text
+
+
 def _train() -> dict[str, object]:
     return {
         "steps": 1,
