@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from l2hmcc import __version__, driver
-from l2hmcc.diagnostics import CODES, explain, render_json, render_text, summary
+from l2hmcc.codes import CODES, explain
+from l2hmcc.diagnostics import render_json, render_text, summary
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 

@@ -36,10 +36,10 @@ from l2hmcc.source import Source, SourceError, Span, decode_source, read_file
 from l2hmcc.syntax import Attribute, Block, Item, SpecFile, parse
 
 #: Blocks whose label selects a variant: under another label they replace the base's block.
-#: (The same blocks `l2hmcc.lower.BLOCKS` marks ``variant``; a test keeps them equal.)
+#: (The same blocks `l2hmcc.blocks.BLOCKS` marks ``variant``; a test keeps them equal.)
 VARIANT_BLOCKS = frozenset({"distributed", "job", "network"})
 
-#: The label an unlabelled variant block stands for (`l2hmcc.lower.BLOCKS`' ``label_default``).
+#: The label an unlabelled variant block stands for (`l2hmcc.blocks.BLOCKS`' ``label_default``).
 UNLABELLED = {"network": "l2hmc"}
 
 #: At most this many files in a chain (the main spec included).

@@ -27,8 +27,9 @@ from l2hmcc.syntax import SpecFile, parse
 if TYPE_CHECKING:
     from l2hmcc import ir
     from l2hmcc.bundle import Bundle
-    from l2hmcc.lower import SpanMap, SweepSite
+    from l2hmcc.lower import SweepSite
     from l2hmcc.manifest import SpecRecord, SystemRecord
+    from l2hmcc.spanmap import SpanMap
     from l2hmcc.sweep import Point
     from l2hmcc.targets import Target
 
@@ -95,7 +96,8 @@ def load(
     """Read the spec and every spec it extends, merge them, apply ``--set`` overrides and
     lower to the IR. ``reader`` finds the files (default: the disk); ``name`` is the spec's
     name in records (default: the file name of ``path``)."""
-    from l2hmcc.lower import apply_overrides, lower, override_source, parse_override
+    from l2hmcc.lower import lower
+    from l2hmcc.overrides import apply_overrides, override_source, parse_override
 
     outcome = Outcome(path, name=name or spec_name(path), overrides=overrides)
     chain = load_chain(path, reader or DiskReader())

@@ -24,8 +24,8 @@ from l2hmcc.source import Span
 
 if TYPE_CHECKING:
     from l2hmcc.diagnostics import Diagnostic
-    from l2hmcc.lower import SpanMap
     from l2hmcc.source import Source
+    from l2hmcc.spanmap import SpanMap
 
 #: Tags of the IR's discriminated unions: a different tag is a different variant.
 _TAGS = ("kind", "backend")

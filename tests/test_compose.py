@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from l2hmcc import compose, driver
+from l2hmcc.blocks import BLOCKS
 from l2hmcc.fmt import format_spec
-from l2hmcc.lower import BLOCKS
 from l2hmcc.source import Source
 from l2hmcc.syntax import parse
 

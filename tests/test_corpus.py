@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from l2hmcc import driver
-from l2hmcc.diagnostics import CODES, Diagnostic
+from l2hmcc.codes import CODES
+from l2hmcc.diagnostics import Diagnostic
 
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(CORPUS.glob("*.l2h"))

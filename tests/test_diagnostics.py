@@ -6,17 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from l2hmcc.diagnostics import (
-    CODES,
-    Label,
-    Severity,
-    error,
-    explain,
-    finalize,
-    render_json,
-    render_text,
-    summary,
-)
+from l2hmcc.codes import CODES, explain
+from l2hmcc.diagnostics import Label, Severity, error, finalize, render_json, render_text, summary
 from l2hmcc.source import Source, Span
 
 PACKAGE = Path(__file__).resolve().parent.parent / "l2hmcc"

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from l2hmcc.lower import BLOCKS
+from l2hmcc.blocks import BLOCKS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -373,13 +373,13 @@ def test_lowering_and_sweeps_agree_on_the_most_points() -> None:
 
 
 def test_a_long_bad_list_reports_its_first_errors() -> None:
-    from l2hmcc import lower
+    from l2hmcc import convert
     from l2hmcc.compose import MemoryReader
 
     text = "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\n"
     text += "job local { modules = [" + ", ".join(["1"] * 5000) + "] }\n"
     outcome = driver.check("x.l2h", reader=MemoryReader({"x.l2h": text.encode()}, {}))
-    assert [d.code for d in outcome.diagnostics] == ["E103"] * lower.MAX_LIST_ERRORS
+    assert [d.code for d in outcome.diagnostics] == ["E103"] * convert.MAX_LIST_ERRORS
 
 
 @pytest.mark.slow

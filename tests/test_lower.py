@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 
 from l2hmcc import ir
-from l2hmcc.lower import (
-    LowerResult,
-    apply_overrides,
-    did_you_mean,
-    ir_path,
-    lower,
-    parse_override,
-)
+from l2hmcc.diagnostics import did_you_mean
+from l2hmcc.lower import LowerResult, lower
+from l2hmcc.overrides import apply_overrides, parse_override
 from l2hmcc.source import Source
+from l2hmcc.spanmap import ir_path
 from l2hmcc.syntax import parse
 
 LATTICE = "lattice { group = U1  shape = [4, 4]  beta = 2.0 }\n"

@@ -4,7 +4,7 @@ A pass is a plain function ``(spec, spans) -> list[Diagnostic]`` (or, for the pa
 need to know the target's framework and backend, ``(spec, spans, target)``). Passes never
 raise and never stop each other: `check` runs them all and returns every finding sorted and
 de-duplicated. To add a check, write a function in the module of its topic (or a new one) and
-list it below; give it a code in `l2hmcc.diagnostics.CODES`.
+list it below; give it a code in `l2hmcc.codes.CODES`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from l2hmcc.checks import (
 )
 from l2hmcc.diagnostics import Diagnostic, finalize
 from l2hmcc.ir import Spec
-from l2hmcc.lower import SpanMap
+from l2hmcc.spanmap import SpanMap
 
 
 class TargetFacts(Protocol):

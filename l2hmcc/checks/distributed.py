@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import Horovod, Spec
-from l2hmcc.lower import SpanMap
+from l2hmcc.spanmap import SpanMap
 
 if TYPE_CHECKING:
     from l2hmcc.checks import TargetFacts

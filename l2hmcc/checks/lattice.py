@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import Spec
-from l2hmcc.lower import SpanMap
+from l2hmcc.spanmap import SpanMap
 
 
 def charge_dimension(spec: Spec, spans: SpanMap) -> list[Diagnostic]:

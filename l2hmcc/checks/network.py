@@ -6,7 +6,7 @@ import math
 
 from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import Conv, Spec
-from l2hmcc.lower import SpanMap
+from l2hmcc.spanmap import SpanMap
 
 
 def _entries(n: int) -> str:

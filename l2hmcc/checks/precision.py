@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from l2hmcc.diagnostics import Diagnostic, error
 from l2hmcc.ir import Spec
-from l2hmcc.lower import SpanMap
+from l2hmcc.spanmap import SpanMap
 
 
 def lattice_precision(spec: Spec, spans: SpanMap) -> list[Diagnostic]:

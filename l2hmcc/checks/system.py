@@ -6,7 +6,7 @@ help that names what would fit. Limits are those of the *execution* queues.
 
 Every string that reaches a `#PBS` directive (account, job name) or a `module load` line is
 held to the character set the planner (`l2hmcc.pbs`) accepts, so a checked spec always
-renders. Codes: E320–E336 and W320–W328 (explanations in `l2hmcc.diagnostics.CODES`).
+renders. Codes: E320–E336 and W320–W328 (explanations in `l2hmcc.codes.CODES`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from l2hmcc import systems
 from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import Spec
-from l2hmcc.lower import SpanMap
+from l2hmcc.spanmap import SpanMap
 from l2hmcc.systems import Queue, System, format_minutes
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import DeepSpeed, Spec
-from l2hmcc.lower import SpanMap
+from l2hmcc.spanmap import SpanMap
 
 if TYPE_CHECKING:
     from l2hmcc.checks import TargetFacts
