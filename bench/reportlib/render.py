@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .references import PUBLISHED_SU3_PLAQUETTE
+
 #: HMC τ_int(Q) on 16×16 from the issue: ≈ 60 trajectories at β = 4, × ≈ 4.7 per unit of β
 TAU_REF_BETA4, TAU_REF_GROWTH = 60.0, 4.7
 #: the goal: L2HMC's τ_int(Q) × cost per trajectory ≤ 1/10 of HMC's at β = 5
@@ -768,15 +770,15 @@ def _su3(s3: dict[str, Any] | None) -> str:
         ],
         rows,
     )
+    value, _, source = PUBLISHED_SU3_PLAQUETTE[6.0]
     text += (
         "\n\n**Volume dependence.** At β ≤ 1 the strong-coupling series is exact up to "
         "−5β⁴/93312 and finite-volume terms from surfaces wrapping the torus (O((β/18)^L)), both "
-        "far below the errors on 4⁴. The β = 6.0 reference, 0.59368 (G. Boyd et al., Nucl. Phys. "
-        "B469 (1996) 419, hep-lat/9602007, zero-temperature plaquettes on 16⁴–32⁴), is a large-"
+        f"far below the errors on 4⁴. The β = 6.0 reference, {value} ({source}), is a large-"
         "volume value; 4⁴ at β = 6 is a ≈ 0.37 fm box, deconfined (β_c(N_t = 4) ≈ 5.69), and the "
         "absent zero modes alone raise the plaquette by ≈ g²/(3V) ≈ 0.0013 at one loop, so the 4⁴ "
-        "plaquette is expected above 0.5937 by O(10⁻³–10⁻²). That comparison is indicative; the "
-        "test of the sampler at β = 6 is L2HMC against HMC on the same volume (last row)."
+        f"plaquette is expected above {value:.4f} by O(10⁻³–10⁻²). That comparison is indicative; "
+        "the test of the sampler at β = 6 is L2HMC against HMC on the same volume (last row)."
     )
     return text
 

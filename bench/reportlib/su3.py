@@ -8,14 +8,14 @@ L2HMC sampler starts from HMC's thermalised chains, trains ``train.steps`` steps
 ``steps`` trajectories.  Both drop the first 10 % and report the plaquette ``⟨Re tr U_P⟩/3`` with
 a τ-corrected error and the mean acceptance.
 
-References (``REFERENCES``): strong coupling ``β/18 + β²/216`` (``common.exact``; the next term,
+References: strong coupling ``β/18 + β²/216`` (``common.exact``; the next term,
 ``−5β⁴/93312``, and the finite-volume corrections, from surfaces that wrap the torus at
-``O(u^{L})``, ``u ≈ β/18``, are far below the errors at β ≤ 1 on 4⁴); β = 6.0: 0.59368 in
-large volume (16⁴ and larger).  A 4⁴ lattice at β = 6 is a box of ≈ 0.37 fm: it is not large
+``O(u^{L})``, ``u ≈ β/18``, are far below the errors at β ≤ 1 on 4⁴); β = 6.0: the published
+large-volume value in ``references.PUBLISHED_SU3_PLAQUETTE``.  A 4⁴ lattice at β = 6 is a box of ≈ 0.37 fm: it is not large
 volume.  To one loop the plaquette there is ``1 − (g²/3)(1 − 1/V)`` against ``1 − g²/3``, i.e.
 larger by ``≈ g²/(3V) ≈ 0.0013`` (the zero modes are absent), and non-perturbatively the small
 box is deconfined (β_c(N_t = 4) ≈ 5.69), which raises the plaquette further; so on 4⁴ the
-plaquette at β = 6 lies above 0.5937 by O(10⁻³–10⁻²) and the large-volume number is a
+plaquette at β = 6 lies above that value by O(10⁻³–10⁻²) and the large-volume number is a
 plausibility check, not a test.  The exact check of the sampler there is L2HMC against HMC on
 the same volume.
 """
@@ -39,16 +39,7 @@ from l2hmcc.runtime.pt.trainer import Trainer
 
 from . import spec as spec_mod
 from .physics import chains_like
-
-#: β → (value, error or None, source)
-PUBLISHED = {
-    6.0: (
-        0.59368,
-        None,
-        "large volume (16⁴–32⁴), Wilson action; e.g. G. Boyd et al., Nucl. Phys. B469 (1996) 419, "
-        "hep-lat/9602007 (zero-temperature plaquettes), quoted to 5 digits",
-    ),
-}
+from .references import PUBLISHED_SU3_PLAQUETTE
 
 
 def reference(beta: float) -> dict[str, Any] | None:
@@ -58,7 +49,7 @@ def reference(beta: float) -> dict[str, Any] | None:
             "kind": "strong coupling β/18 + β²/216",
             "truncation": 5 * beta**4 / 93312,
         }
-    for b, (value, err, source) in PUBLISHED.items():
+    for b, (value, err, source) in PUBLISHED_SU3_PLAQUETTE.items():
         if abs(beta - b) < 1e-9:
             return {"value": value, "err": err, "kind": "published, large volume", "source": source}
     return None

@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from reportlib import references, render  # noqa: E402
 from reportlib.render import SECTIONS  # noqa: E402
 
 
@@ -108,3 +109,18 @@ def test_rerender_rewrites_the_report_from_its_json(report: tuple[Path, Any]) ->
         assert f"\n## {section}\n" in text, section
     assert (out / "tau-and-cost.png").stat().st_size > 1000
     assert (out / "charge-history.png").stat().st_size > 1000  # from physics-series.npz
+
+
+@pytest.mark.slow
+def test_su3_prose_quotes_the_reference_data(
+    report: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SU(3) section's prose reads the published β = 6 value and its source from
+    ``references`` instead of repeating them."""
+    out, proc = report
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    monkeypatch.setitem(references.PUBLISHED_SU3_PLAQUETTE, 6.0, (0.61234, None, "made-up source"))
+    text = render._su3(data["su3"])
+    assert "0.61234 (made-up source)" in text and "above 0.6123 by" in text
+    assert "0.5937" not in text.split("**Volume dependence.**")[1]
