@@ -6,7 +6,7 @@ mismatch or an out-of-memory error, can mostly be caught on a laptop. PyTorch's 
 data: a tensor made with ``device="cuda"`` is on ``cuda:0`` even on a CPU-only build, and an
 operation that mixes it with a CPU tensor raises, as CUDA would. ``dry_run`` builds the job's
 lattice, networks, optimizer and trainer on such a device (``cuda:0`` or ``xpu:0``) with the
-spec's precision (links fp32/fp64, complex64/complex128 for SU(N); networks under CUDA autocast
+spec's precision (links fp32/fp64, complex64/complex128 for SU(N); networks under CUDA/XPU autocast
 for ``bf16``/``fp16``), then runs
 
 * one train step (proposal, loss, backward, optimizer step, Metropolis test),
@@ -64,6 +64,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from ..common.history import History
 from ..common.run import Evaluate, Experiment, Hmc, Lattice
 from .backends import SingleProcessBackend
+from .dynamics import AUTOCAST_DEVICES
 
 __all__ = ["DeviceMistake", "DeviceWatch", "DryRunReport", "dry_run", "for_target", "run_dry"]
 
@@ -596,7 +597,7 @@ def dry_run(
 
     autocast = None
     if train.network_precision in ("bf16", "fp16"):
-        autocast = train.network_precision if kind == "cuda" else None
+        autocast = train.network_precision if kind in AUTOCAST_DEVICES else None
     report = DryRunReport(
         device=f"{kind}:0",
         target=experiment.target,

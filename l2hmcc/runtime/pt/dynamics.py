@@ -45,6 +45,7 @@ accept test are drawn by ``step`` and passed in, so ``propose`` is one ``torch.c
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
@@ -62,6 +63,10 @@ from .lattice import action_and_force, mean_plaquette, sin_charge, topological_c
 from .networks import LeapfrogNet, NetworkConfig, VNet, XNet
 
 __all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability"]
+
+
+#: devices whose networks run under ``torch.autocast`` when ``network_precision`` is bf16/fp16
+AUTOCAST_DEVICES = ("cuda", "xpu")
 
 
 class Proposal(NamedTuple):
@@ -122,7 +127,8 @@ class Dynamics(nn.Module):
     x/v network, or ``None`` for no networks (``s = t = q = 0``: a leapfrog with per-layer step
     sizes). ``dtype`` is the real precision (``torch.float32``/``torch.float64``; SU(N) links are
     then complex64/complex128). ``network_precision`` ``"bf16"``/``"fp16"`` runs the networks under
-    CUDA autocast (ignored on CPU); their outputs are cast back to ``dtype``.
+    autocast on CUDA and XPU (``AUTOCAST_DEVICES``; ignored on CPU); their outputs are cast back
+    to ``dtype``.
     """
 
     # a buffer (register_buffer in __init__); Module.__getattr__ would type it Tensor | Module
@@ -225,15 +231,15 @@ class Dynamics(nn.Module):
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         if net is None:
             return None, None, None
+        call: Callable[..., Any] = net
         if self._planar and not links.is_complex():  # compiled SU(N) layers
-            out: tuple[Tensor | None, Tensor | None, Tensor | None]
-            out = self._pair_units["network"](net, links, other, mask)
+            call = functools.partial(self._pair_units["network"], net)
+        out: tuple[Tensor | None, Tensor | None, Tensor | None]
+        if self.autocast_dtype is None or links.device.type not in AUTOCAST_DEVICES:
+            out = call(links, other, mask)
             return out
-        if self.autocast_dtype is None or links.device.type != "cuda":
-            out = net(links, other, mask)
-            return out
-        with torch.autocast("cuda", dtype=self.autocast_dtype):
-            out = net(links, other, mask)
+        with torch.autocast(links.device.type, dtype=self.autocast_dtype):
+            out = call(links, other, mask)
         return tuple(None if o is None else o.to(self.dtype) for o in out)  # type: ignore[return-value]
 
     def _v_step(

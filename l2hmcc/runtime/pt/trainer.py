@@ -41,7 +41,7 @@ from ..common.loop import (
 from . import hmc, lattice
 from .checkpoint import SUFFIX, StopFlag, load_checkpoint, save_checkpoint
 from .distributed import Backend, SingleProcess
-from .dynamics import Dynamics, DynamicsConfig, Proposal
+from .dynamics import AUTOCAST_DEVICES, Dynamics, DynamicsConfig, Proposal
 from .groups import GaugeGroup, group_by_name
 from .loss import LossConfig, l2hmc_loss
 from .networks import NetworkConfig
@@ -118,9 +118,9 @@ class Trainer(TrainerLoop):
             raise ValueError("loss.charge for SU(N) needs a 4D lattice (clover charge)")
 
         net_precision = train.network_precision
-        if net_precision in ("bf16", "fp16") and self.device.type != "cuda":
+        if net_precision in ("bf16", "fp16") and self.device.type not in AUTOCAST_DEVICES:
             warnings.warn(
-                f"train.network_precision={net_precision!r} applies on CUDA only; "
+                f"train.network_precision={net_precision!r} applies on CUDA and XPU only; "
                 f"networks run in {train.precision} on {self.device.type}",
                 RuntimeWarning,
                 stacklevel=2,

@@ -144,18 +144,17 @@ def test_every_shipped_spec_passes(
 
 
 def test_precisions_reach_the_fake_device(results: dict[tuple[str, str], dict[str, Any]]) -> None:
-    """fp64 links (SU(3): complex128) and bf16 networks under CUDA autocast, fp32 U(1)."""
+    """fp64 links (SU(3): complex128) and bf16 networks under CUDA and XPU autocast, fp32 U(1)."""
     su3 = _report(results, "cuda", "su3-smoke:pytorch")
     assert su3["precision"] == "fp64" and su3["autocast"] is None
     u1 = _report(results, "cuda", "u1-smoke:pytorch")
     assert u1["precision"] == "fp32"
     bf16 = "u1-smoke:lattice.shape=[8,8],train.chains=256,train.network_precision=bf16"
     assert _report(results, "cuda", bf16)["autocast"] == "bf16"
-    # the runtime's autocast is CUDA's: on XPU (Aurora) the networks of aurora.l2h run in
-    # full precision, and the dry run says so
+    # on XPU (Aurora) the networks of aurora.l2h run under XPU autocast as on CUDA
     xpu = _report(results, "xpu", "aurora:pytorch-ddp")
-    assert xpu["network_precision"] == "bf16" and xpu["autocast"] is None
-    assert any("applies on CUDA only" in n for n in xpu["notes"])
+    assert xpu["network_precision"] == "bf16" and xpu["autocast"] == "bf16"
+    assert not any("applies on" in n for n in xpu["notes"])
     assert _report(results, "cuda", "aurora:pytorch-ddp")["autocast"] == "bf16"
 
 

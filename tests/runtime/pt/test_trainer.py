@@ -234,9 +234,9 @@ def test_sun_training_step_runs_and_learns_step_sizes(group) -> None:
     assert not math.isclose(float(hist["step_sizes"][-1][0]), 0.1)
 
 
-def test_fp32_physics_and_network_autocast_only_on_cuda() -> None:
+def test_fp32_physics_and_network_autocast_only_on_cuda_and_xpu() -> None:
     torch.manual_seed(0)
-    with pytest.warns(RuntimeWarning, match="CUDA only"):
+    with pytest.warns(RuntimeWarning, match="CUDA and XPU only"):
         tr = Trainer(
             "SU2",
             (2, 2),
@@ -254,7 +254,7 @@ def test_fp32_physics_and_network_autocast_only_on_cuda() -> None:
             ),
             log=None,
         )
-    assert tr.model.autocast_dtype == torch.bfloat16  # would apply on CUDA
+    assert tr.model.autocast_dtype == torch.bfloat16  # would apply on CUDA and XPU
     hist = tr.train()
     assert tr.x.dtype == torch.complex64 and next(tr.model.parameters()).dtype == torch.float32
     assert np.all(np.isfinite(hist["loss"]))
