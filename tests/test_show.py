@@ -303,6 +303,19 @@ UNREADABLE: dict[str, tuple[Callable[[Path, Path], object], str]] = {
 }
 
 
+def show_unreadable(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str, case: str
+) -> tuple[str, str]:
+    """``show`` of a finished job whose ``output`` is replaced by ``UNREADABLE[case]``: its
+    text and the message the case expects."""
+    finish(job, sha="ab" * 32)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make, message = UNREADABLE[case]
+    make(job / output, outside)
+    return show_text(job, capsys), message
+
+
 @pytest.mark.parametrize("case", list(UNREADABLE))
 def test_unreadable_summary(
     case: str,
@@ -311,12 +324,7 @@ def test_unreadable_summary(
     capsys: pytest.CaptureFixture[str],
     deadline: None,
 ) -> None:
-    finish(job, sha="ab" * 32)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    make, message = UNREADABLE[case]
-    make(job / "output/summary.json", outside)
-    out = show_text(job, capsys)
+    out, message = show_unreadable(job, tmp_path, capsys, "output/summary.json", case)
     line = next(x for x in out.splitlines() if x.startswith("results: "))
     assert line.startswith(f"results: `output/summary.json` {message}"), line
     assert len(line) < 400 and "\x1b" not in out  # quoted text is clipped and escaped
@@ -331,12 +339,7 @@ def test_unreadable_run_record(
     capsys: pytest.CaptureFixture[str],
     deadline: None,
 ) -> None:
-    finish(job, sha="ab" * 32)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    make, message = UNREADABLE[case]
-    make(job / "output/run.json", outside)
-    out = show_text(job, capsys)
+    out, message = show_unreadable(job, tmp_path, capsys, "output/run.json", case)
     assert f"run          `output/run.json` {message}" in out.splitlines()
     assert "x3001" not in out
 
