@@ -55,7 +55,7 @@ for p in (str(REPO), str(BENCH)):
         sys.path.insert(0, p)
 
 import torch  # noqa: E402
-from reportlib import frontend, machine, physics, render, su3, throughput  # noqa: E402
+from reportlib import cost, frontend, machine, physics, render, su3, throughput  # noqa: E402
 
 U1_SPEC = REPO / "specs" / "u1-report.l2h"
 SU3_SPEC = REPO / "specs" / "su3-smoke.l2h"
@@ -98,6 +98,14 @@ MODES: dict[str, Callable[[], Mode]] = {
             n_traj=1,
             hmc_traj=2,
             compiled=False,
+            cost=cost.Plan(
+                rounds=2,
+                reps=1,
+                su3_shapes=((2, 2, 2, 2),),
+                su3_chains=2,
+                seed=False,
+                dry_run=True,
+            ),
         ),
         physics=physics.Plan(
             spec=U1_SPEC,
@@ -136,7 +144,12 @@ MODES: dict[str, Callable[[], Mode]] = {
         frontend_specs=None,
         frontend_runs=5,
         throughput=throughput.Plan(
-            rounds=3, n_train=1, n_traj=2, hmc_traj=10, l2hmc_compiled=("u1",)
+            rounds=3,
+            n_train=1,
+            n_traj=2,
+            hmc_traj=10,
+            l2hmc_compiled=("u1",),
+            cost=cost.Plan(chains=(64,), precisions=("fp32",), rounds=3, reps=3),
         ),
         physics=physics.Plan(
             spec=U1_SPEC,
@@ -176,6 +189,15 @@ MODES: dict[str, Callable[[], Mode]] = {
             n_traj=5,
             hmc_traj=20,
             bf16=True,
+            cost=cost.Plan(
+                chains=(64, 1024),
+                precisions=("fp32", "fp64"),
+                network_precisions=("bf16", "fp16"),
+                rounds=5,
+                reps=10,
+                su3_shapes=((4, 4, 4, 4), (8, 8, 8, 8)),
+                su3_precisions=("fp32", "fp64"),
+            ),
         ),
         physics=physics.Plan(
             spec=U1_SPEC,
@@ -243,6 +265,12 @@ def commands(mode: Mode, args: argparse.Namespace) -> list[tuple[str, str]]:
         ("compile latency alone", f"{py} bench/bench_frontend.py --runs {mode.frontend_runs}"),
         ("HMC throughput alone", f"OMP_NUM_THREADS=1 {py} bench/bench_hmc_pt.py"),
         ("L2HMC throughput alone", f"OMP_NUM_THREADS=1 {py} bench/bench_l2hmc_pt.py"),
+        (
+            "cost against HMC alone",
+            f"OMP_NUM_THREADS=1 {py} bench/bench_cost.py"
+            if args.device == "cpu"
+            else f"{py} bench/bench_cost_gpu.py --device {args.device}",
+        ),
         (
             "the U(1) physics spec as a job",
             f"{py} -m l2hmcc compile {ph.spec.relative_to(REPO)} --target pytorch -o jobs/u1-report "

@@ -445,9 +445,141 @@ def _throughput(tp: dict[str, Any] | None, figs: dict[str, str]) -> str:
         text += "\n\n**Failed variants**\n\n" + "\n".join(
             f"* {r['kind']} {r['workload']} {r['label']}: `{r['error']}`" for r in failed
         )
+    text += _cost(tp.get("cost"))
     if "throughput" in figs:
         text += f"\n\n![throughput]({figs['throughput']})"
     return text
+
+
+def _cost(cost: dict[str, Any] | None) -> str:
+    """The cost figures of the same run (``reportlib/cost.py``): L2HMC per force against HMC,
+    networks against their FLOP floor, SU(3) compiled against eager."""
+    if not cost:
+        return ""
+    rows = cost["rows"]
+    cpu = cost["device"] == "cpu"
+    unit = "CPU ms" if cpu else "ms"
+    text = (
+        "\n\n**L2HMC against HMC, per force evaluation; networks against their FLOP floor** "
+        f"(`bench/bench_cost{'' if cpu else '_gpu'}.py`'s figures, measured in this run on "
+        f"{cost['device']}"
+        + (", one thread, process CPU time" if cpu else ", wall time, CUDA synchronised")
+        + "; U(1) 16×16, 8 layers, merged directions; L2HMC `network none` (the compiled "
+        "proposal: 17 forces per trajectory) against the compiled HMC integrator (8 steps: 9 "
+        "forces); `hidden = [16]` networks' added time against their matmul FLOPs at the "
+        "matmul peak measured in the same run; median of interleaved rounds)"
+    )
+    if cost["plan"].get("dry_run"):
+        text += (
+            ". **Dry run: torch.compile was disabled (this mode runs in seconds), so "
+            "'compiled' is eager here and these figures mean nothing.**"
+        )
+    peaks = ", ".join(
+        f"{r['precision']} {r['matmul_gflops']:.0f} GFLOP/s" for r in rows if r["section"] == "peak"
+    )
+    text += f"\n\nMatmul peak: {peaks or '–'}.\n\n"
+    table_rows = []
+    for r in (r for r in rows if r["section"] == "cost"):
+        nets = f" + {r['network_precision']} networks" if r.get("network_precision") else ""
+        first = r["cold_compile_s"]
+        table_rows.append(
+            [
+                f"{r['chains']}",
+                f"{r['precision']}{nets}",
+                f"{r['l2hmc_ms_per_force']:.4f}",
+                f"{r['hmc_ms_per_force']:.4f}",
+                f"{r['l2hmc_over_hmc_per_force']:.2f}",
+                f"{r['net_added_ms']:.2f}",
+                f"{r['net_floor_ms']:.2f}",
+                f"{r['net_over_floor']:.1f}×",
+                " / ".join(f"{first[k]:.1f}" for k in ("none", "hidden16", "hmc")),
+                f"{r['load']:.1f}",
+            ]
+        )
+    text += table(
+        [
+            "chains",
+            "precision",
+            f"L2HMC {unit}/force",
+            f"HMC {unit}/force",
+            "ratio",
+            f"networks add {unit}",
+            f"FLOP floor {unit}",
+            "× floor",
+            "first call s (none / hidden16 / HMC)",
+            "load",
+        ],
+        table_rows,
+    )
+    su3 = [r for r in rows if r["section"] == "su3"]
+    if su3:
+        text += (
+            "\n\n**SU(3) compiled against eager** (`train.compile`; 4 layers, `hidden = [16]`, "
+            "merged directions, β = 6; trajectory: draw, proposal without gradients, accept; "
+            "median of interleaved rounds; the first call, with compilation, on its own)\n\n"
+        )
+        text += table(
+            [
+                "lattice × chains",
+                "precision",
+                f"trajectory eager / compiled {unit}",
+                "speed-up",
+                f"train step eager / compiled {unit}",
+                "speed-up",
+                "first compiled trajectory / train step s",
+                "load",
+            ],
+            [
+                [
+                    f"{'×'.join(map(str, r['shape']))} ×{r['chains']}",
+                    r["precision"],
+                    f"{1e3 * r['trajectory_eager_s']:.1f} / {1e3 * r['trajectory_compiled_s']:.1f}",
+                    f"{r['trajectory_speedup']:.2f}×",
+                    f"{1e3 * r['train_eager_s']:.1f} / {1e3 * r['train_compiled_s']:.1f}",
+                    f"{r['train_speedup']:.2f}×",
+                    f"{r['trajectory_compiled_first_s']:.1f} / {r['train_compiled_first_s']:.1f}",
+                    f"{r['load']:.1f}",
+                ]
+                for r in su3
+            ],
+        )
+    return text
+
+
+def _seed_side_by_side(cost: dict[str, Any] | None) -> str | None:
+    """The seed timed beside ours in this run (``bench_cost.seed_section`` rows), or None."""
+    if not cost:
+        return None
+    rows = [r for r in cost["rows"] if r["section"] == "seed"]
+    timed = [r for r in rows if "note" not in r]
+    if not timed:
+        notes = [r["note"] for r in rows if "note" in r]
+        return (
+            None
+            if not notes
+            else f"No side-by-side figure exists: {notes[0].removeprefix('no side-by-side figure exists: ')}."
+        )
+    text = (
+        "The seed (PyPI `l2hmc` 0.13.0, in `bench/.seed-venv`) run beside ours in this report "
+        "(`bench_cost.seed_section`: its timed rounds alternate with ours), on "
+        "`specs/u1-seed.l2h`'s workload: U(1) 16×16, 128 chains, 8 layers, the seed's network "
+        f"({timed[0]['seed_parameters']} parameters), fp32, process CPU seconds, one thread:\n\n"
+    )
+    return text + table(
+        ["unit", "ours", "ours s", "seed s", "speed-up", "our first call s", "load"],
+        [
+            [
+                "train step" if r["unit"] == "train" else "trajectory",
+                r["ours"],
+                f"{r['ours_s']:.3f}",
+                f"{r['seed_s']:.3f}",
+                f"{r['speedup']:.2f}×",
+                f"{r['ours_first_call_s']:.1f}",
+                f"{r['load']:.1f}",
+            ]
+            for r in timed
+        ],
+    )
 
 
 def _seed(tp: dict[str, Any] | None) -> str:
@@ -478,6 +610,9 @@ def _seed(tp: dict[str, Any] | None) -> str:
         and r["shape"] == ([16, 16] if r["workload"] == "u1" else [4, 4, 4, 4])
         for r in res
     )
+    side = _seed_side_by_side(tp.get("cost"))
+    if not rows and side is not None:
+        return side
     if not rows:
         return (
             "No side-by-side figure exists: the seed (PyPI `l2hmc` 0.13.0) did not run beside "

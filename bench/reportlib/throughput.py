@@ -11,6 +11,9 @@ rounds (each round: ``n_train`` train steps and ``n_traj`` trajectories of every
 turn), so that drifting load on a shared machine hits all of them alike.  Each variant is
 reported by its fastest round and its median round, in wall time and in process CPU time (with
 one thread the CPU time does not count the time other processes held the core).
+``Plan.cost`` adds the cost figures of ``reportlib/cost.py`` (L2HMC per force against HMC,
+networks against their FLOP floor, SU(3) compiled against eager, the seed side by side) to the
+same run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import torch
 
 from l2hmcc.runtime.pt import hmc
 from l2hmcc.runtime.pt.trainer import TrainConfig, Trainer
+
+from . import cost
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,9 @@ class Plan:
     l2hmc_compiled: tuple[str, ...] = ("u1", "su3")
     bf16: bool = False  #: add fp32 links + bf16 networks (CUDA)
     workloads: tuple[str, ...] = ("u1", "su3")
+    #: L2HMC per force against HMC, networks against their FLOP floor, SU(3) compiled against
+    #: eager and the seed side by side (``reportlib/cost.py``); None: not measured
+    cost: cost.Plan | None = None
 
 
 def _l2hmc_workloads(plan: Plan) -> dict[str, bench_l2hmc_pt.Workload]:
@@ -366,7 +374,7 @@ def run(plan: Plan, device: torch.device, log: Any = print) -> dict[str, Any]:
         "plan": dataclasses.asdict(plan) | {"u1_network": None, "su3_network": None},
         "device": str(device),
         "results": results,
-        # the seed's times measured beside ours in this run (none: it is not run here; see
-        # bench/bench_cost.py's seed section)
+        # the seed's times are measured beside ours by the cost figures ("cost", its "seed" rows)
         "seed": {},
+        "cost": cost.run(plan.cost, device, log) if plan.cost is not None else None,
     }
