@@ -99,6 +99,83 @@ def _sum_links(t: Tensor) -> Tensor:
     return t.flatten(1).sum(1)
 
 
+def v_update(
+    s: Tensor | None,
+    t: Tensor | None,
+    q: Tensor | None,
+    eps: Tensor,
+    v: Tensor,
+    f: Tensor,
+    logdet: Tensor,
+    inverse: bool,
+) -> tuple[Tensor, Tensor]:
+    """The v half step (module docstring, step 1) from the v-network's ``(s, t, q)``, or its
+    inverse: ``(v, logdet)``."""
+    kick = f if q is None else f * torch.exp(eps * q)
+    if t is not None:
+        kick = kick + t
+    half = 0.5 * eps
+    if not inverse:
+        if s is not None:
+            v = v * torch.exp(half * s)
+        v = v - half * kick
+    else:
+        v = v + half * kick
+        if s is not None:
+            v = v * torch.exp(-half * s)
+    if s is not None:
+        ld = _sum_links(half * s)
+        logdet = logdet - ld if inverse else logdet + ld
+    return v, logdet
+
+
+def x_drift(t: Tensor | None, q: Tensor | None, eps: Tensor, v: Tensor) -> Tensor:
+    """The algebra element of an x update, ``v ⊙ e^{εq} + t``."""
+    drift = v if q is None else v * torch.exp(eps * q)
+    return drift if t is None else drift + t
+
+
+def _pairs_v_step(
+    net: LeapfrogNet,
+    links: Tensor,
+    v: Tensor,
+    f: Tensor,
+    logdet: Tensor,
+    eps: Tensor,
+    inverse: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """SU(N) v half step on planar pair links, the v-network included: one compiled unit for
+    the forward and the inverse step (``inverse`` a 0-d bool tensor selects, so that both
+    directions share one graph)."""
+    s, t, q = net(links, f, None)
+    fwd = v_update(s, t, q, eps, v, f, logdet, False)
+    inv = v_update(s, t, q, eps, v, f, logdet, True)
+    return torch.where(inverse, inv[0], fwd[0]), torch.where(inverse, inv[1], fwd[1])
+
+
+def _pairs_x_step(
+    net: LeapfrogNet,
+    links: Tensor,
+    v: Tensor,
+    fixed: Tensor,
+    eps: Tensor,
+    signed_eps: Tensor,
+    moving: Tensor,
+) -> Tensor:
+    """SU(N) x update of the links ``moving`` on planar pairs, the x-network included
+    (``fixed`` its real 0/1 mask; ``signed_eps`` ``−ε`` for the inverse)."""
+    _, t, q = net(links, v, fixed)
+    return su_pairs.drift_links(links, x_drift(t, q, eps, v), signed_eps, moving)
+
+
+#: The SU(N) layer's units on pairs with their networks (``Dynamics.compile_layers``).
+LAYER_UNITS: Mapping[str, Callable[..., Any]] = {
+    **su_pairs.PAIR_UNITS,
+    "v_step": _pairs_v_step,
+    "x_step": _pairs_x_step,
+}
+
+
 def compact_shift(x: Tensor, eps_s: Tensor) -> Tensor:
     """``g(x) − x`` for ``g(x) = 2 atan(e^{εs} tan(x/2))``: ``2 atan(μ sin x / (2 + μ(1 − cos x)))``
     with ``μ = expm1(εs)``.  The denominator is ``> 0`` for every ``x`` (``μ > −1``)."""
@@ -131,11 +208,14 @@ class Dynamics(nn.Module):
     to ``dtype``.
     """
 
-    # a buffer (register_buffer in __init__); Module.__getattr__ would type it Tensor | Module
+    # buffers (register_buffer in __init__); Module.__getattr__ would type them Tensor | Module
     masks: Tensor
-    #: SU(N) on planar pairs: the drift, plane-product and force units (compiled ones after
+    moved_links: Tensor | None
+    site_shifts: Tensor
+    inverse_flags: Tensor
+    #: SU(N) on planar pairs: the layer's units (``LAYER_UNITS``; compiled ones after
     #: ``compile_layers``)
-    _pair_units: Mapping[str, Callable[..., Any]] = su_pairs.PAIR_UNITS
+    _pair_units: Mapping[str, Callable[..., Any]] = LAYER_UNITS
     #: SU(N) layers run on planar pairs (set by ``compile_layers``)
     _planar = False
 
@@ -171,6 +251,13 @@ class Dynamics(nn.Module):
         else:
             self.register_buffer("log_step_size", init)
         self.register_buffer("masks", self._build_masks(device))
+        # not in the state_dict: derived from the masks, like them rebuilt from the config
+        self.register_buffer("moved_links", self._moved_links(self.masks), persistent=False)
+        # SU(N) on pairs: periodic shifts as index tensors, the direction flag of the v unit
+        shifts = su_pairs.site_shifts(self.lattice_shape, device)
+        self.register_buffer("site_shifts", shifts, persistent=False)
+        flags = torch.tensor([False, True], device=device)
+        self.register_buffer("inverse_flags", flags, persistent=False)
 
         self.vnets = nn.ModuleList()
         self.xnets = nn.ModuleList()
@@ -210,6 +297,21 @@ class Dynamics(nn.Module):
             masks = masks.reshape(n, *shape)
         return masks.to(device)
 
+    def _moved_links(self, masks: Tensor) -> Tensor | None:
+        """``[N, 2, M]`` int64: the links (flattened as ``[D, *L]``) that the first and the second
+        x update of each layer move, when the halves are equal (``None`` otherwise).
+
+        Static per layer, so a compiled layer gathers and scatters the moved half of the links
+        with a fixed index (no ``nonzero`` at run time) and its x-networks compute their heads
+        for those links only (``LeapfrogNet.forward_moved``).
+        """
+        flat = masks.flatten(1)
+        if bool((2 * flat.sum(1) != flat.shape[1]).any()):
+            return None
+        return torch.stack(
+            [torch.stack([(~f).nonzero().squeeze(1), f.nonzero().squeeze(1)]) for f in flat]
+        )
+
     # -- pieces ------------------------------------------------------------------------------
     def step_sizes(self) -> Tensor:
         """``ε_k`` for every layer ``[N]``."""
@@ -227,7 +329,11 @@ class Dynamics(nn.Module):
         return nets[half if self.config.split_x else 0]  # type: ignore[index,no-any-return]
 
     def _run(
-        self, net: LeapfrogNet | None, links: Tensor, other: Tensor, mask: Tensor | None = None
+        self,
+        net: LeapfrogNet | Callable[..., Any] | None,
+        links: Tensor,
+        other: Tensor,
+        mask: Tensor | None = None,
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         if net is None:
             return None, None, None
@@ -252,23 +358,10 @@ class Dynamics(nn.Module):
         logdet: Tensor,
         inverse: bool,
     ) -> tuple[Tensor, Tensor]:
-        s, t, q = self._run(net, x, f)
-        kick = f if q is None else f * torch.exp(eps * q)
-        if t is not None:
-            kick = kick + t
-        half = 0.5 * eps
-        if not inverse:
-            if s is not None:
-                v = v * torch.exp(half * s)
-            v = v - half * kick
-        else:
-            v = v + half * kick
-            if s is not None:
-                v = v * torch.exp(-half * s)
-        if s is not None:
-            ld = _sum_links(half * s)
-            logdet = logdet - ld if inverse else logdet + ld
-        return v, logdet
+        if net is not None and self._fused_pairs(x):
+            flag = self.inverse_flags[int(inverse)]
+            return self._pair_units["v_step"](net, x, v, f, logdet, eps, flag)  # type: ignore[no-any-return]
+        return v_update(*self._run(net, x, f), eps, v, f, logdet, inverse)
 
     def _x_step(
         self,
@@ -279,17 +372,25 @@ class Dynamics(nn.Module):
         v: Tensor,
         logdet: Tensor,
         inverse: bool,
+        moving: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
+        """x update of the links where ``fixed`` is false; ``moving`` (optional) their indices
+        into the links flattened as ``[D, *L]`` (else found from ``fixed``)."""
+        signed = -eps if inverse else eps
+        if not self.abelian and not x.is_complex():  # SU(N) on planar pairs
+            if moving is None:
+                moving = (~fixed).flatten().nonzero().squeeze(1)
+            if net is not None and self._fused_pairs(x):
+                fixed_f = fixed.to(self.dtype)
+                return self._pair_units["x_step"](net, x, v, fixed_f, eps, signed, moving), logdet
         s, t, q = self._run(net, x, v, fixed.to(self.dtype))
-        drift = v if q is None else v * torch.exp(eps * q)
-        if t is not None:
-            drift = drift + t
+        drift = x_drift(t, q, eps, v)
         if not self.abelian and not x.is_complex():
-            return self._pairs_update(x, drift, -eps if inverse else eps, ~fixed), logdet
+            return self._pair_units["drift_links"](x, drift, signed, moving), logdet
         if self.abelian:
             new, ld = self._u1_x_step(eps, x, drift, s, inverse)
         else:
-            new = self.group.exp_update(x, drift, -eps if inverse else eps)
+            new = self.group.exp_update(x, drift, signed)
             ld = None
         upd = ~fixed
         if not self.abelian:
@@ -297,6 +398,38 @@ class Dynamics(nn.Module):
         x = torch.where(upd, new, x)
         if ld is not None:
             logdet = logdet + _sum_links(torch.where(~fixed, ld, torch.zeros_like(ld)))
+        return x, logdet
+
+    def _u1_x_half(
+        self,
+        net: LeapfrogNet | None,
+        fixed: Tensor,
+        held: Tensor,
+        moving: Tensor,
+        eps: Tensor,
+        x: Tensor,
+        v: Tensor,
+        logdet: Tensor,
+        inverse: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """``_x_step`` for U1 on the moved links only: ``held``/``moving`` index the links (as
+        ``[D, *L]``) where ``fixed`` is true/false; the update, its ``log|J|`` and the networks'
+        heads are computed for ``moving`` alone and scattered back."""
+        s = t = q = None
+        if net is not None:
+            call = functools.partial(net.forward_moved, fixed=held, moved=moving)
+            s, t, q = self._run(call, x, v, fixed.to(self.dtype))
+        b = x.shape[0]
+        flat = x.reshape(b, -1)
+        drift = v.reshape(b, -1)[:, moving]
+        if q is not None:
+            drift = drift * torch.exp(eps * q)
+        if t is not None:
+            drift = drift + t
+        new, ld = self._u1_x_step(eps, flat[:, moving], drift, s, inverse)
+        x = flat.index_copy(1, moving, new).reshape(x.shape)
+        if ld is not None:
+            logdet = logdet + ld.sum(1)
         return x, logdet
 
     def _drift(self, eps: Tensor, x: Tensor, drift: Tensor, inverse: bool) -> Tensor:
@@ -312,18 +445,20 @@ class Dynamics(nn.Module):
             return self.group.exp_update(x, p, eps)
         return self._pair_units["drift"](x, p, eps)  # type: ignore[no-any-return]
 
-    def _pairs_update(self, x: Tensor, p: Tensor, eps: Tensor, upd: Tensor) -> Tensor:
-        """``U ← exp(ε P) U`` on planar pairs ``[N, N, 2, B, D, *L]`` for the links where
-        ``upd`` ``[D, *L]`` is true, the others kept: only those are exponentiated (half the
-        work of updating all and selecting)."""
-        index = upd.flatten().nonzero().squeeze(1)
-        return self._pair_units["drift_links"](x, p, eps, index)  # type: ignore[no-any-return]
+    def _fused_pairs(self, x: Tensor) -> bool:
+        """Whether a network call on the planar pair links ``x`` runs inside the fused layer
+        units (``v_step``, ``x_step``): compiled SU(N) layers whose networks need no autocast."""
+        return (
+            self._planar
+            and not x.is_complex()
+            and (self.autocast_dtype is None or x.device.type not in AUTOCAST_DEVICES)
+        )
 
     def _action_and_force(self, x: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
         """``lattice.action_and_force``, or its planar form for SU(N) pairs (``su_pairs``)."""
         if self.abelian or x.is_complex():
             return action_and_force(x, beta)
-        return su_pairs.action_and_force(x, beta, self._pair_units)
+        return su_pairs.action_and_force(x, beta, self._pair_units, self.site_shifts)
 
     def _u1_x_step(
         self, eps: Tensor, x: Tensor, drift: Tensor, s: Tensor | None, inverse: bool
@@ -362,7 +497,10 @@ class Dynamics(nn.Module):
         (reused by the next layer: one force evaluation per layer).
         """
         nets = (self._vnet(k), self._xnet(k, 0), self._xnet(k, 1))
-        return self._layer_fn(*nets, self.masks[k], eps, x, v, f, logdet, beta, inverse)
+        moved = None if self.moved_links is None else self.moved_links[k]
+        return self._layer_fn(
+            *nets, self.masks[k], eps, x, v, f, logdet, beta, inverse, moved=moved
+        )
 
     def apply_layer(
         self,
@@ -377,22 +515,35 @@ class Dynamics(nn.Module):
         logdet: Tensor,
         beta: Tensor,
         inverse: bool,
+        moved: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """One layer with its networks and mask passed in: the unit that ``compile_layers``
-        compiles (the networks are arguments, so every layer reuses one graph)."""
+        compiles (the networks are arguments, so every layer reuses one graph).
+
+        ``moved`` (U1): the layer's row of ``moved_links``; the x updates then gather, update and
+        scatter back only the links they move, and the x-networks compute those links' heads
+        only (the same values as the masked updates of every link, at about half the work).
+        """
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         if xnet_first is None and xnet_second is None:
             # Without x-networks the two masked halves move every link by the same elementwise
             # map of (x, v): one drift of all links gives the same values at half the work.
             x = self._drift(eps, x, v, inverse)
+        elif moved is not None and self.abelian:
+            first = (xnet_first, mask, moved[1], moved[0])  # net, fixed, held, moving
+            second = (xnet_second, ~mask, moved[0], moved[1])
+            for net, fixed, held, mover in (second, first) if inverse else (first, second):
+                x, logdet = self._u1_x_half(net, fixed, held, mover, eps, x, v, logdet, inverse)
         else:
+            # SU(N): the moved links' indices, static per layer (no nonzero at run time)
+            move_1, move_2 = (None, None) if moved is None else (moved[0], moved[1])
             halves = (
-                ((xnet_second, ~mask), (xnet_first, mask))
+                ((xnet_second, ~mask, move_2), (xnet_first, mask, move_1))
                 if inverse
-                else ((xnet_first, mask), (xnet_second, ~mask))
+                else ((xnet_first, mask, move_1), (xnet_second, ~mask, move_2))
             )
-            for net, fixed in halves:
-                x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
+            for net, fixed, moving in halves:
+                x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse, moving)
         action, f = self._action_and_force(x, beta)
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         return x, v, logdet, action, f
@@ -425,7 +576,7 @@ class Dynamics(nn.Module):
             )
         else:
             self._pair_units = (
-                su_pairs.compile_units(**compile_kwargs) if enabled else su_pairs.PAIR_UNITS
+                su_pairs.compile_units(LAYER_UNITS, **compile_kwargs) if enabled else LAYER_UNITS
             )
             self._planar = enabled
             self._layer_fn = self.apply_layer
@@ -474,16 +625,14 @@ class Dynamics(nn.Module):
         """
         beta = self._beta(beta)
         eps_all = self.step_sizes()
-        _, f = action_force if action_force is not None else action_and_force(x, beta)
-        logdet = torch.zeros(x.shape[0], dtype=self.dtype, device=x.device)
+        y = self._layer_links(x)  # compiled SU(N): layers on planar pairs
+        _, f = action_force if action_force is not None else self._action_and_force(y, beta)
+        logdet = torch.zeros(v.shape[0], dtype=self.dtype, device=v.device)
         action = torch.zeros_like(logdet)
         n = self.config.leapfrog
-        pairs = self._planar and x.is_complex()  # compiled SU(N): layers on planar pairs
-        if pairs:
-            x = su_pairs.to_pairs(x)
         for k in range(n - 1, -1, -1) if backward else range(n):
-            x, v, logdet, action, f = self._layer(k, eps_all[k], x, v, f, logdet, beta, backward)
-        return (su_pairs.from_pairs(x) if pairs else x), v, logdet, action, f
+            y, v, logdet, action, f = self._layer(k, eps_all[k], y, v, f, logdet, beta, backward)
+        return self._caller_links(y, x), v, logdet, action, f
 
     def involution(
         self, x: Tensor, v: Tensor, beta: Tensor | float
@@ -493,10 +642,19 @@ class Dynamics(nn.Module):
         ``M(M(ξ)) = ξ`` to rounding (U1 affine: as real coordinates, unwrapped).
         """
         beta = self._beta(beta)
-        s0, f0 = action_and_force(x, beta)
-        x1, v1, ld1, s1, f1 = self.transport(x, v, beta, action_force=(s0, f0))
-        x2, v2, ld2, s2, _ = self.transport(x1, -v1, beta, backward=True, action_force=(s1, f1))
-        return x2, v2, ld1 + ld2, s0, s2
+        y = self._layer_links(x)  # compiled SU(N): pairs through both halves, converted once
+        s0, f0 = self._action_and_force(y, beta)
+        y1, v1, ld1, s1, f1 = self.transport(y, v, beta, action_force=(s0, f0))
+        y2, v2, ld2, s2, _ = self.transport(y1, -v1, beta, backward=True, action_force=(s1, f1))
+        return self._caller_links(y2, x), v2, ld1 + ld2, s0, s2
+
+    def _layer_links(self, x: Tensor) -> Tensor:
+        """The links as the layers take them: planar pairs for compiled SU(N) layers."""
+        return su_pairs.to_pairs(x) if self._planar and x.is_complex() else x
+
+    def _caller_links(self, y: Tensor, like: Tensor) -> Tensor:
+        """``_layer_links``' inverse: complex links again where the caller gave complex ones."""
+        return su_pairs.from_pairs(y) if like.is_complex() and not y.is_complex() else y
 
     def _beta(self, beta: Tensor | float) -> Tensor:
         if isinstance(beta, Tensor):
@@ -530,9 +688,11 @@ class Dynamics(nn.Module):
         else:
             if forward_mask is None:
                 raise ValueError("random directions need forward_mask ([B] bool)")
-            s0, f0 = action_and_force(x, beta)
-            xf, vf, ldf, sf, _ = self.transport(x, v, beta, action_force=(s0, f0))
-            xb, vb, ldb, sb, _ = self.transport(x, v, beta, backward=True, action_force=(s0, f0))
+            y = self._layer_links(x)
+            s0, f0 = self._action_and_force(y, beta)
+            yf, vf, ldf, sf, _ = self.transport(y, v, beta, action_force=(s0, f0))
+            yb, vb, ldb, sb, _ = self.transport(y, v, beta, backward=True, action_force=(s0, f0))
+            xf, xb = self._caller_links(yf, x), self._caller_links(yb, x)
             d = forward_mask.reshape((-1,) + (1,) * (x.dim() - 1))
             x1 = torch.where(d, xf, xb)
             v1 = torch.where(forward_mask.reshape((-1,) + (1,) * (v.dim() - 1)), vf, vb)

@@ -56,7 +56,7 @@ from typing import Any, TypedDict
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from ..common.config import ACTIVATION_NAMES, EMBEDDINGS, NetworkConfig, seed_u1_network
 from .groups import wrap
@@ -74,6 +74,7 @@ __all__ = [
     "max_pool",
     "periodic_pad",
     "seed_u1_network",
+    "tanh",
 ]
 
 #: The activations (``common.config.ACTIVATION_NAMES``: the configs validate against those).
@@ -121,6 +122,20 @@ def max_pool(h: torch.Tensor, size: int) -> torch.Tensor:
     The native kernels (fast on channels-last input, with a cheap index-based backward)."""
     pool = {3: F.max_pool1d, 4: F.max_pool2d, 5: F.max_pool3d}[h.dim()]
     return pool(h, size)
+
+
+def tanh(a: Tensor) -> Tensor:
+    """``tanh a`` as ``e / (e + 2)`` with ``e = expm1(2a)`` (``|a|`` clamped at 20, where tanh is
+    ±1 to double precision, so that ``expm1`` cannot overflow).
+
+    The same function to rounding, with the accuracy of ``expm1`` near 0; one ``expm1`` and one
+    division vectorise about three times faster than ``tanh`` on CPU (fp32 and fp64, compiled
+    and eager). Half precisions keep ``torch.tanh`` (``expm1(40)`` overflows them).
+    """
+    if a.dtype not in (torch.float32, torch.float64):
+        return torch.tanh(a)
+    e = torch.expm1(2.0 * a.clamp(-20.0, 20.0))
+    return e / (e + 2.0)
 
 
 def group_colors(group: Any) -> int:
@@ -271,24 +286,65 @@ class LeapfrogNet(nn.Module):
             h = self.act(self.conv_dense(self._conv_features(h)))
         else:
             h = h.flatten(1)
-        z = self.act(self.x_layer(h) + self.v_layer(other.flatten(1)))
+        z = self._hidden(self.x_layer(h), other)
+        out = F.linear(z, self.head_weight)
+        return self._outputs(out, self.t_bias, (other.shape[0], *self.out_shape))
+
+    def forward_moved(
+        self, links: Tensor, other: Tensor, mask: Tensor, fixed: Tensor, moved: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """``forward(links, other, mask)`` at the links an x update moves only, ``[B, M]`` each
+        (U1): the same values, at about half the work of an x-network.
+
+        ``fixed`` and ``moved`` are the indices of the links (flattened as ``[D, *L]``) where
+        ``mask`` is 1 and 0. The head rows of the moved links alone are multiplied, and without a
+        conv stack the ``x_layer`` reads only the columns of the fixed links' features (the
+        others are the zeros of the masked embedding, so the sum is the same).
+        """
+        if self.n_generators != 1:
+            raise ValueError("forward_moved: U1 networks only")
+        if self.conv_dense is not None:
+            h = self.act(self.conv_dense(self._conv_features(self.embed(links, mask))))
+            pre = self.x_layer(h)
+        else:
+            held = links.flatten(1)[:, fixed]
+            if self.raw:
+                h, cols = wrap(held), fixed
+            else:
+                h = torch.cat([torch.cos(held), torch.sin(held)], dim=1)
+                cols = torch.cat([fixed, fixed + self.n_links])
+            pre = F.linear(h, self.x_layer.weight[:, cols], self.x_layer.bias)
+        z = self._hidden(pre, other)
+        rows = torch.cat([moved + i * self.n_out for i in range(len(self.heads))])
+        out = F.linear(z, self.head_weight[rows])
+        bias = None if self.t_bias is None else self.t_bias[moved]
+        return self._outputs(out, bias, (other.shape[0], moved.shape[0]))
+
+    def _hidden(self, x_pre: Tensor, other: Tensor) -> Tensor:
+        """``z`` from the ``x_layer`` output: the v path added, the hidden layers, dropout, norm."""
+        z: Tensor = self.act(x_pre + self.v_layer(other.flatten(1)))
         for layer in self.hidden_layers:
             z = self.act(layer(z))
         if self.dropout is not None:
             z = self.dropout(z)
         if self.batch_norm is not None:
             z = self.batch_norm(z)
-        out = F.linear(z, self.head_weight)
-        parts = dict(zip(self.heads, torch.split(out, self.n_out, dim=1), strict=True))
-        shape = (other.shape[0], *self.out_shape)
+        return z
+
+    def _outputs(
+        self, out: Tensor, t_bias: Tensor | None, shape: tuple[int, ...]
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """``(s, t, q)`` of ``shape`` from the fused head output ``out`` (blocks s, t, q)."""
+        n = out.shape[1] // len(self.heads)
+        parts = dict(zip(self.heads, torch.split(out, n, dim=1), strict=True))
         s = t = q = None
         if self.s_log_scale is not None:
-            s = (self.config.scale_s * torch.exp(self.s_log_scale)) * torch.tanh(parts["s"])
+            s = (self.config.scale_s * torch.exp(self.s_log_scale)) * tanh(parts["s"])
             s = s.reshape(shape)
-        if self.t_bias is not None:
-            t = (parts["t"] + self.t_bias).reshape(shape)
+        if t_bias is not None:
+            t = (parts["t"] + t_bias).reshape(shape)
         if self.q_log_scale is not None:
-            q = (self.config.scale_q * torch.exp(self.q_log_scale)) * torch.tanh(parts["q"])
+            q = (self.config.scale_q * torch.exp(self.q_log_scale)) * tanh(parts["q"])
             q = q.reshape(shape)
         return s, t, q
 

@@ -20,6 +20,7 @@ mode these functions are correct but slower than the complex code; they exist fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,7 +48,10 @@ __all__ = [
     "links_view",
     "mm",
     "plane_products",
+    "plane_staples",
+    "site_shifts",
     "staple_sums",
+    "staple_sums_shifted",
     "to_pairs",
     "w_kick",
 ]
@@ -133,6 +137,64 @@ def staple_sums(pairs: Tensor, plane: PlaneFn = plane_products) -> Tensor:
             add(mu, _shift(lo_mu, nu, -1))
             add(nu, _shift(lo_nu, mu, -1))
     return torch.stack([a for a in acc if a is not None], 4)
+
+
+def site_shifts(lattice_shape: tuple[int, ...], device: torch.device | str | None = None) -> Tensor:
+    """``[2, D, |L|]`` int64: the flattened site index of ``x + μ̂`` (row 0) and of ``x − μ̂`` (row
+    1) for every site ``x`` (periodic), so that ``f(x ± μ̂) = f.index_select(-1, idx)`` on a field
+    whose last axis is the flattened lattice: a periodic shift that one compiled graph takes as an
+    input for every direction (``torch.roll`` bakes its axis into the graph)."""
+    sites = torch.arange(math.prod(lattice_shape), device=device).reshape(lattice_shape)
+    return torch.stack(
+        [
+            torch.stack([torch.roll(sites, -n, mu).flatten() for mu in range(len(lattice_shape))])
+            for n in (1, -1)
+        ]
+    )
+
+
+def plane_staples(
+    u_mu: Tensor,
+    u_nu: Tensor,
+    acc_mu: Tensor,
+    acc_nu: Tensor,
+    up_mu: Tensor,
+    up_nu: Tensor,
+    down_mu: Tensor,
+    down_nu: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """One plane's contribution to the staple sums of ``μ`` and ``ν``, shifts included.
+
+    ``u_μ``, ``u_ν`` ``[N, N, 2, B, |L|]`` (sites flattened), ``acc_μ``, ``acc_ν`` the sums so far;
+    ``up_μ``/``down_μ`` the rows of ``site_shifts`` (``x ± μ̂``).  Returns
+    ``(acc_μ + upper_μ + lower_μ(x − ν̂), acc_ν + upper_ν + lower_ν(x − μ̂))`` with the terms of
+    ``plane_products`` added in the order of ``staple_sums``.
+    """
+    upper_mu, upper_nu, lower_mu, lower_nu = plane_products(
+        u_mu, u_nu, u_mu.index_select(-1, up_nu), u_nu.index_select(-1, up_mu)
+    )
+    return (
+        (acc_mu + upper_mu) + lower_mu.index_select(-1, down_nu),
+        (acc_nu + upper_nu) + lower_nu.index_select(-1, down_mu),
+    )
+
+
+def staple_sums_shifted(
+    pairs: Tensor, shifts: Tensor, plane: Callable[..., tuple[Tensor, Tensor]] = plane_staples
+) -> Tensor:
+    """``staple_sums`` with the periodic shifts and the sums inside ``plane`` (``plane_staples``,
+    which may be compiled: one graph for every plane); ``shifts`` from ``site_shifts``."""
+    d = pairs.shape[4]
+    flat = pairs.flatten(5)  # [N, N, 2, B, D, |L|]
+    # one zero start per direction: aliased inputs would make a compiled plane another graph
+    acc = [torch.zeros_like(flat[:, :, :, :, 0]) for _ in range(d)]
+    up, down = shifts[0], shifts[1]
+    for mu in range(d):
+        for nu in range(mu + 1, d):
+            u_mu, u_nu = flat[:, :, :, :, mu], flat[:, :, :, :, nu]
+            shift = (up[mu], up[nu], down[mu], down[nu])
+            acc[mu], acc[nu] = plane(u_mu, u_nu, acc[mu], acc[nu], *shift)
+    return torch.stack(acc, 4).view_as(pairs)
 
 
 def _trailing(m: Tensor) -> Tensor:
@@ -274,6 +336,7 @@ def _network(net: Callable[..., Any], links: Tensor, other: Tensor, mask: Tensor
 #: The units of the SU(N) L2HMC layer on pairs; ``compile_units`` gives compiled ones.
 PAIR_UNITS: Mapping[str, Callable[..., Any]] = {
     "plane": plane_products,
+    "plane_staples": plane_staples,
     "force": action_force_from_staples,
     "drift": drift,
     "drift_links": drift_links,
@@ -281,22 +344,33 @@ PAIR_UNITS: Mapping[str, Callable[..., Any]] = {
 }
 
 
-def compile_units(**compile_kwargs: Any) -> dict[str, Callable[..., Any]]:
-    """``PAIR_UNITS`` through ``torch.compile`` (``dynamic=False`` unless given), each with the
-    eager fallback of ``compile.maybe_compile``.  Small graphs, each reused: one plane's
-    products for every plane, the drift for every x update, forward and inverse (the sign of
-    ``ε`` is an input), the force for every layer, the network call (embedding of the pair
-    links included) for every network of its kind (x or v)."""
+def compile_units(
+    units: Mapping[str, Callable[..., Any]] = PAIR_UNITS, **compile_kwargs: Any
+) -> dict[str, Callable[..., Any]]:
+    """``units`` (``PAIR_UNITS`` or a superset) through ``torch.compile`` (``dynamic=False``
+    unless given), each with the eager fallback of ``compile.maybe_compile``; a unit compiles at
+    its first call, so unused ones cost nothing.  Small graphs, each reused: one plane's
+    staples for every plane (the shifts are index inputs), the drift for every x update, forward
+    and inverse (the sign of ``ε`` is an input), the force for every layer, the network call
+    (embedding of the pair links included) for every network of its kind (x or v)."""
     kwargs: dict[str, Any] = {"dynamic": False, **compile_kwargs}
     return {
         name: maybe_compile(fn, True, name=f"SU(N) {name} unit", **kwargs)
-        for name, fn in PAIR_UNITS.items()
+        for name, fn in units.items()
     }
 
 
 def action_and_force(
-    pairs: Tensor, beta: float | Tensor = 1.0, units: Mapping[str, Callable[..., Any]] = PAIR_UNITS
+    pairs: Tensor,
+    beta: float | Tensor = 1.0,
+    units: Mapping[str, Callable[..., Any]] = PAIR_UNITS,
+    shifts: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(S [B], F)`` for pair links, as ``lattice.action_and_force`` (same formula and order);
-    ``units`` are ``PAIR_UNITS`` or compiled ones (``compile_units``)."""
-    return units["force"](pairs, staple_sums(pairs, units["plane"]), beta)  # type: ignore[no-any-return]
+    ``units`` are ``PAIR_UNITS`` or compiled ones (``compile_units``).  With ``shifts``
+    (``site_shifts``) the staple sums run through the ``plane_staples`` unit, shifts included."""
+    if shifts is None:
+        a = staple_sums(pairs, units["plane"])
+    else:
+        a = staple_sums_shifted(pairs, shifts, units["plane_staples"])
+    return units["force"](pairs, a, beta)  # type: ignore[no-any-return]

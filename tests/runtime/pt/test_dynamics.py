@@ -294,6 +294,58 @@ def test_masks_partition_the_links_and_alternate() -> None:
         assert torch.equal(rnd.masks[k].flatten(), expected)
 
 
+@pytest.mark.parametrize(
+    ("shape", "cfg", "net"),
+    [
+        ((4, 4), {"x_update": "compact"}, RANDOM_NETS),
+        ((4, 4), {"x_update": "affine"}, RANDOM_NETS),
+        ((4, 6), {"mask": "random", "split_x": False}, CONV_NETS),
+        ((2, 2, 2), {"networks": "shared", "mask": "random"}, RANDOM_NETS),
+        ((4, 4), {}, NetworkConfig(hidden=(8,), embedding="raw", head_init=1.0)),
+    ],
+    ids=["compact", "affine", "conv-random-mask", "3d-shared", "raw"],
+)
+def test_u1_moved_half_updates_equal_the_masked_updates(shape, cfg, net) -> None:
+    """U1 x updates on the moved links alone (``moved_links``: gathered, updated, scattered
+    back, heads of those links only) give the masked updates of every link, and their
+    gradients, to rounding."""
+    dyn = make(U1, shape, net, **cfg)
+    assert dyn.moved_links is not None and dyn.moved_links.shape[1] == 2
+    for k in range(dyn.config.leapfrog):
+        first, second = dyn.moved_links[k]
+        assert torch.equal(first.sort().values, (~dyn.masks[k]).flatten().nonzero().squeeze(1))
+        assert torch.equal(second.sort().values, dyn.masks[k].flatten().nonzero().squeeze(1))
+    x = U1.random(3, shape, generator=gen())
+    v = U1.random_momenta(x, gen(1))
+    params = [p for p in dyn.parameters() if p.requires_grad]
+    results = []
+    for moved in (dyn.moved_links, None):
+        dyn.moved_links = moved
+        p = dyn.propose(x, v, 2.0)
+        loss = (p.acceptance * (p.x - x).square().flatten(1).sum(1)).mean()
+        results.append((p, torch.autograd.grad(loss, params)))
+    (p1, g1), (p0, g0) = results
+    assert float(p1.logdet.abs().max()) > 1e-2  # the networks really scale the links
+    assert link_diff(U1, p1.x, p0.x, cfg.get("x_update") != "affine") < TOL
+    for a, b in ((p1.v, p0.v), (p1.logdet, p0.logdet), (p1.h_prop, p0.h_prop)):
+        assert float((a - b).abs().max()) < TOL
+    for a, b in zip(g1, g0, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_moved_links_are_derived_not_saved() -> None:
+    """``moved_links`` is rebuilt from the masks (not in the state_dict); ``None`` where the
+    halves differ in size (odd checkerboard), which keeps the masked updates of every link."""
+    dyn = make(U1, (4, 4))
+    assert "moved_links" not in dyn.state_dict() and "masks" in dyn.state_dict()
+    assert make(U1, (3, 3)).moved_links is None
+    odd = make(U1, (3, 3))
+    x = U1.random(2, (3, 3), generator=gen())
+    y, w, ld, _, _ = odd.involution(x, U1.random_momenta(x, gen(1)), 1.0)
+    y2, _, ld2, _, _ = odd.involution(y, w, 1.0)
+    assert link_diff(U1, y2, x) < TOL and float((ld + ld2).abs().max()) < TOL
+
+
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="directions"):
         DynamicsConfig(directions="both")

@@ -17,6 +17,7 @@ from l2hmcc.runtime.pt.networks import (
     max_pool,
     periodic_pad,
     seed_u1_network,
+    tanh,
 )
 
 torch.set_num_threads(1)
@@ -74,6 +75,55 @@ def test_x_network_ignores_the_links_it_updates(grp, shape, cfg) -> None:
     # ... while it does depend on the fixed links.
     x3 = torch.where(keep, other, x)
     assert not torch.equal(net(x3, v, fixed.to(F64))[1], out1[1])
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        NetworkConfig(hidden=(8, 8), head_init=1.0),
+        NetworkConfig(hidden=(8,), embedding="raw", head_init=1.0),
+        dataclasses.replace(CONV, head_init=1.0),
+    ],
+    ids=["dense", "raw", "conv"],
+)
+def test_forward_moved_is_forward_at_the_moved_links(cfg) -> None:
+    """U1 x-networks computed for the moved links alone give the full outputs' values there."""
+    shape = (4, 6)
+    net = XNet(U1, shape, cfg, dtype=F64)
+    x = U1.random(3, shape, generator=gen())
+    v = U1.random_momenta(x, gen(1))
+    fixed = (torch.randperm(48, generator=gen(2)) < 24).reshape(2, *shape)
+    held, moved = fixed.flatten().nonzero().squeeze(1), (~fixed).flatten().nonzero().squeeze(1)
+    full = net(x, v, fixed.to(F64))
+    part = net.forward_moved(x, v, fixed.to(F64), held, moved)
+    for a, b in zip(full, part, strict=True):
+        assert a is not None and b is not None and b.shape == (3, 24)
+        assert torch.allclose(a.flatten(1)[:, moved], b, rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="U1"):
+        XNet(SU2, (2, 2, 2), NetworkConfig(hidden=(8,))).forward_moved(
+            x, v, fixed.to(F64), held, moved
+        )
+
+
+def test_tanh_is_torch_tanh_to_rounding() -> None:
+    """The expm1 form of tanh (the heads' squashing): equal to ``torch.tanh`` to a few ulps
+    everywhere (saturated beyond the clamp), exactly 0 at 0, and the same derivative."""
+    a = torch.cat(
+        [torch.linspace(-60, 60, 20001, dtype=F64), torch.tensor([0.0, 1e-300, -1e-8], dtype=F64)]
+    )
+    a.requires_grad_(True)
+    ours, ref = tanh(a), torch.tanh(a)
+    err = (ours - ref).detach()
+    assert float(err.abs().max()) <= 4e-16
+    assert float((err / ref.detach().abs().clamp(min=1e-300)).abs().max()) <= 1e-15
+    assert float(ours[20001]) == 0.0 and float(ours[20002]) == 1e-300
+    (g,) = torch.autograd.grad(ours.sum(), a)
+    (g_ref,) = torch.autograd.grad(ref.sum(), a)
+    assert float((g - g_ref).abs().max()) <= 1e-15
+    f32 = torch.linspace(-30, 30, 2001)
+    assert float((tanh(f32) - torch.tanh(f32)).abs().max()) <= 2e-7
+    half = torch.linspace(-30, 30, 11, dtype=torch.bfloat16)  # torch.tanh itself there
+    assert torch.equal(tanh(half), torch.tanh(half))
 
 
 def test_seed_u1_network_matches_the_seed_architecture() -> None:
