@@ -58,7 +58,7 @@ from l2hmcc.runtime.common.config import (
     TrainConfig,
 )
 from l2hmcc.runtime.tf import hmc
-from l2hmcc.runtime.tf.trainer import Trainer
+from l2hmcc.runtime.tf.trainer import COMPILE_MODES, Trainer
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -147,6 +147,131 @@ def measure(w: Workload, mode: str, precision: str, warmup: int, n: int) -> dict
     return out
 
 
+#: ``--fusion`` workloads (issue 12's): U(1) 16×16, 64 chains, 8 layers, ``hidden = [16]``;
+#: SU(3) 4⁴, 8 chains, 4 layers, ``hidden = [16]`` (as ``bench_su3_compile.py --tf``)
+FUSION = {
+    "u1": Workload(
+        "U1",
+        (16, 16),
+        4.0,
+        64,
+        DynamicsConfig(leapfrog=8, step_size=0.1, directions="merged", x_update="compact"),
+        NetworkConfig(hidden=(16,)),
+        LossConfig(plaquette=1.0, charge=0.0),
+    ),
+    "su3": Workload(
+        "SU3",
+        (4, 4, 4, 4),
+        6.0,
+        8,
+        DynamicsConfig(leapfrog=4, step_size=0.01, directions="merged"),
+        NetworkConfig(hidden=(16,), activation="tanh"),
+        LossConfig(plaquette=0.1, charge=0.0),
+    ),
+}
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def fusion(name: str, precision: str, modes: list[str], rounds: int, reps: int) -> dict[str, Any]:
+    """The compile modes side by side in this process: per mode the first trajectory and the
+    first train step (tracing and XLA compilation: CPU and wall seconds), then ``rounds``
+    rounds timing ``reps`` trajectories and ``reps`` train steps of every mode in turn
+    (interleaved); medians of the per-round medians (CPU seconds) and of the per-round ratios
+    to the first mode."""
+    w = FUSION[name]
+    trainers = {}
+    for mode in modes:
+        cfg = TrainConfig(steps=10**6, chains=w.chains, lr=1e-4, precision=precision, log_every=0)
+        trainers[mode] = Trainer(
+            w.group,
+            w.shape,
+            w.beta,
+            w.dynamics,
+            w.network,
+            w.loss,
+            cfg,
+            log=None,
+            compile_mode=mode,
+        )
+
+    def trajectory(mode: str) -> None:
+        tr = trainers[mode]
+        tr.evaluate(1, w.beta)  # one eval trajectory through the trainer's own path
+        float(tr.histories["eval"]["accept_prob"][-1][0])
+
+    def train(mode: str) -> None:
+        tr = trainers[mode]
+        float(tr.train_step(w.beta)["accept_prob"][0])
+
+    units = {"trajectory": trajectory, "train": train}
+    row: dict[str, Any] = {"workload": name, "precision": precision, "modes": modes}
+    first: dict[str, dict[str, float]] = {}
+    for unit, fn in units.items():
+        for mode in modes:
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn(mode)
+            first[f"{unit}/{mode}"] = {
+                "cpu_s": time.process_time() - c0,
+                "wall_s": time.perf_counter() - t0,
+                "load": _load(),
+            }
+            fn(mode)
+            print(
+                f"  {name} {precision} {unit} {mode}: first call "
+                f"{first[f'{unit}/{mode}']['cpu_s']:.1f} CPU s",
+                flush=True,
+            )
+    per_round: dict[str, list[float]] = {}
+    loads = []
+    for _ in range(rounds):
+        for unit, fn in units.items():
+            for mode in modes:
+                ts = []
+                for _ in range(reps):
+                    c0 = time.process_time()
+                    fn(mode)
+                    ts.append(time.process_time() - c0)
+                per_round.setdefault(f"{unit}/{mode}", []).append(statistics.median(ts))
+        loads.append(_load())
+    base = modes[0]
+    row["first"] = first
+    row["cpu_s"] = {k: statistics.median(v) for k, v in per_round.items()}
+    row["speedup_vs_" + base] = {
+        f"{unit}/{mode}": statistics.median(
+            b / m
+            for b, m in zip(per_round[f"{unit}/{base}"], per_round[f"{unit}/{mode}"], strict=True)
+        )
+        for unit in units
+        for mode in modes
+    }
+    row["compile_mode_after"] = {m: tr.compile_mode for m, tr in trainers.items()}
+    row["load_min_max"] = [min(loads), max(loads)]
+    return row
+
+
+def fusion_report(row: dict[str, Any]) -> str:
+    w = FUSION[row["workload"]]
+    base = row["modes"][0]
+    lines = [
+        f"\n{w.group} {'x'.join(map(str, w.shape))}, {w.chains} chains, {w.dynamics.leapfrog} "
+        f"layers, hidden {list(w.network.hidden)}, {row['precision']} (load "
+        f"{row['load_min_max'][0]:.1f}-{row['load_min_max'][1]:.1f}); CPU ms per call, "
+        f"ratio to {base!r}, first call CPU s",
+    ]
+    for unit in ("trajectory", "train"):
+        cells = [
+            f"{m} {row['cpu_s'][f'{unit}/{m}'] * 1e3:.1f} ms "
+            f"({row['speedup_vs_' + base][f'{unit}/{m}']:.2f}x, first "
+            f"{row['first'][f'{unit}/{m}']['cpu_s']:.1f} s)"
+            for m in row["modes"]
+        ]
+        lines.append(f"  {unit:10s} " + "; ".join(cells))
+    return "\n".join(lines)
+
+
 def report(name: str, w: Workload, rows: list[dict[str, Any]], precision: str) -> str:
     lines = [
         f"\n{name}: {w.group} {'x'.join(map(str, w.shape))}, {w.chains} chains, "
@@ -179,14 +304,38 @@ def main() -> None:
         "--modes",
         nargs="+",
         default=["eager", "graph", "xla"],
-        choices=["eager", "graph", "xla", "xla-full"],
+        choices=list(COMPILE_MODES),
     )
     ap.add_argument("--xla-full", action="store_true", help="also time mode xla-full")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp64"])
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="timed calls per figure")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--fusion",
+        nargs="+",
+        metavar="MODE",
+        help="instead: these compile modes side by side on the FUSION workloads "
+        "(--workloads, --precisions; --rounds, --steps as reps)",
+    )
+    ap.add_argument("--precisions", nargs="+", default=None, choices=["fp32", "fp64"])
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    if args.fusion:
+        print(
+            f"TensorFlow {tf.__version__}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
+            f"one thread, load {_load():.1f}",
+            flush=True,
+        )
+        rows = []
+        for name in args.workloads:
+            for precision in args.precisions or [args.precision]:
+                row = fusion(name, precision, args.fusion, args.rounds, args.steps or 3)
+                rows.append(row)
+                print(fusion_report(row), flush=True)
+                if args.json:
+                    args.json.write_text(json.dumps(rows, indent=2))
+        return
     modes = list(args.modes) + (["xla-full"] if args.xla_full else [])
     if "eager" not in modes:
         modes.insert(0, "eager")

@@ -5,6 +5,7 @@
 #   SMOKE_FIRST=0 bash bench/gpu_report.sh   # straight to the full report
 #   bash bench/gpu_report.sh --sections throughput,physics     # extra report.py options
 #   DEVICE=cpu MODE=smoke bash bench/gpu_report.sh             # dry run of this script on a CPU
+#   COST_ONLY=1 bash bench/gpu_report.sh     # only the cost figures (bench/bench_cost_gpu.py)
 #
 # First, before any device minute is spent measuring, `train.py --dry-run` of every job the
 # report runs (l2hmcc/runtime/pt/dryrun.py: one train step, one L2HMC and one HMC trajectory
@@ -25,12 +26,18 @@
 #   tunneling rate, tau_int(Q), cost per effective sample (section 5);
 # * SU(3) 8⁴: HMC and L2HMC plaquette and acceptance against strong coupling and the β = 6
 #   value (section 6); compile latency of every shipped spec (section 2);
+# * the cost figures of bench/bench_cost.py on CUDA (bench/bench_cost_gpu.py, also in the
+#   throughput section): L2HMC per force evaluation against the compiled HMC integrator (U(1)
+#   16×16, 8 layers, `network none`, 64 and 1024 chains, fp32 and fp64), `hidden = [16]`
+#   networks against their FLOP floor at the GPU's matmul peak (also fp32 links with bf16 and
+#   fp16 networks), SU(3) 4⁴ and 8⁴ L2HMC compiled against eager (fp32, fp64), first calls;
+#   COST_ONLY=1 runs just these (minutes, for a short device lease: cost.json, cost-log.txt);
 # * the dry run's peak memory per rank of each job above (dry-run/*.json) beside the GPU's.
 # Output: bench/results/DATE-full-gpu/ (report.md, report.json, PNGs, nvidia-smi.txt, log.txt,
 # dry-run/).
 #
 # Environment: PYTHON (default .venv/bin/python, else python3), DEVICE (cuda), MODE (full),
-# SMOKE_FIRST (1), DRY_RUN (1), OUT (output directory), OMP_NUM_THREADS (default 8: the host side of the
+# SMOKE_FIRST (1), DRY_RUN (1), COST_ONLY (0), OUT (output directory), OMP_NUM_THREADS (default 8: the host side of the
 # CUDA runs; the frontend section times single processes regardless), TORCHINDUCTOR_CACHE_DIR
 # (default: a cache next to the results, so a rerun measures warm compilation).
 set -euo pipefail
@@ -46,6 +53,7 @@ DEVICE="${DEVICE:-cuda}"
 MODE="${MODE:-full}"
 SMOKE_FIRST="${SMOKE_FIRST:-1}"
 DRY_RUN="${DRY_RUN:-1}"
+COST_ONLY="${COST_ONLY:-0}"
 stamp="$(date +%Y-%m-%d-%H%M)"
 OUT="${OUT:-bench/results/${stamp}-${MODE}-gpu}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}"
@@ -141,10 +149,31 @@ for f in sorted(dry.glob("*.json")):
         sys.exit(f"gpu_report.sh: {f.stem} needs {peak / 2**30:.1f} GiB per rank, more than "
                  f"the device's {total / 2**30:.1f} GiB; stopping before the report")
 EOF
+    # the cost benchmark's machinery on the CPU with torch.compile off (seconds; no figures)
+    if ! "$PYTHON" bench/bench_cost_gpu.py --device cpu --dry-run --json "$dry/cost.json" \
+        >"$dry/cost.txt" 2>&1; then
+        cat "$dry/cost.txt"
+        echo "gpu_report.sh: the dry run of bench/bench_cost_gpu.py failed (above); stopping" >&2
+        exit 1
+    fi
+    echo "  bench_cost_gpu.py: dry run passed"
     if [[ "$DRY_RUN" == "only" ]]; then
         echo "dry run passed: $dry"
         exit 0
     fi
+fi
+
+if [[ "$COST_ONLY" == "1" ]]; then
+    echo "== cost figures on $DEVICE (bench/bench_cost_gpu.py) =="
+    cost_flags=()
+    [[ "$MODE" == "smoke" ]] && cost_flags+=(--quick)
+    set +e
+    "$PYTHON" bench/bench_cost_gpu.py --device "$DEVICE" "${cost_flags[@]}" \
+        --json "$OUT/cost.json" 2>&1 | tee "$OUT/cost-log.txt"
+    status="${PIPESTATUS[0]}"
+    set -e
+    echo "cost: $OUT/cost.json (exit status $status)"
+    exit "$status"
 fi
 
 mode_flag="--$MODE"

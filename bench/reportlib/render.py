@@ -451,6 +451,10 @@ def _throughput(tp: dict[str, Any] | None, figs: dict[str, str]) -> str:
     return text
 
 
+def _times(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}×"
+
+
 def _cost(cost: dict[str, Any] | None) -> str:
     """The cost figures of the same run (``reportlib/cost.py``): L2HMC per force against HMC,
     networks against their FLOP floor, SU(3) compiled against eager."""
@@ -467,7 +471,8 @@ def _cost(cost: dict[str, Any] | None) -> str:
         + "; U(1) 16×16, 8 layers, merged directions; L2HMC `network none` (the compiled "
         "proposal: 17 forces per trajectory) against the compiled HMC integrator (8 steps: 9 "
         "forces); `hidden = [16]` networks' added time against their matmul FLOPs at the "
-        "matmul peak measured in the same run; median of interleaved rounds)"
+        "matmul peak measured in the same run (the architecture's, and those the runtime "
+        "computes: x-network heads of the moved links only); median of interleaved rounds)"
     )
     if cost["plan"].get("dry_run"):
         text += (
@@ -492,6 +497,7 @@ def _cost(cost: dict[str, Any] | None) -> str:
                 f"{r['net_added_ms']:.2f}",
                 f"{r['net_floor_ms']:.2f}",
                 f"{r['net_over_floor']:.1f}×",
+                _times(r.get("net_over_computed_floor")),
                 " / ".join(f"{first[k]:.1f}" for k in ("none", "hidden16", "hmc")),
                 f"{r['load']:.1f}",
             ]
@@ -506,6 +512,7 @@ def _cost(cost: dict[str, Any] | None) -> str:
             f"networks add {unit}",
             f"FLOP floor {unit}",
             "× floor",
+            "× floor of the FLOPs computed",
             "first call s (none / hidden16 / HMC)",
             "load",
         ],

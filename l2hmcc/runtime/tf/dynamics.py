@@ -183,6 +183,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         self.has_charge = self.abelian or self.n_dim == 4
         self.training = True
         self._layer_fn: Callable[..., _LayerOut] = self.apply_layer
+        self._loop = False
 
     # -- construction ------------------------------------------------------------------------
     def _build_masks(self) -> np.ndarray:
@@ -470,6 +471,93 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
 
         self._layer_fn = run
 
+    def loop_layers(self, on: bool = True) -> bool:
+        """Run the layers of a transport as one ``tf.while_loop`` over the layers' stacked
+        parameters (masks, step sizes, network variables) instead of unrolling them; returns
+        whether it does.
+
+        Traced into one XLA function (the trainer's ``"xla"`` mode) the loop body is one layer,
+        so compile time does not grow with the number of layers, as it does when a whole
+        unrolled trajectory and its gradient are one XLA function.  Not with batch norm (its
+        running statistics are per-layer variables, assigned in training, which a loop over
+        stacked copies cannot update): then ``False`` and the layers stay unrolled.
+        """
+        self._loop = on and not any(net.config.batch_norm for net in self._all_nets())
+        return self._loop
+
+    def _transport_loop(
+        self,
+        eps_all: tf.Tensor,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        f: tf.Tensor,
+        logdet: tf.Tensor,
+        beta: tf.Tensor,
+        backward: bool,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The layers of ``transport`` as one loop (``loop_layers``); the same operations in
+        the same order as the unrolled layers."""
+        n = self.config.leapfrog
+        slots = [(self._vnet(k), self._xnet(k, 0), self._xnet(k, 1)) for k in range(n)]
+        templates = slots[0]
+        separate = self.config.networks == "separate"
+
+        # per slot: layer k's variables, stacked along a new first axis (shared networks: as
+        # they are)
+        def stack(j: int, name: str) -> tf.Tensor:
+            nets = [slots[k][j] for k in range(n)]
+            return tf.stack([net.params[name] for net in nets if net is not None])
+
+        stacked = [
+            None
+            if net is None
+            else {name: stack(j, name) if separate else var for name, var in net.params.items()}
+            for j, net in enumerate(templates)
+        ]
+
+        def body(
+            i: tf.Tensor,
+            x: tf.Tensor,
+            v: tf.Tensor,
+            logdet: tf.Tensor,
+            action: tf.Tensor,
+            f: tf.Tensor,
+        ) -> tuple[tf.Tensor, ...]:
+            k = n - 1 - i if backward else i
+            nets = [
+                None
+                if net is None or params is None
+                else _BoundNet(
+                    net,
+                    {name: tf.gather(val, k) for name, val in params.items()}
+                    if separate
+                    else params,
+                )
+                for net, params in zip(templates, stacked, strict=True)
+            ]
+            vnet, xnet_first, xnet_second = nets
+            out = self.apply_layer(
+                vnet,
+                xnet_first,
+                xnet_second,
+                tf.gather(self.masks, k),
+                tf.gather(eps_all, k),
+                x,
+                v,
+                f,
+                logdet,
+                beta,
+                backward,
+            )
+            return (i + 1, *out)
+
+        action = tf.zeros_like(logdet)
+        start = (tf.constant(0), x, v, logdet, action, f)
+        _, x, v, logdet, action, f = tf.while_loop(
+            lambda i, *_: i < n, body, start, maximum_iterations=n
+        )
+        return x, v, logdet, action, f
+
     def transport(
         self,
         x: tf.Tensor,
@@ -484,6 +572,8 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         eps_all = self.step_sizes()
         _, f = action_force if action_force is not None else action_and_force(x, beta)
         logdet = tf.zeros(tf.shape(x)[:1], dtype=self.dtype)
+        if self._loop:
+            return self._transport_loop(eps_all, x, v, f, logdet, beta, backward)
         action = tf.zeros_like(logdet)
         n = self.config.leapfrog
         for k in range(n - 1, -1, -1) if backward else range(n):

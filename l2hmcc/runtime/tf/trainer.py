@@ -7,13 +7,17 @@ PyTorch's update rules) and learning-rate schedule, the chains (``train.chains``
 ``History`` objects (``common``): ``train``, ``eval`` and ``hmc``.
 
 One train step: draw momenta (and directions, and a fresh hot start for the aux term) eagerly;
-then, compiled with ``tf.function(jit_compile=True)`` when ``train.compile``:
+then
 
 1. ``_grads``: propose (model in train mode), ``loss = l2hmc_loss(...)``, the gradients;
 2. ``backend.reduce_gradients`` — eager, outside XLA (Horovod's allreduce has no XLA kernel);
 3. ``_apply``: PyTorch's global-norm clipping and the optimizer update (learning rate passed
    as a tensor, so the schedule does not retrace);
 4. ``_finish``: the per-chain Metropolis test moves the chains; metrics.
+
+``train.compile`` (mode ``"xla"``) makes 1–4 one ``tf.function(jit_compile=True)`` on one rank,
+and 1 and 3–4 two of them around the eager allreduce on several; an evaluation trajectory
+(proposal, accept, metrics) is one too (``COMPILE_MODES`` for the others).
 
 Horovod: the model's variables are broadcast from rank 0 before the first step, and the
 model's and the optimizer's after it.  Checkpoints (``out_dir/checkpoints``, ``.npz``, latest
@@ -55,12 +59,17 @@ from .optim import Optimizer, clip_by_global_norm
 
 __all__ = ["CHECKPOINT_FORMAT", "BetaSchedule", "TrainConfig", "Trainer"]
 
-#: ``"eager"``; ``"graph"`` (plain ``tf.function``); ``"xla"`` (``train.compile``: the train
-#: step and the proposal are graphs whose leapfrog layers run as one shared XLA executable,
-#: forward and backward; the optimizer update and the accept/metrics step are XLA functions;
-#: compile time does not grow with the number of layers); ``"xla-full"`` (the whole train step
-#: and proposal each one XLA function: the slowest to compile).
-COMPILE_MODES = ("eager", "graph", "xla", "xla-full")
+#: ``"eager"``; ``"graph"`` (plain ``tf.function``); ``"xla"`` (``train.compile``: one XLA
+#: function per train step (proposal, loss, gradients, clipping, the optimizer update, accept and
+#: metrics) and one per evaluation trajectory, the leapfrog layers a loop over their stacked
+#: parameters (``Dynamics.loop_layers``), so compile time does not grow with the number of
+#: layers; networks with batch norm, which the loop cannot take, run as ``"xla-layers"``);
+#: ``"xla-layers"`` (the train step and the proposal are graphs whose leapfrog layers run as one
+#: shared XLA executable, forward and backward; the optimizer update and the accept/metrics
+#: step are XLA functions); ``"xla-full"`` (as ``"xla"`` with the layers unrolled: the slowest
+#: to compile).  With more than one rank the allreduce runs between the gradient function and
+#: the update function, both XLA.
+COMPILE_MODES = ("eager", "graph", "xla", "xla-layers", "xla-full")
 
 
 class Trainer(TrainerLoop):
@@ -149,14 +158,30 @@ class Trainer(TrainerLoop):
     def _build_compiled(self, mode: str) -> None:
         """The compiled units for ``mode`` (see ``COMPILE_MODES``)."""
         self.compile_mode = mode
-        outer = {"xla": "graph", "xla-full": "xla"}.get(mode, mode)
+        looped = self.model.loop_layers(mode == "xla")
+        layers = mode == "xla-layers" or (mode == "xla" and not looped)
+        self._fused = mode in ("xla", "xla-full") and not layers
+        outer = "graph" if layers else ("xla" if self._fused else mode)
         small = "xla" if mode.startswith("xla") else mode
-        self.model.compile_layers("xla" if mode == "xla" else "eager")
+        self.model.compile_layers("xla" if layers else "eager")
+        # fused: _step_fn (one rank) or _grads_fn + _update_fn (allreduce between), and
+        # _trajectory_fn; otherwise _grads_fn, _apply_fn, _finish_fn and _propose_fn
         self._grads_fn = compile_function(self._grads, outer, name="train step")
         self._propose_fn = compile_function(self._propose_eval, outer, name="proposal")
         self._apply_fn = compile_function(self._apply, small, name="optimizer step")
         self._finish_fn = compile_function(self._finish, small, name="accept and metrics")
-        self._first_call = mode == "xla"
+        self._step_fn = compile_function(self._whole_step, outer, name="train step")
+        self._update_fn = compile_function(self._update, outer, name="optimizer step")
+        self._trajectory_fn = compile_function(self._trajectory, outer, name="trajectory")
+        self._first_call = layers
+
+    def _fused_call(self, fn: Any, *args: Any) -> Any:
+        """Call a fused unit; where XLA could not compile it (the unit fell back to a plain
+        ``tf.function`` with a warning) the trainer switches to ``"graph"``."""
+        out = fn(*args)
+        if fn.mode != fn.requested:
+            self._build_compiled("graph")
+        return out
 
     def _xla_guard(self, which: str, *args: Any) -> Any:
         """Call the compiled ``"grads"`` or ``"propose"`` unit.  The first time, in ``"xla"``
@@ -250,6 +275,42 @@ class Trainer(TrainerLoop):
         x_new, accepted = self.model.accept(x, prop, u)
         return x_new, self.model.metrics(x, x_new, prop, accepted)
 
+    def _whole_step(
+        self,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        beta: tf.Tensor,
+        directions: tf.Tensor | None,
+        x_aux: tf.Tensor | None,
+        v_aux: tf.Tensor | None,
+        directions_aux: tf.Tensor | None,
+        u: tf.Tensor,
+        lr: tf.Tensor,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor], dict[str, tf.Tensor], tf.Tensor]:
+        """A whole train step (one process): ``(x_new, metrics, loss parts, grad norm)``."""
+        parts, prop, grads = self._grads(x, v, beta, directions, x_aux, v_aux, directions_aux)
+        x_new, metrics, norm = self._update(grads, lr, x, prop, u)
+        return x_new, metrics, parts, norm
+
+    def _update(
+        self, grads: list[tf.Tensor], lr: tf.Tensor, x: tf.Tensor, prop: Proposal, u: tf.Tensor
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor], tf.Tensor]:
+        """Clipping, the optimizer update, then accept and metrics."""
+        norm = self._apply(grads, lr)
+        x_new, metrics = self._finish(x, prop, u)
+        return x_new, metrics, norm
+
+    def _trajectory(
+        self,
+        x: tf.Tensor,
+        v: tf.Tensor,
+        beta: tf.Tensor,
+        directions: tf.Tensor | None,
+        u: tf.Tensor,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """An evaluation trajectory: proposal (eval mode), accept and metrics."""
+        return self._finish(x, self._propose_eval(x, v, beta, directions), u)
+
     def _propose_eval(
         self, x: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, directions: tf.Tensor | None
     ) -> Proposal:
@@ -267,18 +328,23 @@ class Trainer(TrainerLoop):
                 int(x.shape[0]), self.lattice_shape, dtype=self.dtype, generator=self.generator
             )
             v_aux, d_aux, _ = self.model.draw(x_aux, self.generator)
-        parts, prop, grads = self._xla_guard(
-            "grads", x, v, self._beta_tensor(beta), d, x_aux, v_aux, d_aux
-        )
-        grads = self.backend.reduce_gradients(grads)
-        lr = self.config.lr * self._lr_factor(self.step)
-        grad_norm = self._apply_fn(grads, tf.constant(lr, self.dtype))
-        if self._broadcast_after_first_step:
-            self.backend.broadcast_variables(
-                [*self.model.trainable_variables, *self.optimizer.variables]
+        bt = self._beta_tensor(beta)
+        lr = tf.constant(self.config.lr * self._lr_factor(self.step), self.dtype)
+        if self._fused and self.backend.world_size == 1:
+            x_new, metrics, parts, grad_norm = self._fused_call(
+                self._step_fn, x, v, bt, d, x_aux, v_aux, d_aux, u, lr
             )
-            self._broadcast_after_first_step = False
-        x_new, metrics = self._finish_fn(x, prop, u)
+        elif self._fused:
+            parts, prop, grads = self._fused_call(self._grads_fn, x, v, bt, d, x_aux, v_aux, d_aux)
+            grads = self.backend.reduce_gradients(grads)
+            x_new, metrics, grad_norm = self._fused_call(self._update_fn, grads, lr, x, prop, u)
+            self._broadcast_first()
+        else:
+            parts, prop, grads = self._xla_guard("grads", x, v, bt, d, x_aux, v_aux, d_aux)
+            grads = self.backend.reduce_gradients(grads)
+            grad_norm = self._apply_fn(grads, lr)
+            self._broadcast_first()
+            x_new, metrics = self._finish_fn(x, prop, u)
         metrics = dict(metrics)
         metrics.update(parts)
         metrics["beta"] = tf.constant(beta, tf.float64)
@@ -287,6 +353,14 @@ class Trainer(TrainerLoop):
             metrics["grad_norm"] = grad_norm
         self.x = x_new
         return metrics
+
+    def _broadcast_first(self) -> None:
+        """Horovod: rank 0's model and optimizer state to every rank after the first step."""
+        if self._broadcast_after_first_step:
+            self.backend.broadcast_variables(
+                [*self.model.trainable_variables, *self.optimizer.variables]
+            )
+            self._broadcast_after_first_step = False
 
     # -- loops (``train()`` is ``TrainerLoop``'s) ----------------------------------------------
     def evaluate(
@@ -298,8 +372,11 @@ class Trainer(TrainerLoop):
 
         def step(x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
             v, d, u = self.model.draw(x, self.generator)
-            prop = self._xla_guard("propose", x, v, bt, d)
-            x, metrics = self._finish_fn(x, prop, u)
+            if self._fused:
+                x, metrics = self._fused_call(self._trajectory_fn, x, v, bt, d, u)
+            else:
+                prop = self._xla_guard("propose", x, v, bt, d)
+                x, metrics = self._finish_fn(x, prop, u)
             return x, dict(metrics)
 
         hist = self._sample("eval", steps, self.x if x is None else x, step)

@@ -168,15 +168,23 @@ def test_stop_flag_checkpoints_and_returns_early(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_xla_training_equals_eager() -> None:
-    """Two train steps in ``"xla"`` mode (per-layer XLA executables, forward and backward, XLA
-    optimizer and accept steps): the same losses, parameters and chains as eager to 1e-10
-    (same seeds, same draws)."""
-    net = NetworkConfig(hidden=(8,), batch_norm=True)
+@pytest.mark.parametrize(
+    ("batch_norm", "looped"),
+    [
+        (False, True),  # one XLA function per train step / trajectory, the layers a loop
+        (True, False),  # batch norm: per-layer XLA executables ("xla-layers")
+    ],
+    ids=["loop", "batch-norm-layers"],
+)
+def test_xla_training_equals_eager(batch_norm: bool, looped: bool) -> None:
+    """Two train steps and two evaluation trajectories in ``"xla"`` mode: the same losses,
+    parameters and chains as eager to 1e-10 (same seeds, same draws)."""
+    net = NetworkConfig(hidden=(8,), batch_norm=batch_norm)
     ref, comp = tiny(network=net, steps=2), tiny(mode="xla", network=net, steps=2)
     for tr in (ref, comp):
         tr.train()
     assert comp.compile_mode == "xla"  # no fallback happened
+    assert comp.model._loop is looped and comp._fused is looped
     for key in ("loss", "accept_prob", "sumlogdet", "grad_norm"):
         np.testing.assert_allclose(
             comp.histories["train"][key], ref.histories["train"][key], rtol=1e-10, atol=1e-10
@@ -185,21 +193,31 @@ def test_xla_training_equals_eager() -> None:
     for key in a:
         np.testing.assert_allclose(b[key], a[key], rtol=1e-10, atol=1e-12, err_msg=key)
     np.testing.assert_allclose(comp.x.numpy(), ref.x.numpy(), rtol=0, atol=1e-10)
+    ev_ref, ev_comp = ref.evaluate(2), comp.evaluate(2)
+    for key in ("accept_prob", "plaquette"):
+        np.testing.assert_allclose(ev_comp[key], ev_ref[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
 def test_bad_compile_mode_is_refused() -> None:
-    assert COMPILE_MODES == ("eager", "graph", "xla", "xla-full")
+    assert COMPILE_MODES == ("eager", "graph", "xla", "xla-layers", "xla-full")
     with pytest.raises(ValueError, match="compile mode"):
         tiny(mode="fast")
 
 
 @pytest.mark.slow
-def test_xla_mode_falls_back_to_graph_with_a_warning() -> None:
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("xla", "XLA cannot compile 'train step'"),
+        ("xla-layers", "XLA cannot compile the leapfrog layer"),
+    ],
+)
+def test_xla_mode_falls_back_to_graph_with_a_warning(mode: str, message: str) -> None:
     """A layer XLA cannot compile (here with ``tf.linalg.expm`` of a complex matrix, which has
     no XLA kernel on CPU) switches the trainer to ``"graph"`` with a warning; training goes on
     with the same numbers as eager."""
     net = NetworkConfig(hidden=(4,))
-    ref, tr = tiny(network=net, steps=1), tiny(mode="xla", network=net, steps=1)
+    ref, tr = tiny(network=net, steps=1), tiny(mode=mode, network=net, steps=1)
     for t in (ref, tr):
         layer = t.model.apply_layer
 
@@ -210,7 +228,7 @@ def test_xla_mode_falls_back_to_graph_with_a_warning() -> None:
 
         t.model.apply_layer = with_expm
     ref.train()
-    with pytest.warns(RuntimeWarning, match="XLA cannot compile the leapfrog layer"):
+    with pytest.warns(RuntimeWarning, match=message):
         tr.train()
     assert tr.compile_mode == "graph"
     np.testing.assert_allclose(
