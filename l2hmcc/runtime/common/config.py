@@ -26,6 +26,7 @@ __all__ = [
     "ACTIVATION_NAMES",
     "EMBEDDINGS",
     "LOSS_TERMS",
+    "NETWORK_KINDS",
     "BetaSchedule",
     "DynamicsConfig",
     "LossConfig",
@@ -49,6 +50,8 @@ ACTIVATION_NAMES = (
 )
 
 EMBEDDINGS = ("auto", "cos_sin", "raw", "real_imag")
+#: ``network.kind``: the seed's networks over the whole lattice, or the local U1 v-networks
+NETWORK_KINDS = ("l2hmc", "local")
 
 LOSS_TERMS = ("plaquette", "charge", "rmse")
 
@@ -66,9 +69,12 @@ class NetworkConfig:
     ``hidden[0]`` is the width of the layer where the link and momentum/force paths are summed;
     ``hidden[1:]`` are further dense layers. ``conv_kernels`` and ``conv_pool`` give one value per
     conv layer, or a single value for all (pool 1 = no pooling). ``scale_s = 0`` (``scale_q = 0``)
-    removes the ``s`` (``q``) head.
+    removes the ``s`` (``q``) head. ``kind``: ``"l2hmc"`` (x- and v-networks over the whole
+    lattice, as in the seed) or ``"local"`` (U1: gauge-invariant v-networks on the plaquettes
+    around each link, the same at every site; no x-networks; see ``pt.networks.LocalNet``).
     """
 
+    kind: str = "l2hmc"
     embedding: str = "auto"
     conv_filters: tuple[int, ...] = ()
     conv_kernels: tuple[int, ...] = (3,)
@@ -95,6 +101,8 @@ class NetworkConfig:
                     f"network.{name}: expected 1 or {n_conv} values (one per conv filter), "
                     f"got {len(value)}"
                 )
+        if self.kind not in NETWORK_KINDS:
+            raise ValueError(f"network.kind: expected one of {NETWORK_KINDS}, got {self.kind!r}")
         if self.embedding not in EMBEDDINGS:
             raise ValueError(
                 f"network.embedding: expected one of {EMBEDDINGS}, got {self.embedding!r}"

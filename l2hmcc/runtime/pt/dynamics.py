@@ -60,7 +60,7 @@ from .compile import maybe_compile
 from .groups import GaugeGroup, real_dtype
 from .hmc import COMPILE_OPTIONS
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
-from .networks import LeapfrogNet, NetworkConfig, VNet, XNet
+from .networks import LeapfrogNet, LocalNet, NetworkConfig, VNet, XNet
 
 __all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability"]
 
@@ -266,6 +266,13 @@ class Dynamics(nn.Module):
             n_x = 2 if config.split_x else 1
             net_kw = {"dtype": self.dtype, "device": device}
             for _ in range(n_nets):
+                if network.kind == "local":  # v-networks only (see LocalNet)
+                    self.vnets.append(
+                        LocalNet(
+                            group, self.lattice_shape, network, dtype=self.dtype, device=device
+                        )
+                    )
+                    continue
                 self.vnets.append(VNet(group, self.lattice_shape, network, **net_kw))
                 self.xnets.append(
                     nn.ModuleList(

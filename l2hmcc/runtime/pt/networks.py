@@ -49,6 +49,7 @@ At initialisation the head weights are the default (Kaiming-uniform) ones times 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -60,6 +61,7 @@ from torch import Tensor, nn
 
 from ..common.config import ACTIVATION_NAMES, EMBEDDINGS, NetworkConfig, seed_u1_network
 from .groups import wrap
+from .lattice import planes, plaquette_field
 from .su_pairs import links_view
 
 __all__ = [
@@ -67,6 +69,7 @@ __all__ = [
     "ACTIVATION_NAMES",
     "EMBEDDINGS",
     "LeapfrogNet",
+    "LocalNet",
     "NetworkConfig",
     "VNet",
     "XNet",
@@ -365,3 +368,110 @@ def VNet(
     return LeapfrogNet(
         group, lattice_shape, replace(config, conv_filters=()), heads="stq", **kwargs
     )
+
+
+class LocalNet(nn.Module):
+    """The v-network of ``network local`` (U1): ``(s, t, q)`` per link from the plaquettes
+    around it, the same function at every site (gauge invariant, translation equivariant).
+
+    With plaquette angles ``θ_p(n)`` of the planes ``p = (μ, ν)``, ``μ < ν`` (``lattice.planes``):
+
+        c(n) = [cos θ_p(n), sin θ_p(n)]_p                       (2P channels per site)
+        h = act(conv_i(periodic_pad(h)))  for each conv layer    (h = c without a conv stack)
+        f_μ(n) = [h(n), h(n − ν̂)]  for ν ≠ μ ascending          (the sites of the two plaquettes
+                                                                  of plane {μ, ν} that hold the link)
+        z = act(W_i z + b_i)  over ``hidden``,  o = W_h z + b_h
+        s = λ_s tanh(o_s),  t = o_t,  q = λ_q tanh(o_q)          (shape ``[B, D, *L]``)
+
+    ``θ_p`` does not change under a gauge transformation, and U1 momenta and forces do not
+    either, so the v update ``v e^{εs/2} − (ε/2)(F e^{εq} + t)`` commutes with gauge
+    transformations. There are no x-networks with this kind: every plaquette around a link
+    contains it, so an x-network cannot read gauge-invariant inputs without reading the links it
+    moves (the x updates are the plain drift ``x + ε v``).
+
+    Parameters: ``convs.<i>.weight/.bias``, ``dense.<i>.weight/.bias``, ``head.weight``
+    ``[n_heads, hidden[-1]]`` and ``head.bias`` (rows: the heads present, in the order s, t, q),
+    ``s_log_scale``/``q_log_scale`` ``[1]`` (``λ = scale · e^a``). The head weights start as
+    Kaiming-uniform times ``head_init`` and the head bias at 0, so ``head_init = 0`` is the
+    ε-only sampler bit for bit until trained.
+    """
+
+    def __init__(
+        self,
+        group: Any,
+        lattice_shape: Sequence[int],
+        config: NetworkConfig,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if group_colors(group) != 1:
+            raise ValueError(f"network local: implemented for U1 only, not {group.name}")
+        self.config = config
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.n_dim = len(self.lattice_shape)
+        if self.n_dim < 2:
+            raise ValueError("network local: a lattice of dimension >= 2 (it reads plaquettes)")
+        if any(p != 1 for p in config.conv_pool) or config.conv_padding != "same":
+            raise ValueError("network local: conv pool must be 1 and padding 'same'")
+        factory: _Factory = {"dtype": dtype, "device": device}
+        self.act = ACTIVATIONS[config.activation]()
+        self.planes = planes(self.n_dim)
+        c_in = 2 * len(self.planes)
+        self.convs = nn.ModuleList()
+        self.pads: list[tuple[int, int]] = []
+        kernels = config.conv_kernels if config.conv_filters else ()
+        for c_out, k in zip(config.conv_filters, kernels, strict=True):
+            if self.n_dim not in _CONV:
+                raise ValueError(
+                    f"network local: a conv stack needs a lattice of dimension 2 or 3, "
+                    f"got {self.n_dim}"
+                )
+            self.convs.append(_CONV[self.n_dim](c_in, c_out, k, **factory))
+            self.pads.append(((k - 1) // 2, k - 1 - (k - 1) // 2))
+            c_in = c_out
+        widths = (2 * (self.n_dim - 1) * c_in, *config.hidden)
+        self.dense = nn.ModuleList(
+            nn.Linear(a, b, **factory) for a, b in itertools.pairwise(widths)
+        )
+        scales = {"s": config.scale_s, "t": 1.0, "q": config.scale_q}
+        self.heads = tuple(h for h in "stq" if scales[h] > 0)
+        self.head = nn.Linear(config.hidden[-1], len(self.heads), **factory)
+        with torch.no_grad():
+            self.head.weight.mul_(config.head_init)
+            self.head.bias.zero_()
+        self.s_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "s" in self.heads else None
+        self.q_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "q" in self.heads else None
+
+    def link_features(self, links: Tensor) -> Tensor:
+        """``f`` ``[B, D, *L, 2(D−1)C]``: the features of the two plaquette sites of every plane
+        through each link (see the class docstring)."""
+        theta = [plaquette_field(links, mu, nu) for mu, nu in self.planes]
+        h = torch.stack([torch.cos(t) for t in theta] + [torch.sin(t) for t in theta], 1)
+        for conv, (lo, hi) in zip(self.convs, self.pads, strict=True):
+            h = self.act(conv(periodic_pad(h, lo, hi)))
+        per_mu = []
+        for mu in range(self.n_dim):
+            parts = []
+            for nu in range(self.n_dim):
+                if nu != mu:
+                    parts += [h, torch.roll(h, shifts=1, dims=2 + nu)]  # h(n), h(n − ν̂)
+            per_mu.append(torch.cat(parts, 1))
+        return torch.stack(per_mu, 1).movedim(2, -1)
+
+    def forward(
+        self, links: Tensor, other: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """``(s, t, q)`` ``[B, D, *L]`` from the links (``other`` and ``mask``: unused, the
+        signature of ``LeapfrogNet``)."""
+        z = self.link_features(links)
+        for layer in self.dense:
+            z = self.act(layer(z))
+        out = dict(zip(self.heads, self.head(z).unbind(-1), strict=True))
+        s = q = None
+        if self.s_log_scale is not None:
+            s = (self.config.scale_s * torch.exp(self.s_log_scale)) * tanh(out["s"])
+        if self.q_log_scale is not None:
+            q = (self.config.scale_q * torch.exp(self.q_log_scale)) * tanh(out["q"])
+        return s, out["t"], q

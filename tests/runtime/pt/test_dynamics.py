@@ -2,6 +2,7 @@
 zero networks = plain leapfrog, the MH test, and invariance of the U(1) plaquette distribution."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -30,6 +31,16 @@ CONV_NETS = NetworkConfig(
     conv_filters=(2, 4), conv_kernels=(3,), conv_pool=(1, 2), hidden=(8,), head_init=1.0
 )
 
+# `network local` (U1): gauge-invariant v-networks on the plaquettes, no x-networks.
+LOCAL_NETS = NetworkConfig(
+    kind="local",
+    conv_filters=(4,),
+    conv_kernels=(3,),
+    hidden=(8,),
+    activation="tanh",
+    head_init=1.0,
+)
+
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -56,6 +67,14 @@ VARIANTS = [
         U1, (4, 4), {"mask": "random", "split_x": False}, CONV_NETS, id="u1-conv-random-mask"
     ),
     pytest.param(U1, (2, 2, 2), {"networks": "shared"}, RANDOM_NETS, id="u1-3d-shared"),
+    pytest.param(U1, (4, 4), {}, LOCAL_NETS, id="u1-local"),
+    pytest.param(
+        U1,
+        (2, 3, 2),
+        {"networks": "shared"},
+        replace(LOCAL_NETS, conv_filters=()),
+        id="u1-3d-local",
+    ),
     pytest.param(SU2, (2, 2, 2), {}, RANDOM_NETS, id="su2"),
     pytest.param(SU3, (2, 2, 2, 2), {"leapfrog": 2}, RANDOM_NETS, id="su3"),
 ]
