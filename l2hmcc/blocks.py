@@ -92,7 +92,7 @@ BLOCKS: dict[str, BlockSchema] = {
     ),
     "network": BlockSchema(
         label=("kind", choice(ir.NetworkKind)),
-        label_doc="the kind: l2hmc (the default) or none (no networks)",
+        label_doc="the kind: l2hmc (the default), local (U1) or none (no networks)",
         variant=True,
         label_default="l2hmc",
         keys={

@@ -498,6 +498,66 @@ it has no bf16/fp16 networks (the PyTorch runtime runs them under autocast on CU
 runs, with its networks in full precision: drop `network_precision`, or compile for a PyTorch
 target.""",
     ),
+    # E385-E389, W385-W387: `network local` (l2hmcc/lower.py, l2hmcc/checks/network.py) -------
+    "E385": CodeInfo(
+        "key not an option of `network local`",
+        """`network local` (U1) computes the scale, translation and transformation heads of
+every link from the plaquettes around it, with one small network shared by all sites:
+
+    c(n) = [cos θ_P(n), sin θ_P(n)]  per plane,  h = conv stack(c)  (periodic, `same`)
+    (s, t, q)(link μ at n) = heads(dense([h(n), h(n − ν̂)] for ν ≠ μ))
+
+Its inputs are always cos θ_P and sin θ_P of the plaquettes (gauge invariant), so it takes no
+`embedding`; it has no `dropout` and no `batch_norm`. Its keys are `conv { filters  kernel }`,
+`hidden`, `activation`, `scale_s`, `scale_q` and `head_init`. Remove the key, or write
+`network l2hmc { ... }` for the seed's networks, which take it.""",
+    ),
+    "E386": CodeInfo(
+        "pooling in `network local`",
+        """The local network gives every link its own heads at the lattice's resolution: its
+conv stack keeps the extent (`same` periodic padding) and cannot pool. Remove `conv.pool` (or
+write all 1).""",
+    ),
+    "E387": CodeInfo(
+        "`full` padding in `network local`",
+        """`padding = full` (the seed's network) grows the lattice by k−1 per conv layer; the
+local network's features must stay on the lattice's sites, one per site, so its conv layers
+pad periodically to keep the extent (`same`, the default). Remove `conv.padding`.""",
+    ),
+    "E388": CodeInfo(
+        "`network local` with an SU(N) group",
+        """`network local` is implemented for U(1) links only: its inputs are U(1) plaquette
+angles and its outputs scale real momenta. SU(N) specs use `network l2hmc { ... }`, which is
+also what an SU(N) spec without a `network` block gets.""",
+    ),
+    "E389": CodeInfo(
+        "`network local` kernel wider than the lattice",
+        """The local network's conv layers pad every lattice axis periodically by (k−1)/2
+sites on each side (`same` padding) before a convolution of width k. A padding longer than an
+extent of the lattice would have to wrap around it more than once. Use kernels of at most
+2L + 1 sites for the smallest extent L (in practice 3 or 5: a kernel as wide as the lattice
+already sees every site).""",
+    ),
+    "W385": CodeInfo(
+        "`dynamics.split_x` with `network local`",
+        """`split_x` gives each leapfrog layer two x-networks instead of one. `network local`
+has no x-networks at all (an x-network may not read the links it moves, and every plaquette
+around a link contains it, so no gauge-invariant x-network exists with checkerboard masks):
+its x updates are the drift x + ε v of every link. The key does nothing; remove it.""",
+    ),
+    "W386": CodeInfo(
+        "`dynamics.mask` with `network local`",
+        """The masks choose which links each x-network reads and which it moves. With `network
+local` there are no x-networks and every link drifts by ε v in one update, so neither
+`mask` nor `mask_seed` changes the sampler. Remove them (or use `network l2hmc`).""",
+    ),
+    "W387": CodeInfo(
+        "`dynamics.x_update` with `network local`",
+        """`x_update` chooses how an x-network's scale head s acts on U(1) angles (`compact`:
+2 atan(e^{εs} tan(x/2)); `affine`: x e^{εs}). With `network local` there is no x-network and
+s = 0 in every x update, so both forms are the drift x + ε v, exact on the circle. Remove
+`x_update`.""",
+    ),
     # Warnings -----------------------------------------------------------------------------------
     # E4xx: job directories as records (`l2hmcc verify`, l2hmcc/verify.py) -------------------
     "E401": CodeInfo(

@@ -8,7 +8,10 @@ the reference documentation of the IR and is committed as ``l2hmcc/schemas/ir.sc
 
 Defaults follow good L2HMC practice (Foreman, Jin, Osborn, arXiv:2105.03418, 2112.01582):
 merged directions, checkerboard masks, the compact x update for U(1), learnable step sizes,
-fp64 links for SU(N), HMC baselines tuned to 80% acceptance.
+fp64 links for SU(N), HMC baselines tuned to 80% acceptance. Some defaults depend on the gauge
+group (docs/recipe.md measured them on U(1)): lowering fills them in for the keys a spec does
+not write (`network local`, the charge loss and a 3× step-size learning rate for U(1)), and the
+descriptions below state each rule; the fields' own defaults are the SU(N) ones.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ Directions = Literal["merged", "random"]
 MaskKind = Literal["checkerboard", "random"]
 XUpdate = Literal["compact", "affine", "group"]
 NetworkSharing = Literal["separate", "shared"]
-NetworkKind = Literal["l2hmc", "none"]
+#: The `network` block's label: the kind of networks, or none.
+NetworkKind = Literal["l2hmc", "local", "none"]
+#: The kinds of networks (`Network.kind`; `network none` is a null `Spec.network`).
+NetworkArchitecture = Literal["l2hmc", "local"]
 Embedding = Literal["trig", "raw"]
 ConvPadding = Literal["same", "full"]
 Activation = Literal["relu", "swish", "tanh", "gelu", "elu"]
@@ -176,23 +182,32 @@ class Conv(_Model):
     pool: tuple[Annotated[int, Field(ge=1, le=64)], ...] = Field(
         min_length=1,
         description="Max-pool factor after each conv layer (1: no pooling, floor mode). Defaults"
-        " to all 1.",
+        " to all 1 (and must be 1 with `network local`).",
     )
     padding: ConvPadding = Field(
         "same",
         description="Periodic padding of each conv input: `same` (k−1 in total, the extent is"
         " kept) or `full` (k−1 on each side, the extent grows by k−1 per layer: the seed's"
-        " network, l2hmc 0.13).",
+        " network, l2hmc 0.13; not with `network local`).",
     )
 
 
 class Network(_Model):
-    """The x- and v-networks of every leapfrog layer (`network` or `network l2hmc`)."""
+    """The networks of every leapfrog layer: `network l2hmc` (or an unlabelled `network`) or
+    `network local`."""
 
+    kind: NetworkArchitecture = Field(
+        "l2hmc",
+        description="`l2hmc`: x- and v-networks over the whole lattice (the seed's); `local`"
+        " (U1): gauge-invariant v-networks that read the plaquettes around each link, the same"
+        " at every site, and no x-networks (the x updates are the drift x + εv). Default: a"
+        " spec without a `network` block gets `local` (conv [8], kernel [3], hidden [8], tanh)"
+        " for U1 on a 2D or 3D lattice, `l2hmc` with the defaults below otherwise.",
+    )
     embedding: Embedding = Field(
         "trig",
         description="Input embedding: `trig` (U1: cos x, sin x; SU(N): real and imaginary parts)"
-        " or `raw` (U1 angles as they are).",
+        " or `raw` (U1 angles as they are). `l2hmc` only (`local` reads cos θ_P, sin θ_P).",
     )
     conv: Conv | None = Field(
         None, description="Optional periodic conv stack before the dense layers (2D/3D)."
@@ -206,9 +221,12 @@ class Network(_Model):
         " `hidden[-1]`.",
     )
     activation: Activation = Field("relu", description="Activation of the hidden layers.")
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout probability after each layer.")
+    dropout: float = Field(
+        0.0, ge=0, lt=1, description="Dropout probability after each layer (`l2hmc` only)."
+    )
     batch_norm: bool = Field(
-        False, description="Batch normalisation after the hidden layers (over the chains)."
+        False,
+        description="Batch normalisation after the hidden layers (over the chains; `l2hmc` only).",
     )
     scale_s: float = Field(
         1.0, gt=0, description="Initial λ_s of the scale head s = λ_s tanh(W_s z)."
@@ -233,18 +251,20 @@ class Loss(_Model):
         0.1,
         ge=0,
         description="Weight of the plaquette distance Σ_P 2(1 − cos(θ'_P − θ_P)) (per chain,"
-        " times the acceptance).",
+        " times the acceptance). Default: 0 for U1 on a 2D lattice (the charge term trains),"
+        " 0.1 otherwise.",
     )
     charge: float = Field(
         0.0,
         ge=0,
         description="Weight of the charge distance (Q'_sin − Q_sin)² (U1, 2D) or the clover"
-        " charge distance (SU(N), 4D).",
+        " charge distance (SU(N), 4D). Default: 1 for U1 on a 2D lattice, 0 otherwise.",
     )
     rmse: float = Field(0.0, ge=0, description="Weight of the mean squared link distance.")
     form: LossForm = Field(
         "mixed",
-        description="`mixed`: Levy et al.'s mean(λ²/ℓ − ℓ/λ²); `plain`: −mean(ℓ).",
+        description="`mixed`: Levy et al.'s mean(λ²/ℓ − ℓ/λ²); `plain`: −mean(ℓ). Default:"
+        " `plain` for U1 on a 2D lattice, `mixed` otherwise.",
     )
     scale: float = Field(1.0, gt=0, description="λ² of the mixed form.")
     aux_weight: float = Field(
@@ -276,7 +296,7 @@ class Train(_Model):
         gt=0,
         le=1000,
         description="Learning rate of the step sizes log ε_k as a factor of `lr` (the networks"
-        " keep `lr`; the schedule scales both).",
+        " keep `lr`; the schedule scales both). Default: 3 for U1, 1 for SU(N).",
     )
     lr_schedule: LrSchedule = Field(
         "constant",
@@ -510,8 +530,9 @@ class Spec(_Model):
     dynamics: Dynamics = Field(default_factory=Dynamics, description="Generalized leapfrog.")
     network: Network | None = Field(
         default_factory=Network,
-        description="x- and v-networks, or null for `network none` (no networks: the leapfrog"
-        " layers learn their step sizes only, s = t = q = 0).",
+        description="The networks, or null for `network none` (no networks: the leapfrog"
+        " layers learn their step sizes only, s = t = q = 0). Without a `network` block: U1 on a"
+        " 2D or 3D lattice `local` (conv [8], kernel [3], hidden [8], tanh), otherwise `l2hmc`.",
     )
     loss: Loss = Field(default_factory=Loss, description="Training objective.")
     train: Train = Field(default_factory=Train, description="Training loop.")

@@ -7,7 +7,8 @@ memory of one device of the job's system (``systems.NodeShape.device_memory_byte
 The model follows what the PyTorch runtime keeps on the device (``runtime/pt``), per rank:
 
 * **resident**: the parameters of every x- and v-network (counted layer by layer as
-  ``runtime/pt/networks.py`` builds them), their gradients, the optimizer state (Adam/AdamW:
+  ``runtime/pt/networks.py`` builds them; ``network local``: v-networks only, whose dense
+  layers are shared by all links), their gradients, the optimizer state (Adam/AdamW:
   two moments; SGD: one momentum buffer), all in the links' real precision; the chains.
   Gradients and optimizer state stay alive between steps (the gradients are dropped only
   just before the next backward), so every phase holds them;
@@ -180,6 +181,58 @@ def _one_network(spec: ir.Spec, *, xnet: bool) -> int:
     return p
 
 
+def _local_widths(spec: ir.Spec) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """``(plaquette planes P, link feature width, [(c_in, c_out, k)] conv layers)`` of a
+    ``network local`` (``runtime/pt/networks.py``: ``LocalNet``)."""
+    net = spec.network
+    assert net is not None
+    d = len(spec.lattice.shape)
+    planes = d * (d - 1) // 2
+    c = 2 * planes  # cos θ_P, sin θ_P
+    convs = []
+    if net.conv is not None:
+        for f, k in zip(net.conv.filters, net.conv.kernel, strict=False):
+            convs.append((c, f, k))
+            c = f
+    return planes, 2 * (d - 1) * c, convs
+
+
+def _local_network(spec: ir.Spec) -> int:
+    """Parameters of one local v-network: the conv stack, the dense layers shared by every
+    link, one head layer (a row per head) and the log scales of s and q."""
+    net = spec.network
+    assert net is not None
+    d = len(spec.lattice.shape)
+    _, width, convs = _local_widths(spec)
+    p = sum(f * c * int(k**d) + f for c, f, k in convs)
+    widths = [width, *net.hidden]
+    p += sum(a * b + b for a, b in itertools.pairwise(widths))
+    heads = _heads(spec, xnet=False)
+    return p + heads * net.hidden[-1] + heads + _scaled_heads(spec, xnet=False)
+
+
+def _local_call_activations(spec: ir.Spec) -> float:
+    """Elements per chain kept by one call of a local v-network in training: the plaquette
+    features, each conv layer's copies, the link features and every dense layer per link,
+    the heads and their elementwise functions."""
+    net = spec.network
+    assert net is not None
+    volume = math.prod(spec.lattice.shape)
+    n_links = len(spec.lattice.shape) * volume
+    planes, width, convs = _local_widths(spec)
+    elems = DENSE_COPIES * 2 * planes * volume  # cos, sin of the plaquettes
+    elems += sum(CONV_COPIES * f * volume for _, f, _ in convs)
+    elems += DENSE_COPIES * width * n_links  # the two sites' features of every link
+    elems += DENSE_COPIES * sum(net.hidden) * n_links
+    elems += _heads(spec, xnet=False) * n_links * 2
+    elems += MOMENTUM_FIELDS_PER_CALL * n_links
+    return elems
+
+
+def _local(spec: ir.Spec) -> bool:
+    return spec.network is not None and spec.network.kind == "local"
+
+
 def _network_groups(spec: ir.Spec) -> tuple[int, int]:
     """(network groups, x-networks per group): ``separate`` has one group per layer."""
     groups = spec.dynamics.leapfrog if spec.dynamics.networks == "separate" else 1
@@ -192,6 +245,8 @@ def network_parameters(spec: ir.Spec) -> int:
     if spec.network is None:
         return step_sizes
     groups, n_x = _network_groups(spec)
+    if _local(spec):  # v-networks only
+        return groups * _local_network(spec) + step_sizes
     per_group = _one_network(spec, xnet=False) + n_x * _one_network(spec, xnet=True)
     return groups * per_group + step_sizes
 
@@ -232,7 +287,9 @@ def estimate(spec: ir.Spec, *, world_size: int = 1, target: str | None = None) -
 
     layers = spec.dynamics.leapfrog
     act = LINK_FIELDS_PER_LAYER[group] * link_reals * real * layers
-    if spec.network is not None:
+    if _local(spec):  # the two v half steps of a layer
+        act += 2 * _local_call_activations(spec) * layers * net_bytes
+    elif spec.network is not None:
         per_layer = 2 * _call_activations(spec, xnet=False) + 2 * _call_activations(spec, xnet=True)
         act += per_layer * layers * net_bytes
     activations = int(act * b_train)
@@ -241,7 +298,9 @@ def estimate(spec: ir.Spec, *, world_size: int = 1, target: str | None = None) -
 
     b_sample = max(spec.evaluate.chains, spec.hmc.chains)
     sampling = LINK_FIELDS_NO_GRAD * link_reals * real * b_sample
-    if spec.network is not None:
+    if _local(spec):
+        sampling += _local_call_activations(spec) * net_bytes * spec.evaluate.chains
+    elif spec.network is not None:
         sampling += _call_activations(spec, xnet=True) * net_bytes * spec.evaluate.chains
     sampling_bytes = int(sampling) + b_sample * link_reals * real  # the sampled chains
 

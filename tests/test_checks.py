@@ -60,9 +60,16 @@ def test_charge_dimension(shape: str, group: str, expected: list[str]) -> None:
 
 
 def test_odd_extents_are_fine_with_a_random_mask() -> None:
-    text = "lattice { group = U1  shape = [5, 5]  beta = 2.0 }\n"
+    text = "lattice { group = U1  shape = [5, 5]  beta = 2.0 }\nnetwork l2hmc {}\n"
     assert codes(text) == ["E202", "E202"]
     assert codes(text + "dynamics { mask = random }") == []
+
+
+def test_odd_extents_are_fine_without_x_networks() -> None:
+    # `network local` (the U(1) default) masks nothing: every link drifts by eps v
+    text = "lattice { group = U1  shape = [5, 5]  beta = 2.0 }\n"
+    assert codes(text) == []
+    assert codes(text + "network local { hidden = [4] }") == []
 
 
 def test_zero_charge_weight_alone_is_fine_but_all_zero_is_not() -> None:
@@ -90,8 +97,11 @@ def test_full_padding_pools_the_grown_extents_in_floor_mode() -> None:
 
 
 def test_affine_warns_on_u1_only_and_compact_is_quiet() -> None:
-    assert codes(U1 + "dynamics { x_update = affine }") == ["W004"]
-    assert codes(U1 + "dynamics { x_update = compact }") == []
+    l2hmc = "network l2hmc {}\n"
+    assert codes(U1 + l2hmc + "dynamics { x_update = affine }") == ["W004"]
+    assert codes(U1 + l2hmc + "dynamics { x_update = compact }") == []
+    # without x-networks (`network local`, the U(1) default) affine is the drift: W387 only
+    assert codes(U1 + "dynamics { x_update = affine }") == ["W387"]
     su3 = "lattice { group = SU3  shape = [2, 2, 2, 2]  beta = 6.0 }\n"
     assert codes(su3 + "dynamics { x_update = affine }") == ["E204"]
 
@@ -113,7 +123,9 @@ def test_ranks_and_backends() -> None:
 def test_fp16_allreduce_warns_with_the_mixed_loss_only() -> None:
     job = "\njob local { ranks_per_node = 2 }"
     fp16 = "distributed horovod { fp16_allreduce = true }"
-    assert codes(U1 + fp16 + job) == ["W005"]  # the mixed form is the default
+    assert codes(U1 + fp16 + job) == []  # 2D U(1) defaults to the plain form
+    u1_3d = "lattice { group = U1  shape = [4, 4, 4]  beta = 2.0 }\n"
+    assert codes(u1_3d + fp16 + job) == ["W005"]  # the mixed form is the default there
     assert codes(U1 + fp16 + "\nloss { form = mixed }" + job) == ["W005"]
     assert codes(U1 + fp16 + "\nloss { form = plain }" + job) == []
     assert codes(U1 + "distributed horovod { fp16_allreduce = false }" + job) == []

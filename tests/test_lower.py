@@ -234,3 +234,82 @@ def test_network_none_is_no_networks_and_takes_no_keys() -> None:
     r = low(LATTICE + "network non {}")
     assert [d.code for d in r.diagnostics] == ["E105"]
     assert r.diagnostics[0].help == "did you mean `none`?"
+
+
+# --- group defaults (docs/recipe.md) ---------------------------------------------------------
+
+LOCAL_DEFAULT = ir.Network(
+    kind="local",
+    conv=ir.Conv(filters=(8,), kernel=(3,), pool=(1,)),
+    hidden=(8,),
+    activation="tanh",
+)
+
+
+def test_u1_defaults_to_the_local_network_and_the_charge_loss() -> None:
+    spec = ok(LATTICE)
+    assert spec.network == LOCAL_DEFAULT
+    assert (spec.loss.charge, spec.loss.plaquette, spec.loss.form) == (1.0, 0.0, "plain")
+    assert spec.train.step_size_lr_factor == 3.0
+    # 3D: the local network, but the charge is not defined there: the SU(N) loss defaults
+    spec3 = ok("lattice { group = U1  shape = [4, 4, 4]  beta = 2.0 }")
+    assert spec3.network == LOCAL_DEFAULT
+    assert spec3.loss == ir.Loss() and spec3.train.step_size_lr_factor == 3.0
+    # 4D: no 4D convolutions, so the seed's network
+    spec4 = ok("lattice { group = U1  shape = [2, 2, 2, 2]  beta = 2.0 }")
+    assert spec4.network == ir.Network() and spec4.loss == ir.Loss()
+
+
+def test_su3_keeps_the_field_defaults() -> None:
+    spec = ok(SU3)
+    assert spec.network == ir.Network() and spec.network.kind == "l2hmc"
+    assert spec.loss == ir.Loss() and spec.train.step_size_lr_factor == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("loss { charge = 0.5 }", ("loss", "charge"), 0.5),
+        ("loss { charge = 0  plaquette = 0.2 }", ("loss", "charge"), 0.0),
+        ("loss { plaquette = 0.1 }", ("loss", "plaquette"), 0.1),
+        ("loss { form = mixed }", ("loss", "form"), "mixed"),
+        ("train { step_size_lr_factor = 1 }", ("train", "step_size_lr_factor"), 1.0),
+        ("train { step_size_lr_factor = 7 }", ("train", "step_size_lr_factor"), 7.0),
+    ],
+)
+def test_a_key_the_user_writes_is_never_replaced(
+    text: str, field: tuple[str, str], value: object
+) -> None:
+    spec = ok(LATTICE + text)
+    assert getattr(getattr(spec, field[0]), field[1]) == value
+    # and the keys the block leaves out still get the U(1) defaults
+    if field[0] == "loss":
+        others = {"charge": 1.0, "plaquette": 0.0, "form": "plain"}
+        for key, default in others.items():
+            if key != field[1] and key not in text:
+                assert getattr(spec.loss, key) == default, key
+
+
+def test_a_written_network_block_is_never_replaced() -> None:
+    assert ok(LATTICE + "network { hidden = [4] }").network == ir.Network(hidden=(4,))
+    assert ok(LATTICE + "network l2hmc {}").network == ir.Network()
+    assert ok(LATTICE + "network none {}").network is None
+    local = ok(LATTICE + "network local { hidden = [4, 4] }").network
+    assert local == ir.Network(kind="local", hidden=(4, 4))  # no conv unless written
+
+
+def test_fixed_step_sizes_keep_the_factor_1() -> None:
+    spec = ok(LATTICE + "dynamics { learnable_step_size = false }")
+    assert spec.train.step_size_lr_factor == 1.0
+
+
+def test_network_local_rules() -> None:
+    r = low(LATTICE + "network local {\n  embedding = raw\n  conv { filters = [2]  pool = [2] }\n}")
+    assert [(d.code, d.primary.span.line) for d in r.diagnostics] == [("E385", 3), ("E386", 4)]
+    assert all(d.secondary[0].message == "local networks" for d in r.diagnostics)
+    r = low(SU3 + "network local {}")
+    assert [d.code for d in r.diagnostics] == ["E388"]
+    assert r.diagnostics[0].help is not None and "network l2hmc" in r.diagnostics[0].help
+    spec = ok(LATTICE + "network local { conv { filters = [2, 3]  pool = [1, 1] } }")
+    assert spec.network is not None and spec.network.conv is not None
+    assert spec.network.conv.kernel == (3, 3) and spec.network.conv.pool == (1, 1)

@@ -107,3 +107,27 @@ def test_front_end_imports_no_torch() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.splitlines()[-1] == "[]"
+
+
+def test_local_network_parameters_counted_layer_by_layer() -> None:
+    """`network local` (the U(1) default): v-networks only, shared by every link.
+
+    16×16 (D = 2, P = 1 plane): conv 2 → 8 (kernel 3²), link features 2 (D − 1) · 8 = 16,
+    dense 16 → 8, heads s, t, q, log scales; 8 separate layers + 8 step sizes."""
+    one = (8 * 2 * 9 + 8) + (16 * 8 + 8) + (3 * 8 + 3) + 2
+    assert one == 317
+    text = "lattice { group = U1  shape = [16, 16]  beta = 4.0 }\n"
+    assert memory.network_parameters(spec_ir(text)) == 8 * one + 8
+    # 3D (P = 3 planes, 6 channels), two conv layers, one network shared by the layers
+    text3 = (
+        "lattice { group = U1  shape = [4, 4, 6]  beta = 4.0 }\n"
+        "dynamics { leapfrog = 3  networks = shared }\n"
+        "network local { conv { filters = [4, 6]  kernel = [3, 2] }  hidden = [8, 5] }\n"
+    )
+    convs = (4 * 6 * 27 + 4) + (6 * 4 * 8 + 6)
+    dense = (2 * 2 * 6 * 8 + 8) + (8 * 5 + 5)
+    assert memory.network_parameters(spec_ir(text3)) == convs + dense + (3 * 5 + 3) + 2 + 3
+    # no x-networks: split_x changes nothing
+    unsplit = text3.replace("shared }", "shared  split_x = false }")
+    split = memory.network_parameters(spec_ir(unsplit))
+    assert split == memory.network_parameters(spec_ir(text3))

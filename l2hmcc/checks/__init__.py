@@ -59,6 +59,8 @@ PASSES: list[Pass] = [
     network.conv_dimensions,
     network.conv_pooling,
     network.batch_norm_chains,
+    network.local_kernel_extent,
+    network.local_x_network_keys,
     training.loss_weights,
     training.intervals,
     training.step_size_lr_fixed,

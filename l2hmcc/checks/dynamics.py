@@ -31,8 +31,11 @@ def x_update_group(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
 
 
 def affine_u1(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
-    """W004: the affine U(1) update is exact for real coordinates, not for angles."""
+    """W004: the affine U(1) update is exact for real coordinates, not for angles (not said
+    with `network local`, whose x updates are the drift x + εv, exact either way: W387)."""
     if spec.lattice.group != "U1" or spec.dynamics.x_update != "affine":
+        return []
+    if spec.network is not None and spec.network.kind == "local":
         return []
     return [
         error(

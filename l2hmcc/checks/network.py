@@ -49,7 +49,9 @@ def conv_dimensions(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
             spans.key("network.conv"),
             f"no {dims}D convolutions",
             secondary=[Label(spans.value("lattice.shape"), f"{dims}D lattice")],
-            help="remove the `conv` block; the dense layers see the whole lattice",
+            help="remove the `conv` block; the dense layers read the plaquettes around each link"
+            if _local(spec)
+            else "remove the `conv` block; the dense layers see the whole lattice",
         )
     ]
 
@@ -116,3 +118,66 @@ def batch_norm_chains(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
             help="raise `train.chains` or set `batch_norm = false`",
         )
     ]
+
+
+def _local(spec: Spec) -> bool:
+    return spec.network is not None and spec.network.kind == "local"
+
+
+def local_kernel_extent(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    """E389: the local network's periodic `same` padding (⌈(k−1)/2⌉ sites after each axis)
+    must fit in the lattice: a wider kernel would wrap around more than once."""
+    if not _local(spec):
+        return []
+    conv = _conv(spec)
+    if conv is None:
+        return []
+    extent = min(spec.lattice.shape)
+    for k in conv.kernel:
+        pad = k - 1 - (k - 1) // 2
+        if pad > extent:
+            return [
+                error(
+                    "E389",
+                    f"`network local`: kernel {k} pads {pad} sites periodically, more than the"
+                    f" lattice extent {extent}",
+                    spans.value("network.conv.kernel"),
+                    f"kernel {k}",
+                    secondary=[Label(spans.value("lattice.shape"), "lattice extents")],
+                    help=f"use kernels of at most {2 * extent + 1} sites (a kernel no wider"
+                    " than the lattice sees every site once)",
+                )
+            ]
+    return []
+
+
+#: Dynamics keys that only matter to x-networks, which `network local` does not have: every
+#: link drifts by ε v, so the masks, split x-networks and the x update's form do nothing.
+_X_NETWORK_KEYS = (
+    ("split_x", "W385", "there are no x-networks to split"),
+    ("mask", "W386", "no x-network masks the links: every link drifts by ε v"),
+    ("mask_seed", "W386", "no x-network masks the links: every link drifts by ε v"),
+    ("x_update", "W387", "the x updates are the drift x + ε v (no s head scales x)"),
+)
+
+
+def local_x_network_keys(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    """W385–W387: `dynamics` keys written for x-networks that `network local` does not have."""
+    if not _local(spec):
+        return []
+    out = []
+    for key, code, why in _X_NETWORK_KEYS:
+        path = f"dynamics.{key}"
+        if not spans.written(path):
+            continue
+        out.append(
+            error(
+                code,
+                f"`{path}` has no effect with `network local`: {why}",
+                spans.value(path),
+                "no effect",
+                secondary=[Label(spans.value("network.kind"), "v-networks only")],
+                help=f"remove `{key}`, or use `network l2hmc` for x-networks",
+            )
+        )
+    return out

@@ -18,9 +18,21 @@ def loss_weights(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
             "all loss weights are zero (`plaquette`, `charge`, `rmse`): nothing to train",
             spans.key("loss"),
             "every weight is 0",
-            help="give a term a positive weight, e.g. `plaquette = 0.1`",
+            help="give a term a positive weight, e.g. `plaquette = 0.1`" + _u1_note(spec, spans),
         )
     ]
+
+
+def _u1_note(spec: Spec, spans: SpanMap) -> str:
+    """What the 2D U(1) loss defaults did to the weights the spec does not write."""
+    if spec.lattice.group != "U1" or len(spec.lattice.shape) != 2:
+        return ""
+    unwritten = [
+        f"`{k}` defaults to {getattr(spec.loss, k):g}"
+        for k in ("charge", "plaquette")
+        if not spans.written(f"loss.{k}")
+    ]
+    return f" (for U1 on a 2D lattice {' and '.join(unwritten)})" if unwritten else ""
 
 
 def intervals(spec: Spec, spans: SpanMap) -> list[Diagnostic]:

@@ -118,16 +118,29 @@ def dynamics_kwargs(spec: ir.Spec) -> Kwargs:
 
 def network_kwargs(spec: ir.Spec) -> Kwargs | None:
     """``NetworkConfig`` arguments (``common/config.py``), or None for ``network none`` (the
-    runtime's ``network=None``: no networks, learned step sizes only). ``trig`` is the
+    runtime's ``network=None``: no networks, learned step sizes only). ``kind`` first: a local
+    network takes only the keys it has (lowering rejects the others). ``trig`` is the
     runtime's explicit embedding for the group: cos/sin of U(1) angles, real/imaginary parts
     of SU(N) links."""
     n = spec.network
     if n is None:
         return None
+    if n.kind == "local":  # no embedding, dropout, batch norm, pooling or `full` padding
+        kw: Kwargs = [("kind", "local")]
+        if n.conv is not None:
+            kw += [("conv_filters", tuple(n.conv.filters)), ("conv_kernels", tuple(n.conv.kernel))]
+        return [
+            *kw,
+            ("hidden", tuple(n.hidden)),
+            ("activation", n.activation),
+            ("scale_s", n.scale_s),
+            ("scale_q", n.scale_q),
+            ("head_init", n.head_init),
+        ]
     embedding = {"trig": "cos_sin" if spec.lattice.group == "U1" else "real_imag"}.get(
         n.embedding, n.embedding
     )
-    kw: Kwargs = [("embedding", embedding)]
+    kw = [("kind", "l2hmc"), ("embedding", embedding)]
     if n.conv is not None:
         kw += [
             ("conv_filters", tuple(n.conv.filters)),
@@ -145,6 +158,13 @@ def network_kwargs(spec: ir.Spec) -> Kwargs | None:
         ("head_init", n.head_init),
     ]
     return kw
+
+
+def network_comment(spec: ir.Spec) -> str:
+    """The comment above ``NETWORK`` in ``train.py`` (one line)."""
+    if spec.network is not None and spec.network.kind == "local":
+        return "Local v-networks (U1): s, t, q of each link from its plaquettes; no x-networks."
+    return "The x- and v-networks of every leapfrog layer."
 
 
 def loss_kwargs(spec: ir.Spec) -> Kwargs:
@@ -271,6 +291,7 @@ def config_context(spec: ir.Spec, ctx: RenderContext, target: str) -> dict[str, 
         + "; evaluation and HMC use the final value.",
         "beta": beta_kwargs(spec.lattice.beta),
         "dynamics": dynamics_kwargs(spec),
+        "network_comment": network_comment(spec),
         "network": network_kwargs(spec),
         "loss": loss_kwargs(spec),
         "train": train_kwargs(spec),

@@ -71,6 +71,7 @@ DYNAMICS = DynamicsConfig(
 
 # The x- and v-networks of every leapfrog layer.
 NETWORK = NetworkConfig(
+    kind="l2hmc",
     embedding="real_imag",
     hidden=(16,),
     activation="tanh",

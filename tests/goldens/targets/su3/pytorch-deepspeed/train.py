@@ -79,6 +79,7 @@ DYNAMICS = DynamicsConfig(
 
 # The x- and v-networks of every leapfrog layer.
 NETWORK = NetworkConfig(
+    kind="l2hmc",
     embedding="real_imag",
     hidden=(128, 128),
     activation="swish",

@@ -74,6 +74,7 @@ DYNAMICS = DynamicsConfig(
 
 # The x- and v-networks of every leapfrog layer.
 NETWORK = NetworkConfig(
+    kind="l2hmc",
     embedding="cos_sin",
     hidden=(16,),
     activation="relu",
@@ -101,6 +102,7 @@ TRAIN = TrainConfig(
     chains=32,
     optimizer="adam",
     lr=0.0003,
+    step_size_lr_factor=3.0,
     lr_schedule="constant",
     warmup=0,
     weight_decay=0.0,

@@ -74,6 +74,7 @@ DYNAMICS = DynamicsConfig(
 
 # The x- and v-networks of every leapfrog layer.
 NETWORK = NetworkConfig(
+    kind="l2hmc",
     embedding="cos_sin",
     conv_filters=(4, 8, 16, 32),
     conv_kernels=(4, 4, 4, 4),
@@ -93,7 +94,7 @@ LOSS = LossConfig(
     plaquette=0.1,
     charge=0.1,
     rmse=0.0,
-    form="mixed",
+    form="plain",
     scale=1.0,
     aux_weight=0.0,
 )
@@ -105,6 +106,7 @@ TRAIN = TrainConfig(
     chains=128,
     optimizer="adam",
     lr=0.001,
+    step_size_lr_factor=3.0,
     lr_schedule="constant",
     warmup=0,
     weight_decay=0.0,

@@ -79,6 +79,7 @@ DYNAMICS = DynamicsConfig(
 
 # The x- and v-networks of every leapfrog layer.
 NETWORK = NetworkConfig(
+    kind="l2hmc",
     embedding="cos_sin",
     hidden=(8, 8),
     activation="relu",
@@ -94,7 +95,7 @@ LOSS = LossConfig(
     plaquette=0.1,
     charge=0.1,
     rmse=0.0,
-    form="mixed",
+    form="plain",
     scale=1.0,
     aux_weight=0.0,
 )
@@ -106,6 +107,7 @@ TRAIN = TrainConfig(
     chains=4,
     optimizer="adam",
     lr=0.001,
+    step_size_lr_factor=3.0,
     lr_schedule="constant",
     warmup=0,
     weight_decay=0.0,

@@ -75,6 +75,7 @@ DYNAMICS = DynamicsConfig(
 
 # The x- and v-networks of every leapfrog layer.
 NETWORK = NetworkConfig(
+    kind="l2hmc",
     embedding="cos_sin",
     conv_filters=(4, 8, 16, 32),
     conv_kernels=(4, 4, 4, 4),
@@ -94,7 +95,7 @@ LOSS = LossConfig(
     plaquette=0.1,
     charge=0.1,
     rmse=0.0,
-    form="mixed",
+    form="plain",
     scale=1.0,
     aux_weight=0.0,
 )
@@ -107,6 +108,7 @@ TRAIN = TrainConfig(
     chains=64,
     optimizer="adam",
     lr=0.001,
+    step_size_lr_factor=3.0,
     lr_schedule="cosine",
     lr_final_factor=0.01,
     warmup=0,
