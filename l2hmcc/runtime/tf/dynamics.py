@@ -37,7 +37,7 @@ from .compile import compile_function, normalize_mode
 from .groups import GaugeGroup, real_dtype
 from .hmc import as_real
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
-from .networks import LeapfrogNet, VNet, XNet
+from .networks import LeapfrogNet, LocalNet, VNet, XNet
 
 __all__ = [
     "Dynamics",
@@ -99,7 +99,7 @@ _LayerOut: TypeAlias = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tens
 class _BoundNet:
     """A network's forward with another network's variables (same architecture)."""
 
-    def __init__(self, template: LeapfrogNet, params: Mapping[str, Any]) -> None:
+    def __init__(self, template: LeapfrogNet | LocalNet, params: Mapping[str, Any]) -> None:
         self.template, self.params = template, params
 
     def __call__(
@@ -116,8 +116,9 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
     """Generalized leapfrog for one gauge group and lattice (see the module docstring).
 
     ``network=None`` gives no networks (``s = t = q = 0``: a leapfrog with per-layer step
-    sizes).  ``dtype`` is the real precision (SU(N) links are then complex).  ``seed`` seeds
-    the networks' initial weights (numpy).
+    sizes); a ``kind="local"`` network gives v-networks only (``LocalNet``; the x updates are
+    the drift of every link).  ``dtype`` is the real precision (SU(N) links are then complex).
+    ``seed`` seeds the networks' initial weights (numpy).
     """
 
     def __init__(
@@ -149,14 +150,27 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             init, trainable=config.learnable_step_size, name="log_step_size"
         )
         self.masks = tf.Variable(self._build_masks(), trainable=False, name="masks")
-        self.vnets: list[LeapfrogNet] = []
+        self.vnets: list[LeapfrogNet | LocalNet] = []
         self.xnets: list[list[LeapfrogNet]] = []
         if network is not None:
             n_nets = n if config.networks == "separate" else 1
-            n_x = 2 if config.split_x else 1
+            local = network.kind == "local"  # v-networks only (see LocalNet)
+            n_x = 0 if local else 2 if config.split_x else 1
             seeds = np.random.SeedSequence(seed).spawn(n_nets * (1 + n_x))
             it = iter(int(s.generate_state(1)[0]) for s in seeds)
             for k in range(n_nets):
+                if local:
+                    self.vnets.append(
+                        LocalNet(
+                            group,
+                            self.lattice_shape,
+                            network,
+                            dtype=self.dtype,
+                            seed=next(it),
+                            name=f"vnet_{k}",
+                        )
+                    )
+                    continue
                 self.vnets.append(
                     VNet(
                         group,
@@ -255,7 +269,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
     def eval(self) -> Dynamics:
         return self.train(False)
 
-    def _all_nets(self) -> list[LeapfrogNet]:
+    def _all_nets(self) -> list[LeapfrogNet | LocalNet]:
         return [*self.vnets, *(n for nets in self.xnets for n in nets)]
 
     # -- pieces ------------------------------------------------------------------------------
@@ -263,7 +277,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         """``ε_k`` for every layer ``[N]``."""
         return tf.exp(self.log_step_size)
 
-    def _vnet(self, k: int) -> LeapfrogNet | None:
+    def _vnet(self, k: int) -> LeapfrogNet | LocalNet | None:
         if not self.vnets:
             return None
         return self.vnets[k if self.config.networks == "separate" else 0]
@@ -276,7 +290,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
 
     def _run(
         self,
-        net: LeapfrogNet | _BoundNet | None,
+        net: LeapfrogNet | LocalNet | _BoundNet | None,
         links: tf.Tensor,
         other: tf.Tensor,
         mask: tf.Tensor | None = None,
@@ -287,7 +301,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
 
     def _v_step(
         self,
-        net: LeapfrogNet | _BoundNet | None,
+        net: LeapfrogNet | LocalNet | _BoundNet | None,
         eps: tf.Tensor,
         x: tf.Tensor,
         v: tf.Tensor,
@@ -384,7 +398,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
 
     def apply_layer(
         self,
-        vnet: LeapfrogNet | _BoundNet | None,
+        vnet: LeapfrogNet | LocalNet | _BoundNet | None,
         xnet_first: LeapfrogNet | _BoundNet | None,
         xnet_second: LeapfrogNet | _BoundNet | None,
         mask: tf.Tensor,
@@ -424,8 +438,10 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         layers share one trace (and one XLA executable) per direction and mode: compile time
         does not grow with the number of layers, as it does when a whole trajectory is one
         graph.  Called inside a plain ``tf.function`` (the trainer's train step), each layer is
-        its own XLA cluster, forward and backward.
+        its own XLA cluster, forward and backward.  It replaces ``loop_layers``: the layers are
+        unrolled again (a generated ``train.py`` switching compilation before evaluation).
         """
+        self._loop = False
         if normalize_mode(mode) == "eager":
             self._layer_fn = self.apply_layer
             return
@@ -458,7 +474,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         compiled = compile_function(layer, mode, name="leapfrog layer")
 
         def run(
-            vnet: LeapfrogNet | None,
+            vnet: LeapfrogNet | LocalNet | None,
             xnet_first: LeapfrogNet | None,
             xnet_second: LeapfrogNet | None,
             *args: Any,

@@ -164,10 +164,13 @@ class Trainer(TrainerLoop):
         outer = "graph" if layers else ("xla" if self._fused else mode)
         small = "xla" if mode.startswith("xla") else mode
         self.model.compile_layers("xla" if layers else "eager")
+        self.model.loop_layers(looped)
         # fused: _step_fn (one rank) or _grads_fn + _update_fn (allreduce between), and
-        # _trajectory_fn; otherwise _grads_fn, _apply_fn, _finish_fn and _propose_fn
+        # _trajectory_fn; otherwise _grads_fn, _apply_fn, _finish_fn and _propose_fn (fused:
+        # a plain tf.function, for evaluation after ``model.compile_layers`` unrolled the loop)
         self._grads_fn = compile_function(self._grads, outer, name="train step")
-        self._propose_fn = compile_function(self._propose_eval, outer, name="proposal")
+        propose_mode = "graph" if self._fused else outer
+        self._propose_fn = compile_function(self._propose_eval, propose_mode, name="proposal")
         self._apply_fn = compile_function(self._apply, small, name="optimizer step")
         self._finish_fn = compile_function(self._finish, small, name="accept and metrics")
         self._step_fn = compile_function(self._whole_step, outer, name="train step")
@@ -372,7 +375,7 @@ class Trainer(TrainerLoop):
 
         def step(x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
             v, d, u = self.model.draw(x, self.generator)
-            if self._fused:
+            if self._fused and (self.model._loop or self.compile_mode == "xla-full"):
                 x, metrics = self._fused_call(self._trajectory_fn, x, v, bt, d, u)
             else:
                 prop = self._xla_guard("propose", x, v, bt, d)

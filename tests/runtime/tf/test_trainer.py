@@ -198,6 +198,22 @@ def test_xla_training_equals_eager(batch_norm: bool, looped: bool) -> None:
         np.testing.assert_allclose(ev_comp[key], ev_ref[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.slow
+def test_layers_switched_before_evaluation_leave_the_xla_trajectory() -> None:
+    """A generated train.py with ``evaluate.compile = false`` calls
+    ``trainer.model.compile_layers(False)`` after training: the evaluation then runs the layers
+    without XLA (not the fused XLA trajectory), with the same numbers as eager."""
+    net = NetworkConfig(hidden=(8,))
+    ref, comp = tiny(network=net, steps=1), tiny(mode="xla", network=net, steps=1)
+    for tr in (ref, comp):
+        tr.train()
+        tr.model.compile_layers(False)
+    assert not comp.model._loop
+    ev_ref, ev_comp = ref.evaluate(2), comp.evaluate(2)
+    assert comp._trajectory_fn._first_call  # never called
+    np.testing.assert_allclose(ev_comp["accept_prob"], ev_ref["accept_prob"], rtol=1e-10)
+
+
 def test_bad_compile_mode_is_refused() -> None:
     assert COMPILE_MODES == ("eager", "graph", "xla", "xla-layers", "xla-full")
     with pytest.raises(ValueError, match="compile mode"):
