@@ -644,10 +644,12 @@ class Dynamics(nn.Module):
         """
         beta = self._beta(beta)
         eps_all = self.step_sizes()
-        y = self._layer_links(x)  # compiled SU(N): layers on planar pairs
+        y, v = self._layer_inputs(x, v)  # compiled SU(N): layers on planar pairs
         _, f = action_force if action_force is not None else self._action_and_force(y, beta)
         logdet = torch.zeros(v.shape[0], dtype=self.dtype, device=v.device)
         action = torch.zeros_like(logdet)
+        if v.requires_grad and self._planar:
+            logdet.requires_grad_()  # one requires_grad pattern for every layer (_layer_inputs)
         n = self.config.leapfrog
         for k in range(n - 1, -1, -1) if backward else range(n):
             y, v, logdet, action, f = self._layer(k, eps_all[k], y, v, f, logdet, beta, backward)
@@ -661,18 +663,29 @@ class Dynamics(nn.Module):
         ``M(M(ξ)) = ξ`` to rounding (U1 affine: as real coordinates, unwrapped).
         """
         beta = self._beta(beta)
-        y = self._layer_links(x)  # compiled SU(N): pairs through both halves, converted once
+        y, v = self._layer_inputs(x, v)  # compiled SU(N): pairs through both halves
         s0, f0 = self._action_and_force(y, beta)
         y1, v1, ld1, s1, f1 = self.transport(y, v, beta, action_force=(s0, f0))
         y2, v2, ld2, s2, _ = self.transport(y1, -v1, beta, backward=True, action_force=(s1, f1))
         return self._caller_links(y2, x), v2, ld1 + ld2, s0, s2
 
-    def _layer_links(self, x: Tensor) -> Tensor:
-        """The links as the layers take them: planar pairs for compiled SU(N) layers."""
-        return su_pairs.to_pairs(x) if self._planar and x.is_complex() else x
+    def _layer_inputs(self, x: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """The links and momenta as the layers take them: for compiled SU(N) layers the links as
+        planar pairs and, with gradients on, both requiring grad even where the caller's do not
+        (new leaves: no gradient path is cut).  Every unit then sees the same requires_grad
+        pattern from the first layer on, so each compiles one training graph instead of one per
+        pattern (the first layer's inputs, the force at the start, the log-det before the first
+        ``s``): a fraction of the compile time, for a few gradients nobody reads."""
+        if not self._planar or self.abelian:
+            return x, v
+        y = su_pairs.to_pairs(x) if x.is_complex() else x
+        if torch.is_grad_enabled():
+            y = y if y.requires_grad else y.detach().requires_grad_()
+            v = v if v.requires_grad else v.detach().requires_grad_()
+        return y, v
 
     def _caller_links(self, y: Tensor, like: Tensor) -> Tensor:
-        """``_layer_links``' inverse: complex links again where the caller gave complex ones."""
+        """``_layer_inputs``' inverse for the links: complex again where the caller gave complex."""
         return su_pairs.from_pairs(y) if like.is_complex() and not y.is_complex() else y
 
     def _beta(self, beta: Tensor | float) -> Tensor:
@@ -707,10 +720,10 @@ class Dynamics(nn.Module):
         else:
             if forward_mask is None:
                 raise ValueError("random directions need forward_mask ([B] bool)")
-            y = self._layer_links(x)
+            y, w = self._layer_inputs(x, v)
             s0, f0 = self._action_and_force(y, beta)
-            yf, vf, ldf, sf, _ = self.transport(y, v, beta, action_force=(s0, f0))
-            yb, vb, ldb, sb, _ = self.transport(y, v, beta, backward=True, action_force=(s0, f0))
+            yf, vf, ldf, sf, _ = self.transport(y, w, beta, action_force=(s0, f0))
+            yb, vb, ldb, sb, _ = self.transport(y, w, beta, backward=True, action_force=(s0, f0))
             xf, xb = self._caller_links(yf, x), self._caller_links(yb, x)
             d = forward_mask.reshape((-1,) + (1,) * (x.dim() - 1))
             x1 = torch.where(d, xf, xb)

@@ -154,47 +154,44 @@ def site_shifts(lattice_shape: tuple[int, ...], device: torch.device | str | Non
 
 
 def plane_staples(
-    u_mu: Tensor,
-    u_nu: Tensor,
-    acc_mu: Tensor,
-    acc_nu: Tensor,
-    up_mu: Tensor,
-    up_nu: Tensor,
-    down_mu: Tensor,
-    down_nu: Tensor,
+    u_mu: Tensor, u_nu: Tensor, up_mu: Tensor, up_nu: Tensor, down_mu: Tensor, down_nu: Tensor
 ) -> tuple[Tensor, Tensor]:
     """One plane's contribution to the staple sums of ``μ`` and ``ν``, shifts included.
 
-    ``u_μ``, ``u_ν`` ``[N, N, 2, B, |L|]`` (sites flattened), ``acc_μ``, ``acc_ν`` the sums so far;
-    ``up_μ``/``down_μ`` the rows of ``site_shifts`` (``x ± μ̂``).  Returns
-    ``(acc_μ + upper_μ + lower_μ(x − ν̂), acc_ν + upper_ν + lower_ν(x − μ̂))`` with the terms of
-    ``plane_products`` added in the order of ``staple_sums``.
+    ``u_μ``, ``u_ν`` ``[N, N, 2, B, |L|]`` (sites flattened); ``up_μ``/``down_μ`` the rows of
+    ``site_shifts`` (``x ± μ̂``).  Returns ``(upper_μ + lower_μ(x − ν̂), upper_ν + lower_ν(x − μ̂))``
+    with the terms of ``plane_products``.
     """
     upper_mu, upper_nu, lower_mu, lower_nu = plane_products(
         u_mu, u_nu, u_mu.index_select(-1, up_nu), u_nu.index_select(-1, up_mu)
     )
-    return (
-        (acc_mu + upper_mu) + lower_mu.index_select(-1, down_nu),
-        (acc_nu + upper_nu) + lower_nu.index_select(-1, down_mu),
+    return upper_mu + lower_mu.index_select(-1, down_nu), upper_nu + lower_nu.index_select(
+        -1, down_mu
     )
 
 
 def staple_sums_shifted(
     pairs: Tensor, shifts: Tensor, plane: Callable[..., tuple[Tensor, Tensor]] = plane_staples
 ) -> Tensor:
-    """``staple_sums`` with the periodic shifts and the sums inside ``plane`` (``plane_staples``,
-    which may be compiled: one graph for every plane); ``shifts`` from ``site_shifts``."""
+    """``staple_sums`` with the periodic shifts inside ``plane`` (``plane_staples``, which may be
+    compiled: one graph for every plane, whatever the requires_grad of the sums so far, which
+    are added outside); ``shifts`` from ``site_shifts``."""
     d = pairs.shape[4]
     flat = pairs.flatten(5)  # [N, N, 2, B, D, |L|]
-    # one zero start per direction: aliased inputs would make a compiled plane another graph
-    acc = [torch.zeros_like(flat[:, :, :, :, 0]) for _ in range(d)]
+    acc: list[Tensor | None] = [None] * d
     up, down = shifts[0], shifts[1]
+
+    def add(mu: int, t: Tensor) -> None:
+        prev = acc[mu]
+        acc[mu] = t if prev is None else prev + t
+
     for mu in range(d):
         for nu in range(mu + 1, d):
             u_mu, u_nu = flat[:, :, :, :, mu], flat[:, :, :, :, nu]
-            shift = (up[mu], up[nu], down[mu], down[nu])
-            acc[mu], acc[nu] = plane(u_mu, u_nu, acc[mu], acc[nu], *shift)
-    return torch.stack(acc, 4).view_as(pairs)
+            a_mu, a_nu = plane(u_mu, u_nu, up[mu], up[nu], down[mu], down[nu])
+            add(mu, a_mu)
+            add(nu, a_nu)
+    return torch.stack([a for a in acc if a is not None], 4).view_as(pairs)
 
 
 def _trailing(m: Tensor) -> Tensor:
