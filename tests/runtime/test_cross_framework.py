@@ -59,10 +59,12 @@ def close(name: str, a: Any, b: Any, tol: float = TOL, angles: bool = False) -> 
     assert worst <= tol, f"{name}: max scaled difference {worst:.3g} > {tol}"
 
 
-def inputs(name: str, batch: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+def inputs(
+    name: str, batch: int = 3, seed: int = 0, shape: tuple[int, ...] | None = None
+) -> dict[str, np.ndarray]:
     """Links (Haar), momenta and uniforms from numpy, identical for both frameworks."""
     rng = np.random.default_rng(seed)
-    shape = SHAPES[name]
+    shape = shape or SHAPES[name]
     d = len(shape)
     if name == "U1":
         links = rng.uniform(-math.pi, math.pi, (batch, d, *shape))
@@ -260,6 +262,60 @@ def test_network_outputs_with_copied_weights(name, shape, config, training) -> N
             close(key, after[key], value)
 
 
+LOCAL_CASES = [
+    pytest.param(
+        (16, 16),
+        NetworkConfig(
+            kind="local", conv_filters=(4, 8), conv_kernels=(3, 5), hidden=(8, 6), head_init=0.5
+        ),
+        "eager",
+        id="u1-16x16-conv-eager",
+    ),
+    pytest.param(
+        (4, 4, 6),
+        NetworkConfig(
+            kind="local",
+            conv_filters=(3,),
+            conv_kernels=(2,),
+            hidden=(5,),
+            activation="swish",
+            scale_s=0.0,
+            head_init=0.5,
+        ),
+        "xla",
+        id="u1-3d-even-kernel-no-s-xla",
+    ),
+    pytest.param(
+        (4, 6),
+        NetworkConfig(kind="local", hidden=(4, 4), activation="gelu", head_init=0.5),
+        "eager",
+        id="u1-dense-only-eager",
+    ),
+]
+
+
+@pytest.mark.parametrize(("shape", "config", "mode"), LOCAL_CASES)
+def test_local_network_outputs_with_copied_weights(shape, config, mode) -> None:
+    """`network local`: same parameter names and layouts, same (s, t, q) per link."""
+    torch.manual_seed(3)
+    net_p = pnet.LocalNet(pgroups.U1, shape, config, dtype=torch.float64)
+    net_t = tnet.LocalNet(tgroups.U1, shape, config)
+    state = copy_state(net_p)
+    assert set(state) == set(net_t.state_dict())
+    for key, value in net_t.state_dict().items():
+        assert value.shape == state[key].shape, key
+    net_t.load_state_dict(state)
+    links = np.random.default_rng(4).uniform(-math.pi, math.pi, (3, len(shape), *shape))
+    with torch.no_grad():
+        ref = net_p(torch.from_numpy(links))
+    got = run_tf(lambda x: net_t(x), mode, tf.constant(links))
+    for head, a, b in zip("stq", got, ref, strict=True):
+        assert (a is None) == (b is None), head
+        if a is not None:
+            assert tuple(a.shape) == (3, len(shape), *shape)
+            close(f"local.{head}", a, b)
+
+
 # -- the L2HMC proposal --------------------------------------------------------------------------
 CASES = {
     "u1-compact-merged-conv-bn": (
@@ -280,6 +336,28 @@ CASES = {
         {"leapfrog": 1, "directions": "random", "networks": "shared", "split_x": False},
         NetworkConfig(hidden=(6,), head_init=0.5),
     ),
+    # network local: v-networks on the plaquettes around each link, no x-networks
+    "u1-local-16x16-merged": (
+        "U1",
+        {"leapfrog": 3},
+        NetworkConfig(
+            kind="local",
+            conv_filters=(4, 3),
+            conv_kernels=(3, 2),
+            hidden=(8, 6),
+            activation="tanh",
+            head_init=0.5,
+        ),
+        (16, 16),
+    ),
+    "u1-local-3d-random": (
+        "U1",
+        {"leapfrog": 2, "directions": "random", "networks": "shared"},
+        NetworkConfig(
+            kind="local", conv_filters=(3,), hidden=(5,), activation="gelu", head_init=0.5
+        ),
+        (4, 4, 6),
+    ),
 }
 # TF modes: every case eager; under XLA one case per group and compilation style ("xla-layers":
 # the per-layer XLA executables that train.compile uses, inside a plain tf.function; "xla": the
@@ -295,25 +373,36 @@ PROPOSAL_CASES = [
     ),
     pytest.param("u1-affine-random", "xla", id="u1-affine-random-xla", marks=pytest.mark.slow),
     pytest.param("su3-merged", "xla-layers", id="su3-merged-xla-layers", marks=pytest.mark.slow),
+    pytest.param(
+        "u1-local-16x16-merged",
+        "xla-layers",
+        id="u1-local-16x16-merged-xla-layers",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param("u1-local-3d-random", "xla", id="u1-local-3d-random-xla", marks=pytest.mark.slow),
 ]
 
 
-def make_pair(name: str, cfg: dict[str, Any], network: NetworkConfig) -> tuple[Any, Any]:
+def make_pair(
+    name: str,
+    cfg: dict[str, Any],
+    network: NetworkConfig,
+    shape: tuple[int, ...] | None = None,
+) -> tuple[Any, Any]:
     torch.manual_seed(5)
     config = DynamicsConfig(step_size=0.15, **cfg)
-    dyn_p = pdyn.Dynamics(
-        pgroups.group_by_name(name), SHAPES[name], config, network, dtype=torch.float64
-    )
-    dyn_t = tdyn.Dynamics(tgroups.group_by_name(name), SHAPES[name], config, network)
+    shape = shape or SHAPES[name]
+    dyn_p = pdyn.Dynamics(pgroups.group_by_name(name), shape, config, network, dtype=torch.float64)
+    dyn_t = tdyn.Dynamics(tgroups.group_by_name(name), shape, config, network)
     dyn_t.load_state_dict(copy_state(dyn_p))
     return dyn_p, dyn_t
 
 
 @pytest.mark.parametrize(("case", "mode"), PROPOSAL_CASES)
 def test_one_l2hmc_proposal_with_logdet(case, mode) -> None:
-    name, cfg, network = CASES[case]
-    dyn_p, dyn_t = make_pair(name, cfg, network)
-    data = inputs(name, batch=4, seed=6)
+    name, cfg, network, *shape = CASES[case]
+    dyn_p, dyn_t = make_pair(name, cfg, network, *shape)
+    data = inputs(name, batch=4, seed=6, shape=shape[0] if shape else None)
     beta = 1.4
     d = data["d"] if dyn_p.config.directions == "random" else None
     with torch.no_grad():

@@ -21,6 +21,7 @@ CPU layout): kernels are transposed at call time.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -31,16 +32,19 @@ import tensorflow as tf
 
 from ..common.config import NetworkConfig, seed_u1_network
 from .groups import wrap
+from .lattice import planes, plaquette_field
 
 __all__ = [
     "ACTIVATIONS",
     "LeapfrogNet",
+    "LocalNet",
     "NetworkConfig",
     "VNet",
     "XNet",
     "group_colors",
     "max_pool",
     "periodic_pad",
+    "periodic_pad_gather",
     "seed_u1_network",
 ]
 
@@ -89,6 +93,21 @@ def periodic_pad(h: tf.Tensor, lo: int, hi: int) -> tf.Tensor:
     return h
 
 
+def periodic_pad_gather(h: tf.Tensor, lo: int, hi: int) -> tf.Tensor:
+    """``periodic_pad`` as one gather per lattice axis (``LocalNet``'s conv inputs).
+
+    XLA on CPU (TensorFlow 2.21, fp64) miscomputes a 2-wide convolution of 4 channels whose
+    input is the slices-and-concat padding of ``periodic_pad`` fused into it (NaN or values off
+    by O(1) on 8×8 and 16×16 lattices with 4 chains, against eager execution); the gathered
+    input is computed correctly in every case tried (lattices 6–16, 1–8 channels, kernels
+    2–5, 1 and 4 chains).
+    """
+    for axis in range(1, h.shape.rank - 1):
+        n = int(h.shape[axis])
+        h = tf.gather(h, [(j - lo) % n for j in range(n + lo + hi)], axis=axis)
+    return h
+
+
 def _slice(h: tf.Tensor, axis: int, start: int, stop: int) -> tf.Tensor:
     index = [slice(None)] * h.shape.rank
     index[axis] = slice(start, stop)
@@ -110,6 +129,21 @@ def group_colors(group: Any) -> int:
 
 def _uniform(shape: Sequence[int], bound: float, dtype: tf.DType, rng: np.random.Generator) -> Any:
     return rng.uniform(-bound, bound, size=tuple(shape)).astype(dtype.as_numpy_dtype)
+
+
+def _assign(params: Mapping[str, tf.Variable], state: Mapping[str, Any]) -> None:
+    """Assign every variable of ``params`` from ``state`` (same keys, same shapes)."""
+    missing = set(params) - set(state)
+    unexpected = set(state) - set(params)
+    if missing or unexpected:
+        raise KeyError(
+            f"state dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+        )
+    for key, var in params.items():
+        value = np.asarray(state[key])
+        if tuple(value.shape) != tuple(var.shape):
+            raise ValueError(f"{key}: shape {tuple(value.shape)} does not match {tuple(var.shape)}")
+        var.assign(value.astype(var.dtype.as_numpy_dtype))
 
 
 class LeapfrogNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type information
@@ -245,19 +279,7 @@ class LeapfrogNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type 
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Assign from numpy arrays (or torch tensors' ``.numpy()``) under the same keys."""
-        missing = set(self.params) - set(state)
-        unexpected = set(state) - set(self.params)
-        if missing or unexpected:
-            raise KeyError(
-                f"state dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
-            )
-        for key, var in self.params.items():
-            value = np.asarray(state[key])
-            if tuple(value.shape) != tuple(var.shape):
-                raise ValueError(
-                    f"{key}: shape {tuple(value.shape)} does not match {tuple(var.shape)}"
-                )
-            var.assign(value.astype(var.dtype.as_numpy_dtype))
+        _assign(self.params, state)
 
     def train(self, mode: bool = True) -> LeapfrogNet:
         self.training = mode
@@ -401,3 +423,156 @@ def VNet(
     return LeapfrogNet(
         group, lattice_shape, replace(config, conv_filters=()), heads="stq", **kwargs
     )
+
+
+class LocalNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type information
+    """The v-network of ``network local`` (U1; mirror of ``pt/networks.py``'s ``LocalNet``):
+    ``(s, t, q)`` per link from the plaquettes around it, the same function at every site.
+
+    With plaquette angles ``θ_p(n)`` of the planes ``p = (μ, ν)``, ``μ < ν`` (``lattice.planes``):
+
+        c(n) = [cos θ_p(n), sin θ_p(n)]_p                       (2P channels per site)
+        h = act(conv_i(periodic_pad(h)))  for each conv layer    (h = c without a conv stack)
+        f_μ(n) = [h(n), h(n − ν̂)]  for ν ≠ μ ascending          (the two plaquettes of plane
+                                                                  {μ, ν} that hold the link)
+        z = act(W_i z + b_i)  over ``hidden``,  o = W_h z + b_h
+        s = λ_s tanh(o_s),  t = o_t,  q = λ_q tanh(o_q)          (shape ``[B, D, *L]``)
+
+    Gauge invariant (``θ_p`` is) and translation equivariant; there are no x-networks with
+    this kind (the x updates are the drift ``x + ε v``). Variables under the PyTorch names and
+    layouts: ``convs.<i>.weight`` ``[out, in, *k]``/``.bias``, ``dense.<i>.weight``
+    ``[out, in]``/``.bias``, ``head.weight`` ``[n_heads, hidden[-1]]`` and ``head.bias`` (rows:
+    the heads present, in the order s, t, q), ``s_log_scale``/``q_log_scale`` ``[1]``.
+    Initialisation as torch's layers (uniform, bound ``1/√fan_in``), drawn from numpy with
+    ``seed``; the head weights times ``head_init`` and the head bias 0 (``head_init = 0``: the
+    ε-only sampler until trained). Internally channels-last ``[B, *L, C]``.
+    """
+
+    def __init__(
+        self,
+        group: Any,
+        lattice_shape: Sequence[int],
+        config: NetworkConfig,
+        *,
+        dtype: tf.DType | str = tf.float64,
+        seed: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        if group_colors(group) != 1:
+            raise ValueError(f"network local: implemented for U1 only, not {group.name}")
+        self.config = config
+        self.dtype = tf.as_dtype(dtype)
+        self.lattice_shape = tuple(int(n) for n in lattice_shape)
+        self.n_dim = len(self.lattice_shape)
+        if self.n_dim < 2:
+            raise ValueError("network local: a lattice of dimension >= 2 (it reads plaquettes)")
+        if any(p != 1 for p in config.conv_pool) or config.conv_padding != "same":
+            raise ValueError("network local: conv pool must be 1 and padding 'same'")
+        self.act = ACTIVATIONS[config.activation]
+        self.planes = planes(self.n_dim)
+        self.training = True
+        rng = np.random.default_rng(seed)
+        values: dict[str, Any] = {}
+
+        def uniform(key: str, shape: Sequence[int], fan_in: int) -> None:
+            values[key] = _uniform(shape, 1.0 / math.sqrt(fan_in), self.dtype, rng)
+
+        c_in = 2 * len(self.planes)
+        self.pads: list[tuple[int, int]] = []
+        kernels = config.conv_kernels if config.conv_filters else ()
+        for i, (c_out, k) in enumerate(zip(config.conv_filters, kernels, strict=True)):
+            if self.n_dim not in (2, 3):
+                raise ValueError(
+                    f"network local: a conv stack needs a lattice of dimension 2 or 3, "
+                    f"got {self.n_dim}"
+                )
+            fan_in = c_in * k**self.n_dim
+            uniform(f"convs.{i}.weight", (c_out, c_in) + (k,) * self.n_dim, fan_in)
+            uniform(f"convs.{i}.bias", (c_out,), fan_in)
+            self.pads.append(((k - 1) // 2, k - 1 - (k - 1) // 2))
+            c_in = c_out
+        widths = (2 * (self.n_dim - 1) * c_in, *config.hidden)
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
+            uniform(f"dense.{i}.weight", (b, a), a)
+            uniform(f"dense.{i}.bias", (b,), a)
+        scales = {"s": config.scale_s, "t": 1.0, "q": config.scale_q}
+        self.heads = tuple(h for h in "stq" if scales[h] > 0)
+        last = config.hidden[-1]
+        uniform("head.weight", (len(self.heads), last), last)
+        values["head.weight"] = values["head.weight"] * config.head_init
+        values["head.bias"] = np.zeros(len(self.heads), self.dtype.as_numpy_dtype)
+        for h in "sq":
+            if h in self.heads:
+                values[f"{h}_log_scale"] = np.zeros(1, self.dtype.as_numpy_dtype)
+        #: the parameters, keyed by the PyTorch ``state_dict`` names
+        self.params = {
+            key: tf.Variable(value, name=key.replace(".", "_")) for key, value in values.items()
+        }
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters as numpy arrays under the PyTorch ``state_dict`` keys."""
+        return {k: v.numpy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Assign from numpy arrays under the same keys."""
+        _assign(self.params, state)
+
+    def train(self, mode: bool = True) -> LocalNet:
+        self.training = mode
+        return self
+
+    def eval(self) -> LocalNet:
+        return self.train(False)
+
+    # -- forward --------------------------------------------------------------------------
+    def link_features(self, links: tf.Tensor, params: Mapping[str, Any] | None = None) -> tf.Tensor:
+        """``f`` ``[B, D, *L, 2(D−1)C]``: the features of the two plaquette sites of every plane
+        through each link (see the class docstring)."""
+        p = self.params if params is None else params
+        n = self.n_dim
+        theta = [plaquette_field(links, mu, nu) for mu, nu in self.planes]
+        h = tf.stack([tf.cos(t) for t in theta] + [tf.sin(t) for t in theta], axis=-1)
+        perm = [*range(2, n + 2), 1, 0]  # [out, in, *k] → [*k, in, out]
+        for i, (lo, hi) in enumerate(self.pads):
+            kernel = tf.transpose(p[f"convs.{i}.weight"], perm)
+            h = tf.nn.convolution(periodic_pad_gather(h, lo, hi), kernel, padding="VALID")
+            h = self.act(h + p[f"convs.{i}.bias"])
+        per_mu = []
+        for mu in range(n):
+            parts = []
+            for nu in range(n):
+                if nu != mu:
+                    parts += [h, tf.roll(h, shift=1, axis=1 + nu)]  # h(n), h(n − ν̂)
+            per_mu.append(tf.concat(parts, axis=-1))
+        return tf.stack(per_mu, axis=1)
+
+    def __call__(
+        self,
+        links: tf.Tensor,
+        other: tf.Tensor | None = None,
+        mask: tf.Tensor | None = None,
+        *,
+        training: bool | None = None,
+        generator: tf.random.Generator | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
+        """``(s, t, q)`` ``[B, D, *L]`` from the links (``other``, ``mask``, ``training`` and
+        ``generator``: unused, the signature of ``LeapfrogNet``). ``params`` (default
+        ``self.params``): another local network's variables of the same architecture."""
+        p = self.params if params is None else params
+        f = self.link_features(links, p)
+        z = tf.reshape(f, [-1, f.shape[-1]])  # every link a row: one matmul per layer
+        for i in range(len(self.config.hidden)):
+            w, b = p[f"dense.{i}.weight"], p[f"dense.{i}.bias"]
+            z = self.act(tf.linalg.matmul(z, w, transpose_b=True) + b)
+        o = tf.linalg.matmul(z, p["head.weight"], transpose_b=True) + p["head.bias"]
+        shape = tf.shape(f)[:-1]
+        out = {h: tf.reshape(o[:, j], shape) for j, h in enumerate(self.heads)}
+        s = q = None
+        if "s" in self.heads:
+            s = (self.config.scale_s * tf.exp(p["s_log_scale"])) * tf.tanh(out["s"])
+        if "q" in self.heads:
+            q = (self.config.scale_q * tf.exp(p["q_log_scale"])) * tf.tanh(out["q"])
+        return s, out["t"], q
