@@ -171,9 +171,11 @@ def _forces(trainer: Trainer) -> tuple[int, int]:
     """(force evaluations, network calls) per trajectory of the trainer's sampler."""
     layers = trainer.dynamics_config.leapfrog
     merged = trainer.dynamics_config.directions == "merged"
-    nets = len(trainer.model.vnets) > 0
+    # network calls per layer and direction: two v-networks, and two x-networks unless the
+    # kind has none (`network local`)
+    per_layer = (2 if len(trainer.model.vnets) else 0) + (2 if len(trainer.model.xnets) else 0)
     forces = 2 * layers + 1 if merged else 2 * (layers + 1)
-    calls = (8 * layers if merged else 16 * layers) if nets else 0
+    calls = per_layer * layers * (2 if merged else 4)
     return forces, calls
 
 
