@@ -28,6 +28,7 @@ from l2hmcc import ir
 from l2hmcc.blocks import BLOCKS, BlockSchema
 from l2hmcc.convert import Context, Converter, Reject
 from l2hmcc.diagnostics import Diagnostic, Label, did_you_mean, error, finalize, quote_list
+from l2hmcc.overrides import created_by_override
 from l2hmcc.spanmap import SpanMap, length_is_fine, pydantic_diagnostic
 from l2hmcc.syntax import (
     Attribute,
@@ -187,7 +188,9 @@ def _lower(tree: SpecFile, source_name: str, ctx: Context) -> ir.Spec | None:
         return None
     # Go on after key and type errors (the rejected values are left out, so defaults stand
     # in), so that range and consistency errors are reported in the same run.
-    _resolve(data, source_name, ctx)
+    net = seen.get("network")
+    default_net = net is not None and net.label is None and created_by_override(net)
+    _resolve(data, source_name, ctx, default_network=default_net)
     return _validate(data, ctx)
 
 
@@ -375,8 +378,12 @@ def _duplicate(name: Name, first: Name, path: str, is_block: bool) -> Diagnostic
     )
 
 
-def _resolve(data: dict[str, Any], source_name: str, ctx: Context) -> None:
-    """Fill in the defaults that depend on other fields, and the train step forms."""
+def _resolve(
+    data: dict[str, Any], source_name: str, ctx: Context, *, default_network: bool = False
+) -> None:
+    """Fill in the defaults that depend on other fields, and the train step forms.
+    ``default_network``: the `network` block is one that ``--set network.KEY=...`` created
+    (the spec has none), so it adjusts the group's default network."""
     exp = data.setdefault("experiment", {})
     if "name" not in exp:
         stem = PurePath(source_name).stem or "experiment"
@@ -414,7 +421,7 @@ def _resolve(data: dict[str, Any], source_name: str, ctx: Context) -> None:
                     )
                 )
                 del dist[key]
-    _group_defaults(data)
+    _group_defaults(data, default_network)
     _resolve_network(data, ctx)
     conv = (data.get("network") or {}).get("conv")
     if conv is not None and "filters" in conv:
@@ -426,8 +433,8 @@ def _resolve(data: dict[str, Any], source_name: str, ctx: Context) -> None:
 #: The network of a U(1) spec (2D or 3D lattice) without a `network` block (docs/recipe.md).
 U1_NETWORK: dict[str, Any] = {
     "kind": "local",
-    "conv": {"filters": [8], "kernel": [3]},
-    "hidden": [8],
+    "conv": {"filters": (8,), "kernel": (3,)},
+    "hidden": (8,),
     "activation": "tanh",
 }
 #: The loss of a 2D U(1) spec, for the keys its `loss` block does not write: the charge term
@@ -439,21 +446,19 @@ U1_STEP_SIZE_LR_FACTOR = 3.0
 _NOT_LOCAL = ("embedding", "dropout", "batch_norm")
 
 
-def _group_defaults(data: dict[str, Any]) -> None:
+def _group_defaults(data: dict[str, Any], default_network: bool = False) -> None:
     """Defaults that depend on the gauge group, for the keys the spec does not write (the IR
     fields' own defaults are the SU(N) ones): U(1) gets `network local` (2D and 3D lattices,
-    when there is no `network` block), the charge loss in plain form (2D, where the charge is
-    defined) and step sizes that learn 3× faster than the networks."""
+    when there is no `network` block, or only the one that ``--set`` made: ``default_network``,
+    whose keys are laid over the default), the charge loss in plain form (2D, where the charge
+    is defined) and step sizes that learn 3× faster than the networks."""
     lattice = data.get("lattice", {})
     if lattice.get("group", "U1") != "U1":
         return
     dims = len(lattice.get("shape", ()))
-    if "network" not in data and dims in (2, 3):
-        data["network"] = {
-            **U1_NETWORK,
-            "conv": dict(U1_NETWORK["conv"]),
-            "hidden": list(U1_NETWORK["hidden"]),
-        }
+    if dims in (2, 3) and ("network" not in data or default_network):
+        written = data.get("network", {})  # a `conv` written replaces the default's whole
+        data["network"] = {**U1_NETWORK, "conv": dict(U1_NETWORK["conv"]), **written}
     if dims == 2:
         loss = data.setdefault("loss", {})
         for key, value in U1_2D_LOSS.items():

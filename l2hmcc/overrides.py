@@ -37,7 +37,15 @@ MAX_OVERRIDE_CHARS = 1 << 16
 
 def override_source(text: str, index: int) -> Source:
     """The `Source` of the ``index``-th ``--set`` (1-based), as messages name it."""
-    return Source(f"--set[{index}]", text)
+    return Source(f"{_SOURCE_PREFIX}{index}]", text)
+
+
+_SOURCE_PREFIX = "--set["
+
+
+def created_by_override(block: Block) -> bool:
+    """Whether an override created ``block`` (the spec and its bases leave it out)."""
+    return block.kind.span.file.startswith(_SOURCE_PREFIX)
 
 
 def parse_override(text: str, index: int) -> tuple[Override | None, list[Diagnostic]]:

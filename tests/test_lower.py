@@ -313,3 +313,33 @@ def test_network_local_rules() -> None:
     spec = ok(LATTICE + "network local { conv { filters = [2, 3]  pool = [1, 1] } }")
     assert spec.network is not None and spec.network.conv is not None
     assert spec.network.conv.kernel == (3, 3) and spec.network.conv.pool == (1, 1)
+
+
+def over(text: str, *sets: str) -> LowerResult:
+    """Lower ``text`` with ``--set`` overrides applied."""
+    tree = parse(Source("t.l2h", text)).tree
+    assert tree is not None
+    parsed = [parse_override(s, i) for i, s in enumerate(sets, 1)]
+    assert all(ov is not None and not diags for ov, diags in parsed)
+    return lower(apply_overrides(tree, [ov for ov, _ in parsed if ov is not None]), "t.l2h")
+
+
+def test_set_on_a_spec_without_network_adjusts_the_group_default() -> None:
+    spec = over(LATTICE, "network.hidden=[16, 16]").spec
+    assert spec is not None and spec.network == LOCAL_DEFAULT.model_copy(
+        update={"hidden": (16, 16)}
+    )
+    spec = over(LATTICE, "network.conv.filters=[8]", "network.conv.kernel=[5]").spec
+    assert spec is not None and spec.network is not None and spec.network.conv is not None
+    assert (spec.network.conv.filters, spec.network.conv.kernel) == ((8,), (5,))
+    spec = over(LATTICE, "network.conv.filters=[4, 4]").spec  # the kernels default to 3s
+    assert spec is not None and spec.network is not None and spec.network.conv is not None
+    assert spec.network.conv.kernel == (3, 3)
+    # a key `network local` does not take is reported at the override
+    r = over(LATTICE, "network.dropout=0.1")
+    assert [(d.code, d.primary.span.file) for d in r.diagnostics] == [("E385", "--set[1]")]
+    # SU(N), or a spec that writes a network block: the block as written (l2hmc)
+    spec = over(SU3, "network.hidden=[4]").spec
+    assert spec is not None and spec.network == ir.Network(hidden=(4,))
+    spec = over(LATTICE + "network { hidden = [8] }", "network.activation=tanh").spec
+    assert spec is not None and spec.network == ir.Network(hidden=(8,), activation="tanh")
