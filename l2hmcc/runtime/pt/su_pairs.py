@@ -84,16 +84,26 @@ def _group(pairs: Tensor) -> SpecialUnitary:
     return grp
 
 
-def _rmm(x: Tensor, y: Tensor) -> Tensor:
-    """Real matrix product over the two leading axes: ``[N, N, ...] × [N, N, ...]``."""
-    return (x.unsqueeze(2) * y.unsqueeze(0)).sum(1)
-
-
 def mm(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product of planar pair arrays ``[N, N, 2, ...]``."""
+    """Matrix product of planar pair arrays ``[N, N, 2, ...]``.
+
+    A sum of ``N`` broadcast products (column ``k`` of ``a`` times row ``k`` of ``b``), all
+    elementwise: inductor fuses the whole product into one loop over the sites.  (A
+    broadcast-and-``sum`` over ``k`` is a reduction that it materialises in between: the SU(3)
+    exponential ran 5× slower, 4⁴ × 4 chains fp64.)
+    """
     ar, ai = a[:, :, 0], a[:, :, 1]
     br, bi = b[:, :, 0], b[:, :, 1]
-    return torch.stack([_rmm(ar, br) - _rmm(ai, bi), _rmm(ar, bi) + _rmm(ai, br)], 2)
+    re: Tensor | None = None
+    im: Tensor | None = None
+    for k in range(a.shape[1]):
+        xr, xi = ar[:, k : k + 1], ai[:, k : k + 1]
+        yr, yi = br[k : k + 1], bi[k : k + 1]
+        t_re, t_im = xr * yr - xi * yi, xr * yi + xi * yr
+        re = t_re if re is None else re + t_re
+        im = t_im if im is None else im + t_im
+    assert re is not None and im is not None
+    return torch.stack([re, im], 2)
 
 
 def dag(a: Tensor) -> Tensor:
