@@ -4,10 +4,10 @@ For each workload the spec is compiled once with ``l2hmcc compile --target tenso
 ``--set`` overrides below) and the job directory's ``./run-local.sh`` runs once per mode, as a
 separate process, exactly as a user runs it, with ``L2HMCC_TF_COMPILE_MODE`` picking the
 trainer's mode (``tf/run.py``): ``eager``, ``graph`` (plain ``tf.function``), ``xla`` (what
-``train.compile = true`` means: one ``tf.function(jit_compile=True)`` per train step and per
-evaluation trajectory, the layers a loop; the HMC trajectory), ``xla-layers`` (XLA on the
-leapfrog layers, forward and backward, the optimizer and accept steps) and, with
-``--xla-full``, ``xla-full`` (as ``xla`` with the layers unrolled: slow to compile). The
+``train.compile = true`` means: ``tf.function(jit_compile=True)`` on the leapfrog layers,
+forward and backward, the optimizer and accept steps and the HMC trajectory), ``xla-step``
+(one XLA function per train step and per evaluation trajectory, the layers a loop) and, with
+``--xla-full``, ``xla-full`` (as ``xla-step`` with the layers unrolled: slow to compile). The
 figures are read back from what the job wrote:
 
 * train steps/s: from the per-step ``time_s`` of ``output/history/train.npz``, the first step
@@ -43,7 +43,7 @@ from pathlib import Path
 
 from bench_targets import WORKLOADS, compile_job, read_rates
 
-MODES = ("eager", "graph", "xla", "xla-layers", "xla-full")
+MODES = ("eager", "graph", "xla", "xla-step", "xla-full")
 
 
 @dataclass

@@ -6,10 +6,10 @@ trajectories/s and HMC trajectories/s, the first call (tracing and compiling) se
 the ratios to eager.
 
 Modes (``tf.trainer.COMPILE_MODES``): ``eager``; ``graph`` (plain ``tf.function``); ``xla``
-(``train.compile``: one XLA function per train step and per evaluation trajectory, the layers a
-``tf.while_loop``; XLA HMC trajectory); ``xla-layers`` (graph-mode steps whose leapfrog layers
-run as one shared XLA executable, forward and backward; XLA optimizer/accept steps);
-``xla-full`` (as ``xla`` with the layers unrolled; with ``--xla-full``, as it compiles for
+(``train.compile``: graph-mode steps whose leapfrog layers run as one shared XLA executable,
+forward and backward; XLA optimizer/accept steps; XLA HMC trajectory); ``xla-step`` (one XLA
+function per train step and per evaluation trajectory, the layers a ``tf.while_loop``);
+``xla-full`` (as ``xla-step`` with the layers unrolled; with ``--xla-full``, as it compiles for
 minutes).
 
 ``--fusion MODE ...``: instead, the given modes side by side on the issue's workloads
@@ -17,7 +17,7 @@ minutes).
 layers, ``hidden = [16]``), every mode's trainer in this process, the first trajectory and
 train step (tracing and XLA compilation) on their own, then interleaved rounds; CPU time.
 
-    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/bench_tf.py --fusion xla-layers xla \
+    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/bench_tf.py --fusion xla xla-step \
         --workloads u1 su3 --precisions fp32 fp64 [--rounds 5 --steps 3] [--json out.json]
 
 Workloads (``../shared/reference/l2hmc.md``, as ``bench/bench_l2hmc_pt.py``):

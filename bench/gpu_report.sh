@@ -166,7 +166,10 @@ fi
 if [[ "$COST_ONLY" == "1" ]]; then
     echo "== cost figures on $DEVICE (bench/bench_cost_gpu.py) =="
     cost_flags=()
-    [[ "$MODE" == "smoke" ]] && cost_flags+=(--quick)
+    if [[ "$MODE" == "smoke" ]]; then
+        # a smoke run on a CPU is the benchmark's dry run (torch.compile off, seconds)
+        if [[ "$DEVICE" == "cpu" ]]; then cost_flags+=(--dry-run); else cost_flags+=(--quick); fi
+    fi
     set +e
     "$PYTHON" bench/bench_cost_gpu.py --device "$DEVICE" "${cost_flags[@]}" \
         --json "$OUT/cost.json" 2>&1 | tee "$OUT/cost-log.txt"

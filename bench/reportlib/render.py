@@ -513,7 +513,7 @@ def _cost(cost: dict[str, Any] | None) -> str:
             f"FLOP floor {unit}",
             "× floor",
             "× floor of the FLOPs computed",
-            "first call s (none / hidden16 / HMC)",
+            "first call, wall s (none / hidden16 / HMC)",
             "load",
         ],
         table_rows,
@@ -533,7 +533,7 @@ def _cost(cost: dict[str, Any] | None) -> str:
                 "speed-up",
                 f"train step eager / compiled {unit}",
                 "speed-up",
-                "first compiled trajectory / train step s",
+                "first compiled trajectory / train step, wall s",
                 "load",
             ],
             [

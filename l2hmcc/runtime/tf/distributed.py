@@ -8,7 +8,7 @@ XLA-compiled train step, and Horovod's allreduce has no XLA kernel (it cannot ru
 
     grads = compiled_grads(...)                 # XLA: proposal, loss, tape.gradient
     grads = backend.reduce_gradients(grads)     # eager: Horovod allreduce (mean over ranks)
-    compiled_update(grads, lr, ...)             # XLA: clipping, the optimizer update, accept
+    compiled_apply(grads, lr)                   # XLA: clipping and the optimizer update
 
 and ``broadcast_variables`` is called with the model's variables before the first step and with
 the model's and the optimizer's variables after it (Horovod's rule: every rank then holds rank

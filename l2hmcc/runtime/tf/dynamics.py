@@ -492,7 +492,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         parameters (masks, step sizes, network variables) instead of unrolling them; returns
         whether it does.
 
-        Traced into one XLA function (the trainer's ``"xla"`` mode) the loop body is one layer,
+        Traced into one XLA function (the trainer's ``"xla-step"`` mode) the loop body is one layer,
         so compile time does not grow with the number of layers, as it does when a whole
         unrolled trajectory and its gradient are one XLA function.  Not with batch norm (its
         running statistics are per-layer variables, assigned in training, which a loop over

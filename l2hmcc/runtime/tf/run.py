@@ -5,12 +5,12 @@ TensorFlow's tensors: ``tf.random.set_seed``, chains copied or tiled with TF, Te
 through ``tf.summary``.
 
 Compilation follows the spec's ``train.compile`` (``--compile/--no-compile`` override it):
-``true`` is the trainer's ``"xla"`` mode (each train step and each evaluation trajectory one
-``tf.function(jit_compile=True)``, and the HMC trajectory, falling back to a plain
-``tf.function`` with a warning where XLA cannot compile), ``false`` is eager. The environment
-variable ``L2HMCC_TF_COMPILE_MODE`` (``eager``, ``graph``, ``xla``, ``xla-layers``,
-``xla-full``; ``trainer.COMPILE_MODES``) picks a mode outright, for benchmarks
-(``bench/bench_targets_tf.py``).
+``true`` is the trainer's ``"xla"`` mode (the leapfrog layers, forward and backward, the
+optimizer update, the accept/reject step and the HMC trajectory under
+``tf.function(jit_compile=True)``, falling back to a plain ``tf.function`` with a warning where
+XLA cannot compile), ``false`` is eager. The environment variable ``L2HMCC_TF_COMPILE_MODE``
+(``eager``, ``graph``, ``xla``, ``xla-step``, ``xla-full``; ``trainer.COMPILE_MODES``) picks a
+mode outright, for benchmarks (``bench/bench_targets_tf.py``).
 """
 
 from __future__ import annotations

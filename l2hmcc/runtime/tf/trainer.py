@@ -15,9 +15,11 @@ then
    as a tensor, so the schedule does not retrace);
 4. ``_finish``: the per-chain Metropolis test moves the chains; metrics.
 
-``train.compile`` (mode ``"xla"``) makes 1–4 one ``tf.function(jit_compile=True)`` on one rank,
-and 1 and 3–4 two of them around the eager allreduce on several; an evaluation trajectory
-(proposal, accept, metrics) is one too (``COMPILE_MODES`` for the others).
+``train.compile`` (mode ``"xla"``) runs 1 as a graph whose leapfrog layers are XLA executables
+(forward and backward) and 3 and 4 as XLA functions; mode ``"xla-step"`` makes 1–4 one
+``tf.function(jit_compile=True)`` on one rank, and 1 and 3–4 two of them around the eager
+allreduce on several, and an evaluation trajectory (proposal, accept, metrics) one too
+(``COMPILE_MODES``).
 
 Horovod: the model's variables are broadcast from rank 0 before the first step, and the
 model's and the optimizer's after it.  Checkpoints (``out_dir/checkpoints``, ``.npz``, latest
@@ -59,17 +61,18 @@ from .optim import Optimizer, clip_by_global_norm
 
 __all__ = ["CHECKPOINT_FORMAT", "BetaSchedule", "TrainConfig", "Trainer"]
 
-#: ``"eager"``; ``"graph"`` (plain ``tf.function``); ``"xla"`` (``train.compile``: one XLA
-#: function per train step (proposal, loss, gradients, clipping, the optimizer update, accept and
-#: metrics) and one per evaluation trajectory, the leapfrog layers a loop over their stacked
-#: parameters (``Dynamics.loop_layers``), so compile time does not grow with the number of
-#: layers; networks with batch norm, which the loop cannot take, run as ``"xla-layers"``);
-#: ``"xla-layers"`` (the train step and the proposal are graphs whose leapfrog layers run as one
-#: shared XLA executable, forward and backward; the optimizer update and the accept/metrics
-#: step are XLA functions); ``"xla-full"`` (as ``"xla"`` with the layers unrolled: the slowest
-#: to compile).  With more than one rank the allreduce runs between the gradient function and
-#: the update function, both XLA.
-COMPILE_MODES = ("eager", "graph", "xla", "xla-layers", "xla-full")
+#: ``"eager"``; ``"graph"`` (plain ``tf.function``); ``"xla"`` (``train.compile``: the train
+#: step and the proposal are graphs whose leapfrog layers run as one shared XLA executable,
+#: forward and backward; the optimizer update and the accept/metrics step are XLA functions;
+#: compile time does not grow with the number of layers); ``"xla-step"`` (one XLA function per
+#: train step (proposal, loss, gradients, clipping, the optimizer update, accept and metrics)
+#: and one per evaluation trajectory, the leapfrog layers a loop over their stacked parameters,
+#: ``Dynamics.loop_layers``; networks with batch norm, which the loop cannot take, run as in
+#: ``"xla"``); ``"xla-full"`` (as ``"xla-step"`` with the layers unrolled: the slowest to
+#: compile).  On CPU ``"xla-step"`` measured no faster than ``"xla"`` (docs/performance.md in
+#: the l2hmcc sources), hence the default.  With more than one rank the allreduce runs between
+#: the gradient function and the update function, both XLA.
+COMPILE_MODES = ("eager", "graph", "xla", "xla-step", "xla-full")
 
 
 class Trainer(TrainerLoop):
@@ -158,9 +161,9 @@ class Trainer(TrainerLoop):
     def _build_compiled(self, mode: str) -> None:
         """The compiled units for ``mode`` (see ``COMPILE_MODES``)."""
         self.compile_mode = mode
-        looped = self.model.loop_layers(mode == "xla")
-        layers = mode == "xla-layers" or (mode == "xla" and not looped)
-        self._fused = mode in ("xla", "xla-full") and not layers
+        looped = self.model.loop_layers(mode == "xla-step")
+        layers = mode == "xla" or (mode == "xla-step" and not looped)
+        self._fused = mode in ("xla-step", "xla-full") and not layers
         outer = "graph" if layers else ("xla" if self._fused else mode)
         small = "xla" if mode.startswith("xla") else mode
         self.model.compile_layers("xla" if layers else "eager")

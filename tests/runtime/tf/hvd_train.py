@@ -40,4 +40,6 @@ if __name__ == "__main__":
     arrays = {f"param/{k}": v for k, v in tr.model.state_dict().items()}
     arrays["chains"] = tr.x.numpy()
     arrays["loss"] = tr.histories["train"]["loss"]
+    arrays["compile_mode"] = np.array(tr.compile_mode)
+    arrays["fused"] = np.array(tr._fused)  # xla-step: gradient and update XLA functions
     np.savez(os.path.join(out, f"rank{backend.rank}.npz"), **arrays)

@@ -56,7 +56,10 @@ def _by_hand() -> dict[str, np.ndarray]:
 @pytest.mark.slow
 @pytest.mark.distributed
 @pytest.mark.horovod
-def test_two_horovod_ranks_average_gradients_outside_xla(tmp_path) -> None:
+@pytest.mark.parametrize("mode", ["xla", "xla-step"])
+def test_two_horovod_ranks_average_gradients_outside_xla(tmp_path, mode) -> None:
+    """``xla``: graph-mode gradients with XLA layers, XLA update; ``xla-step``: the gradient
+    function and the update function each one XLA function, the allreduce between them."""
     pytest.importorskip("horovod.tensorflow")
     env = {
         **os.environ,
@@ -72,11 +75,13 @@ def test_two_horovod_ranks_average_gradients_outside_xla(tmp_path) -> None:
         sys.executable,
         str(HERE / "hvd_train.py"),
         str(tmp_path),
-        "xla",
+        mode,
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (np.load(tmp_path / f"rank{r}.npz") for r in (0, 1))
+    assert str(r0["compile_mode"]) == mode  # no fallback
+    assert bool(r0["fused"]) is (mode == "xla-step")
     keys = [k for k in r0.files if k.startswith("param/")]
     for k in keys:
         np.testing.assert_array_equal(r0[k], r1[k], err_msg=k)  # one model on every rank

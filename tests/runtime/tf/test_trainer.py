@@ -169,21 +169,22 @@ def test_stop_flag_checkpoints_and_returns_early(tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("batch_norm", "looped"),
+    ("mode", "batch_norm", "looped"),
     [
-        (False, True),  # one XLA function per train step / trajectory, the layers a loop
-        (True, False),  # batch norm: per-layer XLA executables ("xla-layers")
+        ("xla", True, False),  # train.compile: per-layer XLA executables, XLA update/accept
+        ("xla-step", False, True),  # one XLA function per train step / trajectory, a loop
+        ("xla-step", True, False),  # batch norm: the layers as in "xla"
     ],
-    ids=["loop", "batch-norm-layers"],
+    ids=["xla", "xla-step-loop", "xla-step-batch-norm"],
 )
-def test_xla_training_equals_eager(batch_norm: bool, looped: bool) -> None:
-    """Two train steps and two evaluation trajectories in ``"xla"`` mode: the same losses,
+def test_xla_training_equals_eager(mode: str, batch_norm: bool, looped: bool) -> None:
+    """Two train steps and two evaluation trajectories in an XLA mode: the same losses,
     parameters and chains as eager to 1e-10 (same seeds, same draws)."""
     net = NetworkConfig(hidden=(8,), batch_norm=batch_norm)
-    ref, comp = tiny(network=net, steps=2), tiny(mode="xla", network=net, steps=2)
+    ref, comp = tiny(network=net, steps=2), tiny(mode=mode, network=net, steps=2)
     for tr in (ref, comp):
         tr.train()
-    assert comp.compile_mode == "xla"  # no fallback happened
+    assert comp.compile_mode == mode  # no fallback happened
     assert comp.model._loop is looped and comp._fused is looped
     for key in ("loss", "accept_prob", "sumlogdet", "grad_norm"):
         np.testing.assert_allclose(
@@ -201,10 +202,11 @@ def test_xla_training_equals_eager(batch_norm: bool, looped: bool) -> None:
 @pytest.mark.slow
 def test_layers_switched_before_evaluation_leave_the_xla_trajectory() -> None:
     """A generated train.py with ``evaluate.compile = false`` calls
-    ``trainer.model.compile_layers(False)`` after training: the evaluation then runs the layers
-    without XLA (not the fused XLA trajectory), with the same numbers as eager."""
+    ``trainer.model.compile_layers(False)`` after training: in ``"xla-step"`` the evaluation
+    then runs the layers without XLA (not the fused XLA trajectory), with the same numbers as
+    eager."""
     net = NetworkConfig(hidden=(8,))
-    ref, comp = tiny(network=net, steps=1), tiny(mode="xla", network=net, steps=1)
+    ref, comp = tiny(network=net, steps=1), tiny(mode="xla-step", network=net, steps=1)
     for tr in (ref, comp):
         tr.train()
         tr.model.compile_layers(False)
@@ -215,7 +217,7 @@ def test_layers_switched_before_evaluation_leave_the_xla_trajectory() -> None:
 
 
 def test_bad_compile_mode_is_refused() -> None:
-    assert COMPILE_MODES == ("eager", "graph", "xla", "xla-layers", "xla-full")
+    assert COMPILE_MODES == ("eager", "graph", "xla", "xla-step", "xla-full")
     with pytest.raises(ValueError, match="compile mode"):
         tiny(mode="fast")
 
@@ -224,8 +226,8 @@ def test_bad_compile_mode_is_refused() -> None:
 @pytest.mark.parametrize(
     ("mode", "message"),
     [
-        ("xla", "XLA cannot compile 'train step'"),
-        ("xla-layers", "XLA cannot compile the leapfrog layer"),
+        ("xla", "XLA cannot compile the leapfrog layer"),
+        ("xla-step", "XLA cannot compile 'train step'"),
     ],
 )
 def test_xla_mode_falls_back_to_graph_with_a_warning(mode: str, message: str) -> None:
