@@ -179,3 +179,64 @@ def test_inductor_compiled_sun_layers_match_eager() -> None:
         _proposal_and_gradients(eager, x, v), _proposal_and_gradients(comp, x, v), strict=True
     ):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
+def _recording_trainer(graphs: list, directions: str = "merged") -> Trainer:
+    def record(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    tr = Trainer(
+        SU3,
+        (2, 2, 2, 2),
+        6.0,
+        DynamicsConfig(leapfrog=2, step_size=0.05, directions=directions),
+        NetworkConfig(hidden=(8,), head_init=1.0),
+        LossConfig(plaquette=0.1),
+        TrainConfig(steps=1, chains=4, precision="fp64", compile=False),
+        log=None,
+    )
+    tr.model.compile_layers(backend=record)
+    return tr
+
+
+def test_sun_train_step_compiles_one_graph_per_unit() -> None:
+    """Compiled SU(N) training traces each unit once (v step, x drift, drift, plane, force):
+    the first layer's inputs, the force at the start and the log-det before the first ``s``
+    do not add graphs for their requires_grad (each graph costs seconds of inductor time)."""
+    graphs: list[torch.fx.GraphModule] = []
+    tr = _recording_trainer(graphs)
+    tr.train_step(6.0)
+    assert len(graphs) == 5, [gm.code.count("\n") for gm in graphs]
+    tr.train_step(6.0)
+    assert len(graphs) == 5
+
+
+def test_planar_sun_proposal_is_an_involution_and_matches_eager_in_both_directions() -> None:
+    """The planar SU(3) layers (units traced, run as traced): ``M(M(ξ)) = ξ`` to 1e-12, and the
+    random-direction proposal (forward and backward chains in one batch) equals eager's."""
+    graphs: list[torch.fx.GraphModule] = []
+    comp = _recording_trainer(graphs, "random").model
+    torch.manual_seed(0)
+    eager = Dynamics(
+        SU3,
+        (2, 2, 2, 2),
+        DynamicsConfig(leapfrog=2, step_size=0.05, directions="random"),
+        NetworkConfig(hidden=(8,), head_init=1.0),
+        dtype=F64,
+    )
+    eager.load_state_dict(comp.state_dict())
+    x = SU3.random(4, (2, 2, 2, 2), generator=gen())
+    v, d, _ = comp.draw(x, gen(1))
+    d = torch.tensor([True, False, True, False])
+    with torch.no_grad():
+        for a, b in zip(eager.propose(x, v, 6.0, d), comp.propose(x, v, 6.0, d), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+        x1, v1, ld, _, _ = comp.involution(x, v, 6.0)
+        x2, v2, ld2, _, _ = comp.involution(x1, v1, 6.0)
+    assert comp._planar and graphs
+    torch.testing.assert_close(x2, x, rtol=0, atol=1e-12)
+    torch.testing.assert_close(v2, v, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ld + ld2, torch.zeros_like(ld), rtol=0, atol=1e-12)
