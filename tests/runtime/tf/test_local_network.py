@@ -2,7 +2,8 @@
 
 Exact properties in float64: the proposal commutes with gauge transformations, zero heads are
 the ε-only sampler bit for bit, there are no x-networks, and the XLA modes (the whole proposal
-one XLA function with the layers a loop, and XLA training) compute what eager does. The weights
+one XLA function with the layers a loop; training with per-layer XLA executables and with one
+XLA function per step) compute what eager does. The weights
 and outputs agree with PyTorch's in tests/runtime/test_cross_framework.py.
 """
 
@@ -147,11 +148,14 @@ def trainer(mode: str) -> Trainer:
 
 
 @pytest.mark.slow
-def test_xla_training_equals_eager() -> None:
-    ref, comp = trainer("eager"), trainer("xla")
+@pytest.mark.parametrize(("mode", "looped"), [("xla", False), ("xla-step", True)])
+def test_xla_training_equals_eager(mode: str, looped: bool) -> None:
+    """``train.compile``'s per-layer XLA executables, and one XLA function per train step with
+    the layers a loop: two train steps as eager's to 1e-10."""
+    ref, comp = trainer("eager"), trainer(mode)
     for tr in (ref, comp):
         tr.train()
-    assert comp.compile_mode == "xla" and comp.model._loop  # no fallback, the layers a loop
+    assert comp.compile_mode == mode and comp.model._loop is looped  # no fallback
     for key in ("loss", "accept_prob", "sumlogdet", "grad_norm"):
         np.testing.assert_allclose(
             comp.histories["train"][key], ref.histories["train"][key], rtol=1e-10, atol=1e-10
