@@ -575,12 +575,13 @@ class Dynamics(nn.Module):
         does when the whole trajectory is one graph (see ``compile.py``).
 
         SU(N): inductor emits no fused code for complex tensors, so the layers run on planar
-        real pairs (``su_pairs``; ``transport`` converts the complex links once at each end, so
-        callers see complex links as before) and what is compiled is their three units, each a
-        small graph reused within a layer and across layers: one plane's staple products, the
-        force from the staples, the drift ``U ← exp(εP) U`` of the links being updated
-        (``su_pairs.compile_units``).  The networks and the few elementwise operations around
-        them run eagerly (docs/performance.md has the measurements behind this split).
+        real pairs (``su_pairs``; ``involution``/``transport`` convert the complex links once
+        per proposal, so callers see complex links as before) and what is compiled is the units
+        of ``LAYER_UNITS``, each a small graph reused within a layer and across layers: the v
+        half step with its network, the x-network with its drift algebra, the drift
+        ``U ← exp(εP) U`` of the links being updated (in chunks of chains on CPU), one plane's
+        staple terms with their shifts, the force from the staples (``su_pairs.compile_units``;
+        docs/performance.md has the measurements behind this split).
         """
         if enabled:
             # The graphs are per code object, shared by every Dynamics of the process: train and

@@ -6,11 +6,12 @@ Inductor emits no fused code for complex operators, and with the matrix indices 
 therefore run SU(N) links as *planar* arrays: a link tensor ``[B, D, *L, N, N]`` complex
 becomes ``[N, N, 2, B, D, *L]`` real (row, column, real/imaginary part first), so every
 elementwise product of matrix entries is a contiguous, vectorisable loop over chains and
-sites.  Matrix products are broadcast-and-sum over the leading axes.  The compiled units stay
-small, each one graph reused many times: one plane's staple products, the drift
+sites.  Matrix products are sums of broadcast products over the leading axes (``mm``).  The
+compiled units stay small, each one graph reused many times: one plane's staple products (or
+its staple terms with the periodic shifts as index inputs, ``plane_staples``), the drift
 ``U ← exp(εP) U`` (of all links, or of the links one masked x update moves), ``W = U A`` with
 the kick (HMC) or the action and force (L2HMC), and an L2HMC network call on pair links
-(``PAIR_UNITS``, ``compile_units``).  Momenta and forces keep the standard layout
+(``PAIR_UNITS``, ``compile_units``; the L2HMC layer adds its own in ``dynamics.LAYER_UNITS``).  Momenta and forces keep the standard layout
 ``[B, D, *L, N²-1]``.
 
 Conventions and formulas are those of ``groups`` and ``lattice`` (same force, same exponential:
