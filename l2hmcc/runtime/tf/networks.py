@@ -44,7 +44,6 @@ __all__ = [
     "group_colors",
     "max_pool",
     "periodic_pad",
-    "periodic_pad_gather",
     "seed_u1_network",
 ]
 
@@ -83,35 +82,18 @@ BATCH_NORM_MOMENTUM = 0.1
 
 def periodic_pad(h: tf.Tensor, lo: int, hi: int) -> tf.Tensor:
     """Pad every lattice axis of a channels-last ``h`` ``[B, *L, C]`` periodically by ``lo``
-    before and ``hi`` after."""
-    # slices, not tf.gather: the gradient of a gather is a scatter-add, slow under XLA on CPU
-    for axis in range(1, h.shape.rank - 1):
-        n = int(h.shape[axis])
-        parts = ([_slice(h, axis, n - lo, n)] if lo else []) + [h]
-        parts += [_slice(h, axis, 0, hi)] if hi else []
-        h = tf.concat(parts, axis=axis)
-    return h
+    before and ``hi`` after: one gather per lattice axis.
 
-
-def periodic_pad_gather(h: tf.Tensor, lo: int, hi: int) -> tf.Tensor:
-    """``periodic_pad`` as one gather per lattice axis (``LocalNet``'s conv inputs).
-
-    XLA on CPU (TensorFlow 2.21, fp64) miscomputes a 2-wide convolution of 4 channels whose
-    input is the slices-and-concat padding of ``periodic_pad`` fused into it (NaN or values off
-    by O(1) on 8×8 and 16×16 lattices with 4 chains, against eager execution); the gathered
-    input is computed correctly in every case tried (lattices 6–16, 1–8 channels, kernels
-    2–5, 1 and 4 chains).
+    Not slices and concat: XLA on CPU (TensorFlow 2.21, fp64) miscomputes a convolution whose
+    input is that padding fused into it (a 2-wide kernel on 4 channels over 8×8 and 16×16 with
+    4 chains: NaN, or outputs off by 1e-3 to O(1) against eager execution). The gathered input is
+    computed correctly in every case tried (lattices 6–16, 1–8 channels, kernels 2–5, 1 and 4
+    chains); its gradient is a scatter-add, slower under XLA on CPU than the slices' was.
     """
     for axis in range(1, h.shape.rank - 1):
         n = int(h.shape[axis])
         h = tf.gather(h, [(j - lo) % n for j in range(n + lo + hi)], axis=axis)
     return h
-
-
-def _slice(h: tf.Tensor, axis: int, start: int, stop: int) -> tf.Tensor:
-    index = [slice(None)] * h.shape.rank
-    index[axis] = slice(start, stop)
-    return h[tuple(index)]
 
 
 def max_pool(h: tf.Tensor, size: int) -> tf.Tensor:
@@ -537,7 +519,7 @@ class LocalNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         perm = [*range(2, n + 2), 1, 0]  # [out, in, *k] → [*k, in, out]
         for i, (lo, hi) in enumerate(self.pads):
             kernel = tf.transpose(p[f"convs.{i}.weight"], perm)
-            h = tf.nn.convolution(periodic_pad_gather(h, lo, hi), kernel, padding="VALID")
+            h = tf.nn.convolution(periodic_pad(h, lo, hi), kernel, padding="VALID")
             h = self.act(h + p[f"convs.{i}.bias"])
         per_mu = []
         for mu in range(n):
