@@ -251,7 +251,9 @@ class Dynamics(nn.Module):
             self.register_buffer("log_step_size", init)
         self.register_buffer("masks", self._build_masks(device))
         # not in the state_dict: derived from the masks, like them rebuilt from the config
-        self.register_buffer("moved_links", self._moved_links(self.masks), persistent=False)
+        moved = self._moved_links(self._mask_array())
+        moved = None if moved is None else moved.to(self.masks.device)
+        self.register_buffer("moved_links", moved, persistent=False)
         # SU(N) on pairs: periodic shifts as index tensors, the direction flag of the v unit
         shifts = su_pairs.site_shifts(self.lattice_shape, device)
         self.register_buffer("site_shifts", shifts, persistent=False)
@@ -288,22 +290,24 @@ class Dynamics(nn.Module):
     # -- construction ------------------------------------------------------------------------
     def _build_masks(self, device: torch.device | str | None) -> Tensor:
         """``[N, D, *L]`` bool: true = held fixed in the first x update of the layer."""
+        return torch.from_numpy(self._mask_array().copy()).to(device)
+
+    def _mask_array(self) -> np.ndarray:
+        """The masks of ``_build_masks`` as a numpy array: built on the host (the TensorFlow
+        runtime builds the same masks from the same seed; ``_moved_links`` reads their values
+        without a device sync)."""
         n, shape = self.config.leapfrog, (self.n_dim, *self.lattice_shape)
         if self.config.mask == "checkerboard":
-            grids = torch.meshgrid(*(torch.arange(s) for s in self.lattice_shape), indexing="ij")
-            parity = (sum(grids) % 2).bool().expand(shape)  # type: ignore[union-attr]
-            masks = torch.stack([parity if k % 2 else ~parity for k in range(n)])
-        else:
-            # numpy, so that the TensorFlow runtime builds the same masks from the same seed
-            rng = np.random.default_rng(self.config.mask_seed)
-            size = math.prod(shape)
-            masks = torch.zeros(n, size, dtype=torch.bool)
-            for k in range(n):
-                masks[k, torch.from_numpy(rng.permutation(size)[: size // 2])] = True
-            masks = masks.reshape(n, *shape)
-        return masks.to(device)
+            parity = np.broadcast_to(np.indices(self.lattice_shape).sum(0) % 2 == 1, shape)
+            return np.stack([parity if k % 2 else ~parity for k in range(n)])
+        rng = np.random.default_rng(self.config.mask_seed)
+        size = math.prod(shape)
+        masks = np.zeros((n, size), dtype=bool)
+        for k in range(n):
+            masks[k, rng.permutation(size)[: size // 2]] = True
+        return masks.reshape(n, *shape)
 
-    def _moved_links(self, masks: Tensor) -> Tensor | None:
+    def _moved_links(self, masks: np.ndarray) -> Tensor | None:
         """``[N, 2, M]`` int64: the links (flattened as ``[D, *L]``) that the first and the second
         x update of each layer move, when the halves are equal (``None`` otherwise).
 
@@ -311,12 +315,11 @@ class Dynamics(nn.Module):
         with a fixed index (no ``nonzero`` at run time) and its x-networks compute their heads
         for those links only (``LeapfrogNet.forward_moved``).
         """
-        flat = masks.flatten(1)
+        flat = masks.reshape(masks.shape[0], -1)
         if bool((2 * flat.sum(1) != flat.shape[1]).any()):
             return None
-        return torch.stack(
-            [torch.stack([(~f).nonzero().squeeze(1), f.nonzero().squeeze(1)]) for f in flat]
-        )
+        moved = [np.stack([np.flatnonzero(~f), np.flatnonzero(f)]) for f in flat]
+        return torch.from_numpy(np.stack(moved).astype(np.int64))
 
     # -- pieces ------------------------------------------------------------------------------
     def step_sizes(self) -> Tensor:
