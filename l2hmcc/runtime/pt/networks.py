@@ -53,7 +53,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import torch
 import torch.nn.functional as F
@@ -417,6 +417,8 @@ class LocalNet(nn.Module):
             raise ValueError("network local: conv pool must be 1 and padding 'same'")
         factory: _Factory = {"dtype": dtype, "device": device}
         self.act = ACTIVATIONS[config.activation]()
+        # tanh as ``networks.tanh`` (the same function, about three times faster on CPU)
+        self.fast_tanh = config.activation == "tanh"
         self.planes = planes(self.n_dim)
         c_in = 2 * len(self.planes)
         self.convs = nn.ModuleList()
@@ -444,19 +446,31 @@ class LocalNet(nn.Module):
         self.s_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "s" in self.heads else None
         self.q_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "q" in self.heads else None
 
-    def link_features(self, links: Tensor) -> Tensor:
-        """``f`` ``[B, D, *L, 2(D−1)C]``: the features of the two plaquette sites of every plane
-        through each link (see the class docstring)."""
+    def _activate(self, h: Tensor) -> Tensor:
+        return tanh(h) if self.fast_tanh else self.act(h)
+
+    def site_features(self, links: Tensor) -> Tensor:
+        """``h`` ``[B, C, *L]``: the conv stack on the plaquettes' cos and sin at every site."""
         theta = [plaquette_field(links, mu, nu) for mu, nu in self.planes]
         h = torch.stack([torch.cos(t) for t in theta] + [torch.sin(t) for t in theta], 1)
         for conv, (lo, hi) in zip(self.convs, self.pads, strict=True):
-            h = self.act(conv(periodic_pad(h, lo, hi)))
+            h = self._activate(conv(periodic_pad(h, lo, hi)))
+        return h
+
+    def _pairs(self, mu: int) -> list[tuple[int, int]]:
+        """``(block, ν)`` of link direction ``μ``: its features are ``[h(n), h(n − ν̂)]`` for
+        ``ν ≠ μ`` ascending, blocks ``2i`` and ``2i + 1`` of ``f`` for the ``i``-th such ν."""
+        return [(2 * i, nu) for i, nu in enumerate(n for n in range(self.n_dim) if n != mu)]
+
+    def link_features(self, links: Tensor) -> Tensor:
+        """``f`` ``[B, D, *L, 2(D−1)C]``: the features of the two plaquette sites of every plane
+        through each link (see the class docstring; ``forward`` never builds it)."""
+        h = self.site_features(links)
         per_mu = []
         for mu in range(self.n_dim):
             parts = []
-            for nu in range(self.n_dim):
-                if nu != mu:
-                    parts += [h, torch.roll(h, shifts=1, dims=2 + nu)]  # h(n), h(n − ν̂)
+            for _, nu in self._pairs(mu):
+                parts += [h, torch.roll(h, shifts=1, dims=2 + nu)]  # h(n), h(n − ν̂)
             per_mu.append(torch.cat(parts, 1))
         return torch.stack(per_mu, 1).movedim(2, -1)
 
@@ -464,11 +478,32 @@ class LocalNet(nn.Module):
         self, links: Tensor, other: Tensor | None = None, mask: Tensor | None = None
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         """``(s, t, q)`` ``[B, D, *L]`` from the links (``other`` and ``mask``: unused, the
-        signature of ``LeapfrogNet``)."""
-        z = self.link_features(links)
-        for layer in self.dense:
-            z = self.act(layer(z))
-        out = dict(zip(self.heads, self.head(z).unbind(-1), strict=True))
+        signature of ``LeapfrogNet``).
+
+        The first dense layer is applied per site, not per link: ``W_0 f_μ(n) = Σ_i W_{2i} h(n)
+        + (W_{2i+1} h)(n − ν̂_i)`` with ``W_j`` the blocks of ``W_0`` (``D`` times fewer products
+        than on the concatenated link features, and no concatenation); the layers run channels
+        first, ``[B, D, width, *L]``.
+        """
+        h = self.site_features(links)
+        first, *rest = cast(list[nn.Linear], list(self.dense))
+        c = h.shape[1]
+        blocks = torch.split(first.weight, c, dim=1)
+        per_site = [torch.einsum("oc,bc...->bo...", w, h) for w in blocks]
+        bias = first.bias.reshape(-1, *([1] * self.n_dim))
+        z_mu = []
+        for mu in range(self.n_dim):
+            z = bias
+            for j, nu in self._pairs(mu):
+                z = z + per_site[j] + torch.roll(per_site[j + 1], shifts=1, dims=2 + nu)
+            z_mu.append(z)
+        z = self._activate(torch.stack(z_mu, 1))  # [B, D, hidden[0], *L]
+        for layer in rest:
+            bias = layer.bias.reshape(-1, *([1] * self.n_dim))
+            z = self._activate(torch.einsum("oc,bdc...->bdo...", layer.weight, z) + bias)
+        o = torch.einsum("oc,bdc...->bdo...", self.head.weight, z)
+        o = o + self.head.bias.reshape(-1, *([1] * self.n_dim))
+        out = dict(zip(self.heads, o.unbind(2), strict=True))
         s = q = None
         if self.s_log_scale is not None:
             s = (self.config.scale_s * torch.exp(self.s_log_scale)) * tanh(out["s"])

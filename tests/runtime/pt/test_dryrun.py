@@ -88,8 +88,14 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for spec, sets in GRID:
         out[f"{spec}:{','.join(sets)}"] = compile_job(base, spec, "pytorch", sets)
     out["compiled"] = compile_job(base / "compiled", "u1-smoke", "pytorch", ("train.compile=true",))
-    for name in ("plant-cpu-mask", "plant-item", "plant-generator"):
-        d = compile_job(base, "u1-smoke", "pytorch")
+    # the masks reach a device operation in SU(N) x-networks (U1 x updates index the links
+    # with Dynamics.moved_links, which PyTorch accepts on the CPU for device tensors)
+    for name, spec in (
+        ("plant-cpu-mask", "su3-smoke"),
+        ("plant-item", "u1-smoke"),
+        ("plant-generator", "u1-smoke"),
+    ):
+        d = compile_job(base / name, spec, "pytorch")
         out[name] = d.rename(d.parent / name)
     return out
 
