@@ -137,6 +137,12 @@ def trajectory_net_flops(dyn: Dynamics, batch: int, computed: bool = False) -> i
     return 2 * per_layer
 
 
+#: The v-networks of specs/u1.l2h (``network local``): the recipe of docs/recipe.md.
+LOCAL = NetworkConfig(
+    kind="local", conv_filters=(8,), conv_kernels=(3,), hidden=(8,), activation="tanh"
+)
+
+
 class Case:
     """One configuration: the HMC integrator and the two proposals, compiled, with their
     inputs; ``units()`` are the timed callables."""
@@ -151,7 +157,11 @@ class Case:
         self.eps = torch.tensor(0.1, dtype=dtype)
         self.compiled: dict[str, str] = {}
         self.models: dict[str, Dynamics] = {}
-        for name, net in (("none", None), ("hidden16", NetworkConfig(hidden=(16,)))):
+        for name, net in (
+            ("none", None),
+            ("hidden16", NetworkConfig(hidden=(16,))),
+            ("local", LOCAL),
+        ):
             torch.manual_seed(0)
             dyn = Dynamics(U1, SHAPE, DynamicsConfig(leapfrog=LAYERS), net, dtype=dtype)
             dyn.eval()
@@ -173,13 +183,14 @@ class Case:
             with torch.no_grad():
                 return self.hmc(self.x, self.v, self.beta, self.eps, LAYERS)
 
-        return {"hmc": hmc_run, "none": l2hmc("none"), "hidden16": l2hmc("hidden16")}
+        return {name: l2hmc(name) for name in self.models} | {"hmc": hmc_run}
 
 
 def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Per force, networks vs FLOP floor and compile latency, per chains × precision."""
     rows = []
     forces = {"hmc": LAYERS + 1, "none": 1 + 2 * LAYERS, "hidden16": 1 + 2 * LAYERS}
+    forces["local"] = forces["none"]
     for precision in args.precisions:
         peak = matmul_peak(DTYPES[precision])
         rows.append(
@@ -230,6 +241,14 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "net_over_floor": added / floor,
                 "net_computed_gflop": computed / 1e9,
                 "net_over_computed_floor": added / (computed / peak),
+                "local_added_ms": 1e3
+                * statistics.median(
+                    a - b for a, b in zip(rounds["local"], rounds["none"], strict=True)
+                ),
+                "local_over_hmc_per_force": statistics.median(
+                    (n / forces["local"]) / (h / forces["hmc"])
+                    for n, h in zip(rounds["local"], rounds["hmc"], strict=True)
+                ),
                 "cold_compile_s": cold,
                 "warm_compile_s": warm,
                 "load_cold": load_cold,
@@ -359,6 +378,13 @@ def report_row(row: dict[str, Any]) -> None:
             ),
             flush=True,
         )
+        if "local_added_ms" in row:
+            print(
+                f"  network local (specs/u1.l2h's): trajectory {t['local']:.2f} ms, networks add "
+                f"{row['local_added_ms']:.2f} ms; per force {row['local_over_hmc_per_force']:.2f}x"
+                " HMC's",
+                flush=True,
+            )
         firsts = ", ".join(
             f"{k} {row['cold_compile_s'][k]:.1f}/{row['warm_compile_s'][k]:.1f}"
             for k in row["cold_compile_s"]
