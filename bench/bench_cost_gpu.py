@@ -122,7 +122,7 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     clock = Clock(device)
     rows: list[dict[str, Any]] = []
     forces = {"hmc": bench_cost.LAYERS + 1, "none": 1 + 2 * bench_cost.LAYERS}
-    forces["hidden16"] = forces["none"]
+    forces["hidden16"] = forces["local"] = forces["none"]
     variants = [(p, None) for p in args.precisions]
     if device.type == "cuda":
         variants += [("fp32", n) for n in args.network_precisions]

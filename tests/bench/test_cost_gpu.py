@@ -37,7 +37,7 @@ def test_dry_run_on_cpu_has_every_section(tmp_path: Path) -> None:
     assert [r["section"] for r in rows] == ["peak", "cost", "su3"]
     cost, su3 = rows[1], rows[2]
     assert cost["chains"] == 64 and cost["precision"] == "fp32" and cost["time"] == "CPU s"
-    assert set(cost["traj_ms"]) == {"hmc", "none", "hidden16"}
+    assert set(cost["traj_ms"]) == {"hmc", "none", "hidden16", "local"}
     for key in ("hmc_ms_per_force", "l2hmc_ms_per_force", "net_floor_ms", "net_over_floor"):
         assert math.isfinite(cost[key]) and cost[key] > 0, key
     assert su3["shape"] == [2, 2, 2, 2] and su3["precision"] == "fp64"
