@@ -358,6 +358,7 @@ class HorovodBackend:
             norm = torch.nn.utils.clip_grad_norm_(self._model.parameters(), clip_norm)
         with opt.skip_synchronize():
             opt.step()
+        opt.zero_grad()  # release the gradients between steps (None in torch >= 2)
         return norm
 
     def all_reduce_mean(self, value: T) -> T:

@@ -57,11 +57,17 @@ class Backend(Protocol):
 def clip_and_step(
     model: nn.Module, optimizer: torch.optim.Optimizer, clip_norm: float | None
 ) -> Tensor | None:
-    """Clip the gradient norm (if ``clip_norm``), step; returns the pre-clip norm (or ``None``)."""
+    """Clip the gradient norm (if ``clip_norm``), step, release the gradients; returns the
+    pre-clip norm (or ``None``).
+
+    The gradients are set to ``None`` after the step, not only before the next backward, so
+    they hold no memory while the model evaluates or checkpoints between training steps.
+    """
     norm = None
     if clip_norm:
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
     return norm
 
 

@@ -146,6 +146,19 @@ def test_histories_evaluate_and_hmc_baseline() -> None:
         assert np.all(h["time_s"] > 0)
 
 
+def test_gradients_hold_no_memory_between_training_steps() -> None:
+    """After each optimizer step the gradients are released (``None``), so evaluation and
+    checkpoints between steps do not keep a second copy of every parameter alive."""
+    tr = tiny()
+    steps = []
+    tr._on_step = lambda phase, step, total: steps.append(
+        [p.grad for p in tr.model.parameters() if p.requires_grad]
+    )
+    tr.train()
+    assert len(steps) == 6 and all(g is None for grads in steps for g in grads)
+    assert any(p.requires_grad for p in tr.model.parameters())
+
+
 def test_on_step_hook_sees_every_step() -> None:
     calls = []
     tr = tiny()
