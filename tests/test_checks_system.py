@@ -180,6 +180,21 @@ def test_no_queue_named() -> None:
     assert run(ok) == []
 
 
+def test_no_queue_for_a_chained_job_names_the_follow_on() -> None:
+    """Polaris 8 nodes for 1 h fits only debug-scaling, which holds one job per user: a job
+    that submits its own follow-on (`continue`) cannot go there, and E323 says why."""
+    body = 'account = "p"  nodes = 8  walltime = 1h  filesystems = [home, eagle]'
+    assert run(job("polaris", body)) == []
+    (d,) = run(job("polaris", body + "  continue = 2"))
+    assert d.code == "E323" and "follow-on" in d.message and "`continue = 2`" in d.message
+    assert d.help is not None and "`debug-scaling`" in d.help and "one job per user" in d.help
+    assert "drop `continue`" in d.help
+    (plain,) = run(
+        job("polaris", 'account = "p"  nodes = 8  walltime = 13h  filesystems = [home, eagle]')
+    )
+    assert plain.code == "E323" and "follow-on" not in plain.message
+
+
 def test_filesystems() -> None:
     (d,) = run(cluster("polaris", "debug", 1, 30, "home, eagel"))
     assert d.code == "E322" and d.help is not None and d.help.startswith("did you mean `eagle`?")

@@ -217,6 +217,35 @@ def _filesystems(spec: Spec, spans: SpanMap, system: System) -> list[Diagnostic]
 # --- queue, nodes, walltime -------------------------------------------------------------------
 
 
+def _no_queue(spec: Spec, spans: SpanMap, system: System) -> Diagnostic:
+    """E323: no queue takes the job; for a chained job (``continue``) whose only fitting
+    queues hold one job per user, say that it is the follow-on they refuse."""
+    job = spec.job
+    nodes, minutes = job.nodes, job.walltime_min
+    what = f"{nodes} node{'s' * (nodes != 1)} for {format_minutes(minutes)}"
+    single = system.default_queue(nodes, minutes) if job.continue_jobs else None
+    if single is None:
+        return error(
+            "E323",
+            f"no queue on {system.title} takes {what}",
+            spans.value("job.nodes"),
+            "no queue fits",
+            help=_fits_help(system, nodes, minutes),
+        )
+    return error(
+        "E323",
+        f"no queue on {system.title} takes {what} with a follow-on job "
+        f"(`continue = {job.continue_jobs}`)",
+        spans.value("job.nodes"),
+        "no queue fits a chained job",
+        secondary=[Label(spans.value("job.continue_jobs"), "submits a follow-on")],
+        help=f"`{single.name}` takes {what} but holds one job per user, and the follow-on is"
+        " submitted while this job still runs; name another queue with `queue = …` ("
+        + _fits_help(system, nodes, minutes, exclude=single.name)
+        + "), change `nodes` or `walltime`, or drop `continue`",
+    )
+
+
 def _queue_and_limits(spec: Spec, spans: SpanMap, system: System) -> list[Diagnostic]:
     job = spec.job
     nodes, minutes = job.nodes, job.walltime_min
@@ -245,16 +274,7 @@ def _queue_and_limits(spec: Spec, spans: SpanMap, system: System) -> list[Diagno
         return found
     if job.queue is None:
         if system.default_queue(nodes, minutes, chained=job.continue_jobs > 0) is None:
-            found.append(
-                error(
-                    "E323",
-                    f"no queue on {system.title} takes {nodes} node{'s' * (nodes != 1)} for "
-                    f"{format_minutes(minutes)}",
-                    spans.value("job.nodes"),
-                    "no queue fits",
-                    help=_fits_help(system, nodes, minutes),
-                )
-            )
+            found.append(_no_queue(spec, spans, system))
         return found
     queue = system.queues.get(job.queue)
     if queue is None:
