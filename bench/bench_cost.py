@@ -44,6 +44,7 @@ if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:  # cold compile figures: an empt
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="l2hmcc-bench-inductor-")
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -51,8 +52,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -186,6 +188,84 @@ class Case:
         return {name: l2hmc(name) for name in self.models} | {"hmc": hmc_run}
 
 
+class CpuClock:
+    """Seconds of a call as ``bench_cost_gpu.Clock`` measures them on a device: process CPU
+    time (``cpu_time``) for the rounds, wall time (``first_call``) for a first call."""
+
+    unit = "CPU s"
+
+    def __call__(self, fn: Callable[[], Any], reps: int = 1) -> float:
+        return cpu_time(fn, reps)
+
+    def first(self, fn: Callable[[], Any]) -> float:
+        return first_call(fn)
+
+
+class Timer(Protocol):
+    unit: str
+
+    def __call__(self, fn: Callable[[], Any], reps: int = 1) -> float: ...
+
+    def first(self, fn: Callable[[], Any]) -> float: ...
+
+
+@dataclass
+class Rounds:
+    """What ``interleaved_rounds`` measured: ``case`` (the one the rounds timed), first calls
+    ``cold`` (empty inductor cache) and ``warm`` (cache filled), every round's seconds per unit
+    (``times``) and the load after each round."""
+
+    case: Case
+    cold: dict[str, float]
+    warm: dict[str, float]
+    load_cold: float
+    times: dict[str, list[float]]
+    loads: list[float]
+
+    @property
+    def median(self) -> dict[str, float]:
+        return {k: statistics.median(v) for k, v in self.times.items()}
+
+    @property
+    def load(self) -> float:
+        return statistics.median(self.loads)
+
+    def ratio(self, a: str, b: str, per_a: float = 1.0, per_b: float = 1.0) -> float:
+        """Median over rounds of ``(a / per_a) / (b / per_b)``."""
+        return statistics.median(
+            (x / per_a) / (y / per_b) for x, y in zip(self.times[a], self.times[b], strict=True)
+        )
+
+    def added(self, a: str, b: str) -> float:
+        """Median over rounds of ``a − b`` (seconds)."""
+        return statistics.median(x - y for x, y in zip(self.times[a], self.times[b], strict=True))
+
+
+def interleaved_rounds(units: Callable[[], Case], timer: Timer, rounds: int, reps: int) -> Rounds:
+    """The interleaved measurement of one configuration: ``units()`` builds a ``Case`` whose
+    ``units()`` are timed. Each unit's first call with an empty inductor cache (cold), again
+    after ``torch._dynamo.reset()`` on a fresh case (warm: from the cache), one more call each,
+    then ``rounds`` rounds in which every unit in turn is timed ``reps`` times (``timer``: the
+    median of the ``reps``), the load read after each round."""
+    case = units()
+    fns = case.units()
+    cold = {k: timer.first(fn) for k, fn in fns.items()}
+    load_cold = load()
+    torch._dynamo.reset()  # the graphs again, from the inductor cache
+    case = units()
+    fns = case.units()
+    warm = {k: timer.first(fn) for k, fn in fns.items()}
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    loads = []
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(timer(fn, reps))
+        loads.append(load())
+    return Rounds(case, cold, warm, load_cold, times, loads)
+
+
 def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Per force, networks vs FLOP floor and compile latency, per chains × precision."""
     rows = []
@@ -198,31 +278,11 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
         report_row(rows[-1])
         for chains in args.chains:
-            case = Case(chains, precision)
-            units = case.units()
-            cold = {k: first_call(fn) for k, fn in units.items()}
-            load_cold = load()
-            torch._dynamo.reset()  # the graphs again, from the inductor cache
-            case = Case(chains, precision)
-            units = case.units()
-            warm = {k: first_call(fn) for k, fn in units.items()}
-            for fn in units.values():
-                fn()
-            rounds: dict[str, list[float]] = {k: [] for k in units}
-            loads = []
-            for _ in range(args.rounds):
-                for k, fn in units.items():
-                    rounds[k].append(cpu_time(fn, args.reps))
-                loads.append(load())
-            med = {k: statistics.median(v) for k, v in rounds.items()}
-            per_force = {k: med[k] / forces[k] for k in units}
-            ratio = statistics.median(
-                (n / forces["none"]) / (h / forces["hmc"])
-                for n, h in zip(rounds["none"], rounds["hmc"], strict=True)
+            r = interleaved_rounds(
+                functools.partial(Case, chains, precision), CpuClock(), args.rounds, args.reps
             )
-            added = statistics.median(
-                a - b for a, b in zip(rounds["hidden16"], rounds["none"], strict=True)
-            )
+            case, med = r.case, r.median
+            added = r.added("hidden16", "none")
             flops = trajectory_net_flops(case.models["hidden16"], chains)
             floor = flops / peak
             computed = trajectory_net_flops(case.models["hidden16"], chains, computed=True)
@@ -231,9 +291,9 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "chains": chains,
                 "precision": precision,
                 "compiled": case.compiled,
-                "hmc_ms_per_force": 1e3 * per_force["hmc"],
-                "l2hmc_ms_per_force": 1e3 * per_force["none"],
-                "l2hmc_over_hmc_per_force": ratio,
+                "hmc_ms_per_force": 1e3 * med["hmc"] / forces["hmc"],
+                "l2hmc_ms_per_force": 1e3 * med["none"] / forces["none"],
+                "l2hmc_over_hmc_per_force": r.ratio("none", "hmc", forces["none"], forces["hmc"]),
                 "traj_ms": {k: 1e3 * v for k, v in med.items()},
                 "net_added_ms": 1e3 * added,
                 "net_gflop": flops / 1e9,
@@ -241,18 +301,12 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "net_over_floor": added / floor,
                 "net_computed_gflop": computed / 1e9,
                 "net_over_computed_floor": added / (computed / peak),
-                "local_added_ms": 1e3
-                * statistics.median(
-                    a - b for a, b in zip(rounds["local"], rounds["none"], strict=True)
-                ),
-                "local_over_hmc_per_force": statistics.median(
-                    (n / forces["local"]) / (h / forces["hmc"])
-                    for n, h in zip(rounds["local"], rounds["hmc"], strict=True)
-                ),
-                "cold_compile_s": cold,
-                "warm_compile_s": warm,
-                "load_cold": load_cold,
-                "load": statistics.median(loads),
+                "local_added_ms": 1e3 * r.added("local", "none"),
+                "local_over_hmc_per_force": r.ratio("local", "hmc", forces["local"], forces["hmc"]),
+                "cold_compile_s": r.cold,
+                "warm_compile_s": r.warm,
+                "load_cold": r.load_cold,
+                "load": r.load,
             }
             rows.append(row)
             report_row(row)

@@ -31,6 +31,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -143,30 +144,14 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             bench_cost.report_row(rows[-1])
         for chains in args.chains:
-            case = DeviceCase(chains, precision, device, net_precision)
-            units = case.units()
-            cold = {k: clock.first(fn) for k, fn in units.items()}
-            load_cold = bench_cost.load()
-            torch._dynamo.reset()  # the graphs again, from the inductor cache
-            case = DeviceCase(chains, precision, device, net_precision)
-            units = case.units()
-            warm = {k: clock.first(fn) for k, fn in units.items()}
-            for fn in units.values():
-                fn()
-            rounds: dict[str, list[float]] = {k: [] for k in units}
-            loads = []
-            for _ in range(args.rounds):
-                for k, fn in units.items():
-                    rounds[k].append(clock(fn, args.reps))
-                loads.append(bench_cost.load())
-            med = {k: statistics.median(v) for k, v in rounds.items()}
-            ratio = statistics.median(
-                (n / forces["none"]) / (h / forces["hmc"])
-                for n, h in zip(rounds["none"], rounds["hmc"], strict=True)
+            r = bench_cost.interleaved_rounds(
+                functools.partial(DeviceCase, chains, precision, device, net_precision),
+                clock,
+                args.rounds,
+                args.reps,
             )
-            added = statistics.median(
-                a - b for a, b in zip(rounds["hidden16"], rounds["none"], strict=True)
-            )
+            case, med = r.case, r.median
+            added = r.added("hidden16", "none")
             flops = bench_cost.trajectory_net_flops(case.models["hidden16"], chains)
             floor = flops / peaks[floor_dtype]
             computed = bench_cost.trajectory_net_flops(case.models["hidden16"], chains, True)
@@ -180,7 +165,7 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "compiled": case.compiled,
                 "hmc_ms_per_force": 1e3 * med["hmc"] / forces["hmc"],
                 "l2hmc_ms_per_force": 1e3 * med["none"] / forces["none"],
-                "l2hmc_over_hmc_per_force": ratio,
+                "l2hmc_over_hmc_per_force": r.ratio("none", "hmc", forces["none"], forces["hmc"]),
                 "traj_ms": {k: 1e3 * v for k, v in med.items()},
                 "net_added_ms": 1e3 * added,
                 "net_gflop": flops / 1e9,
@@ -188,10 +173,10 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "net_over_floor": added / floor if floor > 0 else math.nan,
                 "net_computed_gflop": computed / 1e9,
                 "net_over_computed_floor": added / (computed / peaks[floor_dtype]),
-                "cold_compile_s": cold,
-                "warm_compile_s": warm,
-                "load_cold": load_cold,
-                "load": statistics.median(loads),
+                "cold_compile_s": r.cold,
+                "warm_compile_s": r.warm,
+                "load_cold": r.load_cold,
+                "load": r.load,
             }
             rows.append(row)
             if net_precision:
