@@ -85,6 +85,22 @@ class Sampler(_Model):
         " warm-up, left out when per-step times exist)."
     )
     time_s: float | None = Field(description="Wall time of the phase in seconds.")
+    forces_per_trajectory: int | None = Field(
+        None,
+        ge=1,
+        description="Force evaluations one trajectory needs (L2HMC merged: 2N + 1 for N layers;"
+        " random: N + 1; HMC: leapfrog steps + 1). Null in summaries written before it existed.",
+    )
+    tau_int_q_forces: float | None = Field(
+        None,
+        description="τ_int(Q) × forces per trajectory: force evaluations per τ_int(Q), which"
+        " compares samplers whose trajectories differ in length.",
+    )
+    tau_int_q_seconds: float | None = Field(
+        None,
+        description="τ_int(Q) / trajectories_per_s: the job's wall seconds per τ_int(Q) chain"
+        " trajectories (all chains running together), the cost `improvement` compares.",
+    )
     equilibrated: bool | None = Field(
         None,
         description="Whether the kept records pass the drift test (burn-in chosen from the"

@@ -186,6 +186,14 @@ class DynamicsConfig:
         if not self.step_size > 0:
             raise ValueError(f"dynamics.step_size: expected > 0, got {self.step_size}")
 
+    @property
+    def forces_per_trajectory(self) -> int:
+        """Force evaluations ``∂S/∂ω`` one proposal needs: one at each of the states its x
+        updates pass through.  ``merged``: ``B^N ∘ flip ∘ F^N`` runs ``2N`` layers, ``2N + 1``
+        states; ``random``: ``N`` layers, ``N + 1`` (HMC with ``n`` leapfrog steps: ``n + 1``)."""
+        layers = 2 * self.leapfrog if self.directions == "merged" else self.leapfrog
+        return layers + 1
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DynamicsConfig:
         unknown = set(values) - {f.name for f in fields(cls)}

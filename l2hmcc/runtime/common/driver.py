@@ -76,6 +76,7 @@ from .run import (
     sampler_summary,
     utc_now,
     versions,
+    with_costs,
     write_json,
 )
 
@@ -434,14 +435,16 @@ class JobDriver(ABC):
                 time_s=self._times.get(phase, 0.0),
             )
 
-        l2hmc = block("eval", self._eval_chains)
+        forces = trainer.dynamics_config.forces_per_trajectory
+        l2hmc = with_costs(block("eval", self._eval_chains), forces)
         hmc = None
         if len(histories["hmc"]):
-            hmc = block("hmc", self._hmc_chains)
             h = histories["hmc"]
+            n_steps = int(h["n_steps"][-1])
+            hmc = with_costs(block("hmc", self._hmc_chains), n_steps + 1)
             hmc.update(
                 step_size=float(h["step_size"][-1]),
-                leapfrog_steps=int(h["n_steps"][-1]),
+                leapfrog_steps=n_steps,
                 tuned=self._hmc_tuned,
             )
         train_h = histories["train"]
@@ -464,7 +467,7 @@ class JobDriver(ABC):
         ablation = None
         if self._ablation is not None:
             ab, ab_train = self._ablation, histories["ablation-train"]
-            ablation = block("ablation-eval", self._eval_chains)
+            ablation = with_costs(block("ablation-eval", self._eval_chains), forces)
             ablation["train"] = {
                 "steps": ab.step,
                 "total_steps": ab.config.total_steps,

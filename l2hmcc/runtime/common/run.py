@@ -461,6 +461,21 @@ def sampler_summary(
     }
 
 
+def with_costs(block: dict[str, Any], forces_per_trajectory: int) -> dict[str, Any]:
+    """``block`` with τ_int(Q) also per force evaluation and per second of the job:
+    ``tau_int_q_forces = τ × forces per trajectory`` (forces per independent-ish sample;
+    compares samplers whose trajectories differ in length) and ``tau_int_q_seconds = τ /
+    trajectories_per_s`` (the job's wall seconds per τ_int(Q) chain trajectories, all chains
+    running together: what ``improvement`` compares)."""
+    tau, rate = block["tau_int_q"]["value"], block["trajectories_per_s"]
+    return {
+        **block,
+        "forces_per_trajectory": forces_per_trajectory,
+        "tau_int_q_forces": _num(tau * forces_per_trajectory) if tau is not None else None,
+        "tau_int_q_seconds": _num(tau / rate) if tau is not None and rate else None,
+    }
+
+
 def improvement_and_note(
     l2hmc: dict[str, Any], hmc: dict[str, Any] | None
 ) -> tuple[float | None, str | None]:
@@ -551,6 +566,10 @@ def format_report(summary: dict[str, Any]) -> str:
         tau_s = "-" if tau["value"] is None else f"{tau['value']:.2f}"
         if tau["value"] is not None and tau["err"] is not None:
             tau_s += f" ± {tau['err']:.2f}"
+        if s.get("tau_int_q_forces") is not None:
+            tau_s += f" (= {s['tau_int_q_forces']:.3g} forces"
+            seconds = s.get("tau_int_q_seconds")
+            tau_s += f", {seconds:.3g} s)" if seconds is not None else ")"
         if tau.get("converged") is False:
             tau_s += " (window not converged)"
         exact_p = s["plaquette"]["exact_finite_volume"]
@@ -586,7 +605,7 @@ def equilibrium_warnings(summary: dict[str, Any]) -> list[str]:
     """A ``WARNING`` line per sampler whose record is not in equilibrium: its figures are not
     those of the distribution at this β."""
     lines = []
-    for key, label in (("l2hmc", "L2HMC"), ("hmc", "HMC")):
+    for key, label in (("l2hmc", "L2HMC"), ("ablation", "no-NN"), ("hmc", "HMC")):
         s = summary.get(key)
         if not s or s.get("equilibrated") is not False:
             continue

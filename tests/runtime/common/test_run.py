@@ -9,6 +9,7 @@ import pytest
 
 from l2hmcc.results import Summary
 from l2hmcc.runtime.common import exact
+from l2hmcc.runtime.common.config import DynamicsConfig
 from l2hmcc.runtime.common.history import History
 from l2hmcc.runtime.common.run import (
     Experiment,
@@ -19,6 +20,7 @@ from l2hmcc.runtime.common.run import (
     parse_args,
     sampler_rate,
     sampler_summary,
+    with_costs,
 )
 
 EXPERIMENT = Experiment("e", "", 1, "specs/e.l2h", "ab" * 32, "pytorch", "0.1.0")
@@ -106,6 +108,41 @@ def test_improvement_is_cost_per_independent_charge() -> None:
     # HMC: τ = 10 at 100 traj/s (0.1 s per independent Q); L2HMC: τ = 2 at 40 traj/s (0.05 s)
     assert improvement(block(2.0, 40.0), block(10.0, 100.0)) == pytest.approx(2.0)
     assert improvement(block(None, 40.0), block(10.0, 100.0)) is None
+
+
+def test_forces_per_trajectory_of_each_direction_scheme() -> None:
+    """Merged ``B^N ∘ flip ∘ F^N`` passes through 2N + 1 states, one direction N + 1."""
+    assert DynamicsConfig(leapfrog=8).forces_per_trajectory == 17
+    assert DynamicsConfig(leapfrog=8, directions="random").forces_per_trajectory == 9
+    assert DynamicsConfig(leapfrog=1).forces_per_trajectory == 3
+
+
+def test_each_sampler_reports_tau_per_force_and_per_second_beside_per_trajectory() -> None:
+    h = _history(200, 8, np.random.default_rng(1))
+    s = sampler_summary(h, group="U1", shape=(4, 4), beta=2.0, chains=8, time_s=1.0)
+    tau, rate = s["tau_int_q"]["value"], s["trajectories_per_s"]
+    assert rate == pytest.approx(199 * 8 / (199 * 0.5))
+    costed = with_costs(s, 17)
+    assert costed["forces_per_trajectory"] == 17
+    assert costed["tau_int_q_forces"] == pytest.approx(17 * tau)
+    assert costed["tau_int_q_seconds"] == pytest.approx(tau / rate)
+    ablation = {**with_costs(s, 17), "equilibrated": False}
+    summary = build_summary(
+        EXPERIMENT,
+        world_size=1,
+        beta=2.0,
+        train=_train(),
+        l2hmc=costed,
+        hmc=None,
+        ablation={**ablation, "train": _train()},
+    )
+    Summary.model_validate(summary)
+    text = format_report(summary)
+    line = next(x for x in text.splitlines() if x.lstrip().startswith("L2HMC"))
+    assert f"(= {17 * tau:.3g} forces, {tau / rate:.3g} s)" in line
+    assert "WARNING: no-NN is not in equilibrium" in text
+    none = with_costs({**s, "tau_int_q": {**s["tau_int_q"], "value": None}}, 9)
+    assert none["tau_int_q_forces"] is None and none["tau_int_q_seconds"] is None
 
 
 def test_parse_args_defaults_and_overrides(tmp_path: Path) -> None:
