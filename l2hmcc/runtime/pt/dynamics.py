@@ -162,6 +162,22 @@ def _pairs_x_drift(
     return x_drift(t, q, eps, v)
 
 
+def _pairs_x_drift_moved(
+    net: LeapfrogNet,
+    links: Tensor,
+    v: Tensor,
+    fixed: Tensor,
+    held: Tensor,
+    moving: Tensor,
+    eps: Tensor,
+) -> Tensor:
+    """``_pairs_x_drift`` at the links ``moving`` only (indices into ``[D, *L]``; ``held`` the
+    others): ``[B, M, N²−1]``, the x-network's heads computed for those links alone
+    (``LeapfrogNet.forward_moved``)."""
+    _, t, q = net.forward_moved(links, v, fixed, held, moving)
+    return x_drift(t, q, eps, v.flatten(1, -2).index_select(1, moving))
+
+
 #: Moved links per call of the SU(N) drift unit on CPU (``Dynamics._pairs_drift``): about
 #: 2000 SU(3) exponentials keep their intermediates in a core's L2 cache (measured on 4⁴ × 8
 #: chains, fp64: 8 chains in one call 2.6 ms, in chunks of 4 or 2 chains 1.9–2.0 ms).
@@ -172,6 +188,7 @@ LAYER_UNITS: Mapping[str, Callable[..., Any]] = {
     **su_pairs.PAIR_UNITS,
     "v_step": _pairs_v_step,
     "x_drift": _pairs_x_drift,
+    "x_drift_moved": _pairs_x_drift_moved,
 }
 
 
@@ -382,11 +399,17 @@ class Dynamics(nn.Module):
         logdet: Tensor,
         inverse: bool,
         moving: Tensor | None = None,
+        held: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """x update of the links where ``fixed`` is false; ``moving`` (optional) their indices
-        into the links flattened as ``[D, *L]`` (else found from ``fixed``)."""
+        into the links flattened as ``[D, *L]`` (else found from ``fixed``), ``held`` those of
+        the others (SU(N) pairs: with both, the x-network's heads at the moved links only)."""
         signed = -eps if inverse else eps
         if not self.abelian and not x.is_complex():  # SU(N) on planar pairs
+            if net is not None and self._fused_pairs(x) and moving is not None and held is not None:
+                unit = self._pair_units["x_drift_moved"]
+                p = unit(net, x, v, fixed.to(self.dtype), held, moving, eps)
+                return self._pairs_drift(x, p, signed, moving, gathered=True), logdet
             if net is not None and self._fused_pairs(x):
                 drift = self._pair_units["x_drift"](net, x, v, fixed.to(self.dtype), eps)
             else:
@@ -454,14 +477,18 @@ class Dynamics(nn.Module):
             return self.group.exp_update(x, p, eps)
         return self._pair_units["drift"](x, p, eps)  # type: ignore[no-any-return]
 
-    def _pairs_drift(self, x: Tensor, p: Tensor, eps: Tensor, moving: Tensor) -> Tensor:
+    def _pairs_drift(
+        self, x: Tensor, p: Tensor, eps: Tensor, moving: Tensor, gathered: bool = False
+    ) -> Tensor:
         """``U ← exp(ε P) U`` on planar pairs for the links ``moving`` (indices into ``[D, *L]``),
         the others kept, in chunks of chains of about ``DRIFT_CHUNK_LINKS`` moved links each
-        (each chunk one call of the ``drift_links`` unit): the exponential's intermediates of a
-        chunk stay in the core's cache, which on CPU more than pays for the extra calls."""
+        (each chunk one call of the ``drift_links`` unit, or ``drift_moved`` when ``gathered``:
+        ``p`` ``[B, M, N²−1]`` holds the moved links' elements only): the exponential's
+        intermediates of a chunk stay in the core's cache, which on CPU more than pays for the
+        extra calls."""
         per_chunk = max(1, DRIFT_CHUNK_LINKS // max(1, moving.shape[0]))
         n = -(-x.shape[3] // per_chunk)
-        drift = self._pair_units["drift_links"]
+        drift = self._pair_units["drift_moved" if gathered else "drift_links"]
         if n == 1 or x.device.type != "cpu":
             return drift(x, p, eps, moving)  # type: ignore[no-any-return]
         parts = zip(torch.split(x, per_chunk, 3), torch.split(p, per_chunk, 0), strict=True)
@@ -542,9 +569,10 @@ class Dynamics(nn.Module):
         """One layer with its networks and mask passed in: the unit that ``compile_layers``
         compiles (the networks are arguments, so every layer reuses one graph).
 
-        ``moved`` (U1): the layer's row of ``moved_links``; the x updates then gather, update and
+        ``moved``: the layer's row of ``moved_links``; the x updates then gather, update and
         scatter back only the links they move, and the x-networks compute those links' heads
-        only (the same values as the masked updates of every link, at about half the work).
+        only (the same values as the masked updates of every link, at about half the work; SU(N)
+        on planar pairs, in compiled layers).
         """
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         if xnet_first is None and xnet_second is None:
@@ -560,12 +588,12 @@ class Dynamics(nn.Module):
             # SU(N): the moved links' indices, static per layer (no nonzero at run time)
             move_1, move_2 = (None, None) if moved is None else (moved[0], moved[1])
             halves = (
-                ((xnet_second, ~mask, move_2), (xnet_first, mask, move_1))
+                ((xnet_second, ~mask, move_2, move_1), (xnet_first, mask, move_1, move_2))
                 if inverse
-                else ((xnet_first, mask, move_1), (xnet_second, ~mask, move_2))
+                else ((xnet_first, mask, move_1, move_2), (xnet_second, ~mask, move_2, move_1))
             )
-            for net, fixed, moving in halves:
-                x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse, moving)
+            for net, fixed, moving, kept in halves:
+                x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse, moving, kept)
         action, f = self._action_and_force(x, beta)
         v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
         return x, v, logdet, action, f

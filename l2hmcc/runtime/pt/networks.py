@@ -148,6 +148,14 @@ def group_colors(group: Any) -> int:
     return round(math.sqrt(group.n_generators + 1))
 
 
+def _blocks(index: Tensor, size: int) -> Tensor:
+    """The entries ``i·size … i·size + size − 1`` for every ``i`` of ``index``, in order (the
+    features or head rows of the links ``index`` when each link has ``size`` of them)."""
+    if size == 1:
+        return index
+    return (index[:, None] * size + torch.arange(size, device=index.device)).flatten()
+
+
 class LeapfrogNet(nn.Module):
     """``(s, t, q)`` from (links, momenta or force); see the module docstring.
 
@@ -296,19 +304,28 @@ class LeapfrogNet(nn.Module):
     def forward_moved(
         self, links: Tensor, other: Tensor, mask: Tensor, fixed: Tensor, moved: Tensor
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        """``forward(links, other, mask)`` at the links an x update moves only, ``[B, M]`` each
-        (U1): the same values, at about half the work of an x-network.
+        """``forward(links, other, mask)`` at the links an x update moves only: ``[B, M]`` each
+        (U1), ``[B, M, N²−1]`` (SU(N)); the same values, at about half the work of an x-network.
 
         ``fixed`` and ``moved`` are the indices of the links (flattened as ``[D, *L]``) where
         ``mask`` is 1 and 0. The head rows of the moved links alone are multiplied, and without a
         conv stack the ``x_layer`` reads only the columns of the fixed links' features (the
-        others are the zeros of the masked embedding, so the sum is the same).
+        others are the zeros of the masked embedding, so the sum is the same). SU(N) ``links``
+        complex or planar pairs (``su_pairs``), as ``embed`` takes them.
         """
-        if self.n_generators != 1:
-            raise ValueError("forward_moved: U1 networks only")
         if self.conv_dense is not None:
             h = self.act(self.conv_dense(self._conv_features(self.embed(links, mask))))
             pre = self.x_layer(h)
+        elif self.n_colors > 1:
+            if links.is_complex():  # [B, D, *L, N, N] -> [B, M, N, N, 2]
+                held = torch.view_as_real(links).flatten(1, self.n_dim + 1)[:, fixed]
+            else:  # planar pairs [N, N, 2, B, D, *L] -> [N, N, 2, B, M] -> [B, M, N, N, 2]
+                held = links.flatten(4)[..., fixed].permute(3, 4, 0, 1, 2)
+            pre = F.linear(
+                held.flatten(1),
+                self.x_layer.weight[:, _blocks(fixed, 2 * self.n_colors**2)],
+                self.x_layer.bias,
+            )
         else:
             held = links.flatten(1)[:, fixed]
             if self.raw:
@@ -318,10 +335,14 @@ class LeapfrogNet(nn.Module):
                 cols = torch.cat([fixed, fixed + self.n_links])
             pre = F.linear(h, self.x_layer.weight[:, cols], self.x_layer.bias)
         z = self._hidden(pre, other)
-        rows = torch.cat([moved + i * self.n_out for i in range(len(self.heads))])
+        per_link = _blocks(moved, self.n_generators)  # the rows of the moved links in a head
+        rows = torch.cat([per_link + i * self.n_out for i in range(len(self.heads))])
         out = F.linear(z, self.head_weight[rows])
-        bias = None if self.t_bias is None else self.t_bias[moved]
-        return self._outputs(out, bias, (other.shape[0], moved.shape[0]))
+        bias = None if self.t_bias is None else self.t_bias[per_link]
+        shape = (other.shape[0], moved.shape[0]) + (
+            () if self.n_generators == 1 else (self.n_generators,)
+        )
+        return self._outputs(out, bias, shape)
 
     def _hidden(self, x_pre: Tensor, other: Tensor) -> Tensor:
         """``z`` from the ``x_layer`` output: the v path added, the hidden layers, dropout, norm."""

@@ -45,6 +45,7 @@ __all__ = [
     "dag",
     "drift",
     "drift_links",
+    "drift_moved",
     "from_pairs",
     "links_view",
     "mm",
@@ -331,8 +332,14 @@ def drift(pairs: Tensor, p: Tensor, eps: Tensor) -> Tensor:
 def drift_links(pairs: Tensor, p: Tensor, eps: Tensor, index: Tensor) -> Tensor:
     """``drift`` of the links ``index`` (into the link axes ``[D, *L]`` flattened) only, the
     others unchanged: the x update of one masked half of an L2HMC layer at half the work."""
+    return drift_moved(pairs, p.flatten(1, -2).index_select(1, index), eps, index)
+
+
+def drift_moved(pairs: Tensor, p: Tensor, eps: Tensor, index: Tensor) -> Tensor:
+    """``drift_links`` with ``p`` ``[B, M, N²−1]`` given for the links ``index`` only (an
+    x-network's heads at the moved links, ``LeapfrogNet.forward_moved``)."""
     flat = pairs.flatten(4)  # [N, N, 2, B, D·|L|]
-    new = drift(flat.index_select(4, index), p.flatten(1, -2).index_select(1, index), eps)
+    new = drift(flat.index_select(4, index), p, eps)
     return flat.index_copy(4, index, new).view_as(pairs)
 
 
@@ -348,6 +355,7 @@ PAIR_UNITS: Mapping[str, Callable[..., Any]] = {
     "force": action_force_from_staples,
     "drift": drift,
     "drift_links": drift_links,
+    "drift_moved": drift_moved,
     "network": _network,
 }
 

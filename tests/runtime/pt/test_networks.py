@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from l2hmcc.runtime.common.config import ACTIVATION_NAMES
+from l2hmcc.runtime.pt import su_pairs
 from l2hmcc.runtime.pt.groups import SU2, SU3, U1
 from l2hmcc.runtime.pt.networks import (
     ACTIVATIONS,
@@ -99,10 +100,36 @@ def test_forward_moved_is_forward_at_the_moved_links(cfg) -> None:
     for a, b in zip(full, part, strict=True):
         assert a is not None and b is not None and b.shape == (3, 24)
         assert torch.allclose(a.flatten(1)[:, moved], b, rtol=0, atol=1e-14)
-    with pytest.raises(ValueError, match="U1"):
-        XNet(SU2, (2, 2, 2), NetworkConfig(hidden=(8,))).forward_moved(
-            x, v, fixed.to(F64), held, moved
-        )
+
+
+@pytest.mark.parametrize("grp", [SU2, SU3], ids=["su2", "su3"])
+@pytest.mark.parametrize("planar", [False, True], ids=["complex", "pairs"])
+def test_sun_forward_moved_is_forward_at_the_moved_links(grp, planar) -> None:
+    """SU(N) x-networks (heads t, q) computed for the moved links alone, from complex links or
+    planar pairs, give the full outputs' values there (``[B, M, N²−1]``), and the same
+    gradients of a loss on those values."""
+    shape = (2, 2, 2, 2)
+    torch.manual_seed(0)
+    net = XNet(grp, shape, NetworkConfig(hidden=(8, 6), head_init=1.0), dtype=F64)
+    x = grp.random(3, shape, generator=gen())
+    v = grp.random_momenta(x, gen(1))
+    fixed = (torch.randperm(64, generator=gen(2)) < 32).reshape(4, *shape)
+    held, moved = fixed.flatten().nonzero().squeeze(1), (~fixed).flatten().nonzero().squeeze(1)
+    links = su_pairs.to_pairs(x) if planar else x
+    full = net(links, v, fixed.to(F64))
+    part = net.forward_moved(links, v, fixed.to(F64), held, moved)
+    assert full[0] is None and part[0] is None
+    g = grp.n_generators
+    for a, b in zip(full[1:], part[1:], strict=True):
+        assert a is not None and b is not None and b.shape == (3, 32, g)
+        torch.testing.assert_close(b, a.flatten(1, -2)[:, moved], rtol=0, atol=1e-14)
+    params = list(net.parameters())
+    grads = [
+        torch.autograd.grad(sum((t * t.detach()).sum() for t in ts if t is not None), params)
+        for ts in ([a.flatten(1, -2)[:, moved] for a in full[1:]], part[1:])
+    ]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
 
 
 def test_tanh_is_torch_tanh_to_rounding() -> None:
