@@ -204,6 +204,17 @@ def compact_logdet(x: Tensor, eps_s: Tensor) -> Tensor:
     return eps_s - torch.log1p(torch.expm1(2.0 * eps_s) * (0.5 * (1.0 - torch.cos(x))))
 
 
+#: Inductor options of the compiled layer graph of ``network local`` on CPU (its v-networks,
+#: ``LocalNet``, are a conv and per-site dense layers over ``[B, C, *L]``): the defaults with
+#: layout optimisation off, so that the conv and the tanh after it stay channels first (the
+#: lattice axis innermost, whole vectors) instead of channels last (8 channels: part vectors).
+#: ``COMPILE_OPTIONS`` (``realize_opcount_threshold = 1``, which pays for the force of the
+#: network-free graph) materialises the network's rolled and summed intermediates: the layer
+#: graph of specs/u1.l2h's network took about twice as long with it (bench/bench_cost.py,
+#: docs/performance.md).
+LOCAL_COMPILE_OPTIONS: dict[str, object] = {"layout_optimization": False}
+
+
 def _compile_defaults(device: torch.device) -> dict[str, Any]:
     """``torch.compile`` keywords of the proposal: static shapes; on CUDA the steady state
     replayed as CUDA graphs (launch-bound small lattices), on CPU the inductor options that
@@ -650,6 +661,8 @@ class Dynamics(nn.Module):
         defaults = _compile_defaults(self.masks.device)
         if not whole:
             if enabled and self.abelian and self.masks.device.type == "cpu":
+                if len(self.vnets) and isinstance(self.vnets[0], LocalNet):
+                    defaults = {**defaults, "options": dict(LOCAL_COMPILE_OPTIONS)}
                 compile_kwargs = {**defaults, **compile_kwargs}
             self.compile_layers(enabled, **compile_kwargs)
             return "layers"
