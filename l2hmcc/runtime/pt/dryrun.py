@@ -697,13 +697,14 @@ def for_target(
 
 
 def _steady_state(trainer: Any) -> None:
-    """Gradients and optimizer state as after a first step: from the second step on they are
-    alive during the forward pass (the gradients are dropped just before the backward), so the
-    train step's peak holds them; the first step of a run, without them, peaks lower."""
+    """The optimizer state as after a first step (from the second step on it is alive in every
+    phase), and no gradients: the backends release them after each step, so they exist only
+    from the backward pass to the optimizer step, where the train step's peak holds them."""
     params = [p for p in trainer.model.parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.zeros_like(p)
     trainer.optimizer.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
 
 
 def _chains(x: Tensor, chains: int) -> Tensor:
@@ -729,7 +730,9 @@ def _measure_state(report: DryRunReport, trainer: Any) -> None:
     model = trainer.model
     params = [p for p in model.parameters()]
     report.params_bytes = _storage_bytes(params)
-    report.grads_bytes = _storage_bytes([p.grad for p in params if p.grad is not None])
+    # the gradients of the trainable parameters (same shapes and dtypes), alive from the backward
+    # to the optimizer step; released after it, so read from the parameters, not ``p.grad``
+    report.grads_bytes = _storage_bytes([p for p in params if p.requires_grad])
     report.buffers_bytes = _storage_bytes(list(model.buffers()))
     opt_tensors = [
         v for s in trainer.optimizer.state.values() for v in s.values() if isinstance(v, Tensor)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from l2hmcc.results import RunRecord, Summary
-from l2hmcc.runtime.common.config import BetaSchedule, TrainConfig
+from l2hmcc.runtime.common.config import BetaSchedule, DynamicsConfig, TrainConfig
 from l2hmcc.runtime.common.driver import STOPPED_EXIT_CODE, JobDriver
 from l2hmcc.runtime.common.history import History
 from l2hmcc.runtime.common.launch import detect
@@ -56,6 +56,7 @@ class Trainer:
 
     def __init__(self, eps: list[float], stop: bool = False) -> None:
         self.config = TrainConfig(steps=6, chains=2)
+        self.dynamics_config = DynamicsConfig(leapfrog=2)
         self.beta = BetaSchedule(start=2.0)
         self.group, self.lattice_shape, self.dtype = Group(), (4, 4), np.float64
         self.step, self.x = 0, np.zeros((2, 2, 4, 4))
@@ -125,6 +126,8 @@ def test_phases_write_summary_and_run_record(tmp_path: Path) -> None:
     assert (s.train.steps, s.train.final_loss, s.train.step_sizes) == (6, 1.5, [0.2, 0.3])
     assert (s.l2hmc.trajectories, s.l2hmc.chains) == (5, 3)
     assert s.hmc is not None and (s.hmc.trajectories, s.hmc.leapfrog_steps) == (4, 5)
+    # forces per trajectory: 2 merged layers pass 5 states; HMC's 5 leapfrog steps 6
+    assert (s.l2hmc.forces_per_trajectory, s.hmc.forces_per_trajectory) == (5, 6)
     record = RunRecord.model_validate_json((run.out / "run.json").read_text())
     assert record.status == "completed" and record.chain_seeds == [3]
     with np.load(run.out / "history" / "eval.npz") as h:
