@@ -212,16 +212,18 @@ def test_the_last_link_submits_nothing(tmp_path: Path) -> None:
     assert python_env(tmp_path)["L2HMCC_CHAIN_LINK"] == "2"
 
 
-@pytest.mark.parametrize(("mode", "status"), [("complete", 0), ("fail", 1)])
+@pytest.mark.parametrize(("mode", "status", "timer"), [("complete", 0, "988"), ("fail", 1, "989")])
 def test_nothing_is_resubmitted_after_training_finished_or_failed(
-    tmp_path: Path, mode: str, status: int
+    tmp_path: Path, mode: str, status: int, timer: str
 ) -> None:
+    # each case its own timer length: `leftover_sleeps` looks at every process on the machine,
+    # and the other case may be running beside this one (pytest -n 2) with its timer alive
     job = chained_job(tmp_path)
-    env = job_env(tmp_path, FAKE_MODE=mode, L2HMCC_STOP_AFTER_S="988")
+    env = job_env(tmp_path, FAKE_MODE=mode, L2HMCC_STOP_AFTER_S=timer)
     proc = run_job_pbs(job, tmp_path, env)
     assert proc.returncode == status
     assert qsub_calls(tmp_path) == []
-    assert leftover_sleeps("988") == []
+    assert leftover_sleeps(timer) == []
 
 
 def test_a_job_killed_before_its_checkpoint_is_not_resubmitted(tmp_path: Path) -> None:
