@@ -126,7 +126,7 @@ def test_each_sampler_reports_tau_per_force_and_per_second_beside_per_trajectory
     assert costed["forces_per_trajectory"] == 17
     assert costed["tau_int_q_forces"] == pytest.approx(17 * tau)
     assert costed["tau_int_q_seconds"] == pytest.approx(tau / rate)
-    ablation = {**with_costs(s, 17), "equilibrated": False}
+    ablation = {**costed, "equilibrated": False}
     summary = build_summary(
         EXPERIMENT,
         world_size=1,
