@@ -104,6 +104,7 @@ BLOCKS: dict[str, BlockSchema] = {
             "scale_s": Key(number),
             "scale_q": Key(number),
             "head_init": Key(number),
+            "fourier": Key(number),
         },
         nested={
             "conv": BlockSchema(

@@ -241,6 +241,13 @@ class Network(_Model):
         " so an untrained layer is close to a plain leapfrog step; 0 gives zero heads (a plain"
         " leapfrog, bit for bit, until trained).",
     )
+    fourier: float = Field(
+        0.0,
+        description="`network local` (2D/3D): > 0 kicks and drifts every layer through the"
+        " Fourier filter K̂(k) = √((4D + m²)/(λ(k) + m²)) (λ: the lattice Laplacian's"
+        " eigenvalues; HMC with a momentum-space mass, learned), whose mass² m² starts at this"
+        " value; 0: the plain leapfrog.",
+    )
 
 
 # --- loss ------------------------------------------------------------------------------------

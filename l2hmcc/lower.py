@@ -481,6 +481,19 @@ def _resolve_network(data: dict[str, Any], ctx: Context) -> None:
     kind = net.pop("kind", "l2hmc")
     if kind == "local":
         _resolve_local(data, net, ctx)
+    elif kind == "l2hmc" and net.get("fourier"):  # 0 is the default: no filter
+        del net["fourier"]
+        ctx.diagnostics.append(
+            error(
+                "E371",
+                "`fourier` is an option of `network local` only",
+                ctx.spans.key("network.fourier"),
+                "not an option of `network l2hmc`",
+                secondary=[Label(ctx.spans.value("network.kind"), "x- and v-networks")],
+                help="remove it, or use `network local { ... }` (U1), whose layers kick and"
+                " drift through the Fourier filter",
+            )
+        )
     if kind != "none":
         net["kind"] = kind
         return

@@ -61,6 +61,7 @@ PASSES: list[Pass] = [
     network.batch_norm_chains,
     network.local_kernel_extent,
     network.local_x_network_keys,
+    network.local_fourier,
     training.loss_weights,
     training.intervals,
     training.step_size_lr_fixed,

@@ -129,14 +129,14 @@ def network_kwargs(spec: ir.Spec) -> Kwargs | None:
         kw: Kwargs = [("kind", "local")]
         if n.conv is not None:
             kw += [("conv_filters", tuple(n.conv.filters)), ("conv_kernels", tuple(n.conv.kernel))]
-        return [
-            *kw,
+        kw += [
             ("hidden", tuple(n.hidden)),
             ("activation", n.activation),
             ("scale_s", n.scale_s),
             ("scale_q", n.scale_q),
             ("head_init", n.head_init),
         ]
+        return [*kw, ("fourier", n.fourier)] if n.fourier else kw
     embedding = {"trig": "cos_sin" if spec.lattice.group == "U1" else "real_imag"}.get(
         n.embedding, n.embedding
     )

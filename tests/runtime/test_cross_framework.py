@@ -358,6 +358,19 @@ CASES = {
         ),
         (4, 4, 6),
     ),
+    # network local with Fourier-accelerated kicks and drifts (`fourier`: the filter's mass²)
+    "u1-local-fourier": (
+        "U1",
+        {"leapfrog": 2},
+        NetworkConfig(kind="local", hidden=(6,), activation="tanh", head_init=0.5, fourier=0.7),
+        (8, 6),
+    ),
+    "u1-local-fourier-3d-shared": (
+        "U1",
+        {"leapfrog": 2, "networks": "shared"},
+        NetworkConfig(kind="local", hidden=(5,), head_init=0.5, fourier=1.3),
+        (4, 4, 6),
+    ),
 }
 # TF modes: every case eager; under XLA one case per group and compilation style ("xla-layers":
 # the per-layer XLA executables that train.compile uses, inside a plain tf.function; "xla": the
@@ -380,6 +393,12 @@ PROPOSAL_CASES = [
         marks=pytest.mark.slow,
     ),
     pytest.param("u1-local-3d-random", "xla", id="u1-local-3d-random-xla", marks=pytest.mark.slow),
+    pytest.param(
+        "u1-local-fourier",
+        "xla-layers",
+        id="u1-local-fourier-xla-layers",
+        marks=pytest.mark.slow,
+    ),
 ]
 
 

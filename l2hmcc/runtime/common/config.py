@@ -72,6 +72,9 @@ class NetworkConfig:
     removes the ``s`` (``q``) head. ``kind``: ``"l2hmc"`` (x- and v-networks over the whole
     lattice, as in the seed) or ``"local"`` (U1: gauge-invariant v-networks on the plaquettes
     around each link, the same at every site; no x-networks; see ``pt.networks.LocalNet``).
+    ``fourier > 0`` (``local`` only): every layer's kicks and drifts act through the Fourier
+    filter of ``LocalNet.kinetic``, whose mass² starts at ``fourier`` and is learned; 0 (the
+    default) is the plain leapfrog.
     """
 
     kind: str = "l2hmc"
@@ -87,6 +90,7 @@ class NetworkConfig:
     scale_s: float = 1.0
     scale_q: float = 1.0
     head_init: float = 0.01
+    fourier: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("conv_filters", "conv_kernels", "conv_pool", "hidden"):
@@ -126,6 +130,10 @@ class NetworkConfig:
             raise ValueError(f"network.dropout: expected 0 <= dropout < 1, got {self.dropout}")
         if self.scale_s < 0 or self.scale_q < 0 or self.head_init < 0:
             raise ValueError("network: scale_s, scale_q and head_init must be >= 0")
+        if not (math.isfinite(self.fourier) and self.fourier >= 0):
+            raise ValueError(f"network.fourier: expected a number >= 0, got {self.fourier}")
+        if self.fourier > 0 and self.kind != "local":
+            raise ValueError("network.fourier: `network local` only")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:

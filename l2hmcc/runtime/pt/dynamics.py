@@ -21,6 +21,9 @@ marking the links held fixed in its first x update; ``m̄ = 1 − m``):
 3. the same with ``m`` and ``m̄`` swapped (second x-network when ``split_x``);
 4. v half step as 1 at the new ``x``.
 
+With ``network local { fourier > 0 }`` the kicks use ``K F`` and the drift ``ε K v`` (``K`` the
+layer's Fourier filter, ``LocalNet.kinetic``: HMC with a momentum-space mass, still shears).
+
 Networks never see the coordinates they update, so each sub-step has a triangular Jacobian and
 an exact inverse; ``backward`` layers undo the four sub-steps in reverse order and accumulate
 ``−log|J|``. ``F^N`` applies layers ``0…N−1``, ``B^N = (F^N)⁻¹`` layers ``N−1…0`` backwards.
@@ -127,6 +130,15 @@ def v_update(
         ld = _sum_links(half * s)
         logdet = logdet - ld if inverse else logdet + ld
     return v, logdet
+
+
+def _kinetic(vnet: LeapfrogNet | None) -> Callable[[Tensor], Tensor] | None:
+    """The Fourier filter ``K`` of a layer's v-network (``LocalNet.kinetic``) when it has one
+    (``network local { fourier > 0 }``): the layer then kicks with ``K F`` (before the heads'
+    ``e^{εq}`` and ``t``) and drifts by ``ε K v``."""
+    if isinstance(vnet, LocalNet) and vnet.kinetic_log_m2 is not None:
+        return vnet.kinetic
+    return None
 
 
 def x_drift(t: Tensor | None, q: Tensor | None, eps: Tensor, v: Tensor) -> Tensor:
@@ -591,11 +603,12 @@ class Dynamics(nn.Module):
         only (the same values as the masked updates of every link, at about half the work; SU(N)
         on planar pairs, in compiled layers).
         """
-        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
+        kin = _kinetic(vnet)  # Fourier acceleration (network local's `fourier`), or None
+        v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         if xnet_first is None and xnet_second is None:
             # Without x-networks the two masked halves move every link by the same elementwise
             # map of (x, v): one drift of all links gives the same values at half the work.
-            x = self._drift(eps, x, v, inverse)
+            x = self._drift(eps, x, v if kin is None else kin(v), inverse)
         elif moved is not None and self.abelian:
             first = (xnet_first, mask, moved[1], moved[0])  # net, fixed, held, moving
             second = (xnet_second, ~mask, moved[0], moved[1])
@@ -612,7 +625,7 @@ class Dynamics(nn.Module):
             for net, fixed, moving, kept in halves:
                 x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse, moving, kept)
         action, f = self._action_and_force(x, beta)
-        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
+        v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         return x, v, logdet, action, f
 
     def compile_layers(self, enabled: bool = True, **compile_kwargs: Any) -> None:

@@ -74,6 +74,7 @@ __all__ = [
     "VNet",
     "XNet",
     "group_colors",
+    "lattice_laplacian",
     "max_pool",
     "periodic_pad",
     "seed_u1_network",
@@ -391,6 +392,20 @@ def VNet(
     )
 
 
+def lattice_laplacian(
+    shape: Sequence[int], *, dtype: torch.dtype, device: torch.device | str | None = None
+) -> Tensor:
+    """``λ(k) = Σ_d 4 sin²(k_d/2)``, ``k_d = 2π n_d / L_d``, on the half spectrum of
+    ``rfftn`` over the lattice dimensions (the last one ``L // 2 + 1`` long)."""
+    n_dim = len(shape)
+    lap = torch.zeros([*shape[:-1], shape[-1] // 2 + 1], dtype=dtype, device=device)
+    for d, n in enumerate(shape):
+        count = n // 2 + 1 if d == n_dim - 1 else n
+        k = 2 * math.pi * torch.arange(count, dtype=dtype, device=device) / n
+        lap = lap + (4 * torch.sin(k / 2) ** 2).reshape([-1 if j == d else 1 for j in range(n_dim)])
+    return lap
+
+
 class LocalNet(nn.Module):
     """The v-network of ``network local`` (U1): ``(s, t, q)`` per link from the plaquettes
     around it, the same function at every site (gauge invariant, translation equivariant).
@@ -416,6 +431,9 @@ class LocalNet(nn.Module):
     Kaiming-uniform times ``head_init`` and the head bias at 0, so ``head_init = 0`` is the
     ε-only sampler bit for bit until trained.
     """
+
+    #: ``network.fourier > 0``: the Laplacian's eigenvalues on ``rfftn``'s half spectrum
+    kinetic_lap: Tensor
 
     def __init__(
         self,
@@ -466,6 +484,36 @@ class LocalNet(nn.Module):
             self.head.bias.zero_()
         self.s_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "s" in self.heads else None
         self.q_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "q" in self.heads else None
+        self.kinetic_log_m2: nn.Parameter | None = None
+        if config.fourier > 0:
+            if self.n_dim not in (2, 3):
+                raise ValueError("network local: `fourier` needs a lattice of dimension 2 or 3")
+            init = torch.full((1,), math.log(config.fourier), **factory)
+            self.kinetic_log_m2 = nn.Parameter(init)
+            lap = lattice_laplacian(self.lattice_shape, **factory)
+            self.register_buffer("kinetic_lap", lap, persistent=False)
+
+    def kinetic(self, a: Tensor) -> Tensor:
+        """``K a`` for a field ``a`` ``[B, D, *L]`` of the links (a force or momenta): Fourier
+        acceleration, ``network.fourier > 0`` only.
+
+        Per direction, ``K̂(k) = √((4D + m²)/(λ(k) + m²))`` with ``λ(k) = Σ_d 4 sin²(k_d/2)``
+        the lattice Laplacian's eigenvalues (``lattice_laplacian``) and ``m² = e^a`` learned
+        (``kinetic_log_m2``, starting at ``fourier``): 1 for the highest momentum, ``√((4D +
+        m²)/m²)`` for constant fields.  The layer kicks with ``K F`` and drifts by ``ε K v``:
+        HMC with the momentum-space mass ``K⁻²`` in the variables where the kinetic energy is
+        ``½Σv²``.  Both sub-steps stay shears (unit Jacobian, exact inverse), and ``K`` commutes
+        with gauge transformations (U1 momenta and forces are invariant; a drift of the links
+        by any field of momenta commutes with them)."""
+        if self.kinetic_log_m2 is None:
+            raise ValueError("network local: no Fourier filter (`fourier` is 0)")
+        m2 = torch.exp(self.kinetic_log_m2)
+        k = torch.sqrt((4 * self.n_dim + m2) / (self.kinetic_lap + m2))
+        dims = tuple(range(2, 2 + self.n_dim))
+        out: Tensor = torch.fft.irfftn(
+            torch.fft.rfftn(a, dim=dims) * k, s=self.lattice_shape, dim=dims
+        )
+        return out
 
     def _activate(self, h: Tensor) -> Tensor:
         return tanh(h) if self.fast_tanh else self.act(h)

@@ -107,6 +107,20 @@ class _BoundNet:
     ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
         return self.template(links, other, mask, training=training, params=self.params)
 
+    def kinetic(self, a: tf.Tensor) -> tf.Tensor:
+        """The template's Fourier filter with these variables (``LocalNet.kinetic``)."""
+        return self.template.kinetic(a, self.params)
+
+
+def _kinetic(vnet: Any) -> Callable[[tf.Tensor], tf.Tensor] | None:
+    """The Fourier filter ``K`` of a layer's v-network when it has one (``network local {
+    fourier > 0 }``; mirror of ``pt/dynamics.py``): the layer kicks with ``K F`` and drifts by
+    ``ε K v``."""
+    net = vnet.template if isinstance(vnet, _BoundNet) else vnet
+    if isinstance(net, LocalNet) and net.kinetic_lap is not None:
+        return vnet.kinetic  # type: ignore[no-any-return]
+    return None
+
 
 def _chain_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
@@ -412,11 +426,12 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """One layer with its networks and mask passed in (the unit ``compile_layers``
         compiles)."""
-        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
+        kin = _kinetic(vnet)  # Fourier acceleration (network local's `fourier`), or None
+        v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         if xnet_first is None and xnet_second is None:
             # Without x-networks the two masked halves move every link by the same elementwise
             # map of (x, v): one drift of all links gives the same values at half the work.
-            x = self._drift(eps, x, v, inverse)
+            x = self._drift(eps, x, v if kin is None else kin(v), inverse)
         else:
             not_mask = tf.logical_not(mask)
             halves = (
@@ -427,7 +442,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             for net, fixed in halves:
                 x, logdet = self._x_step(net, fixed, eps, x, v, logdet, inverse)
         action, f = action_and_force(x, beta)
-        v, logdet = self._v_step(vnet, eps, x, v, f, logdet, inverse)
+        v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         return x, v, logdet, action, f
 
     def compile_layers(self, mode: str | bool = "xla") -> None:

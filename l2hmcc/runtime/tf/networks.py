@@ -42,6 +42,7 @@ __all__ = [
     "VNet",
     "XNet",
     "group_colors",
+    "lattice_laplacian",
     "max_pool",
     "periodic_pad",
     "seed_u1_network",
@@ -407,6 +408,18 @@ def VNet(
     )
 
 
+def lattice_laplacian(shape: Sequence[int]) -> np.ndarray:
+    """``λ(k) = Σ_d 4 sin²(k_d/2)``, ``k_d = 2π n_d / L_d``, on the half spectrum of an
+    ``rfft`` over the lattice dimensions (the last one ``L // 2 + 1`` long); float64."""
+    n_dim = len(shape)
+    lap = np.zeros([*shape[:-1], shape[-1] // 2 + 1])
+    for d, n in enumerate(shape):
+        count = n // 2 + 1 if d == n_dim - 1 else n
+        k = 2 * math.pi * np.arange(count) / n
+        lap = lap + (4 * np.sin(k / 2) ** 2).reshape([-1 if j == d else 1 for j in range(n_dim)])
+    return lap
+
+
 class LocalNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type information
     """The v-network of ``network local`` (U1; mirror of ``pt/networks.py``'s ``LocalNet``):
     ``(s, t, q)`` per link from the plaquettes around it, the same function at every site.
@@ -487,10 +500,35 @@ class LocalNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         for h in "sq":
             if h in self.heads:
                 values[f"{h}_log_scale"] = np.zeros(1, self.dtype.as_numpy_dtype)
+        self.kinetic_lap: np.ndarray | None = None
+        if config.fourier > 0:  # Fourier acceleration: see ``kinetic``
+            if self.n_dim not in (2, 3):
+                raise ValueError("network local: `fourier` needs a lattice of dimension 2 or 3")
+            values["kinetic_log_m2"] = np.full(
+                1, math.log(config.fourier), self.dtype.as_numpy_dtype
+            )
+            self.kinetic_lap = lattice_laplacian(self.lattice_shape).astype(
+                self.dtype.as_numpy_dtype
+            )
         #: the parameters, keyed by the PyTorch ``state_dict`` names
         self.params = {
             key: tf.Variable(value, name=key.replace(".", "_")) for key, value in values.items()
         }
+
+    def kinetic(self, a: tf.Tensor, params: Mapping[str, Any] | None = None) -> tf.Tensor:
+        """``K a`` for a field ``a`` ``[B, D, *L]`` of the links: Fourier acceleration (mirror of
+        ``pt/networks.py``'s ``LocalNet.kinetic``), ``K̂(k) = √((4D + m²)/(λ(k) + m²))``,
+        ``m² = e^{kinetic_log_m2}``."""
+        p = self.params if params is None else params
+        m2 = tf.exp(p["kinetic_log_m2"])
+        k = tf.sqrt((4 * self.n_dim + m2) / (tf.constant(self.kinetic_lap) + m2))
+        rfft, irfft = (
+            (tf.signal.rfft2d, tf.signal.irfft2d)
+            if self.n_dim == 2
+            else (tf.signal.rfft3d, tf.signal.irfft3d)
+        )
+        spectrum = rfft(a) * tf.cast(k, rfft(a).dtype)
+        return irfft(spectrum, fft_length=list(self.lattice_shape))
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
