@@ -17,6 +17,10 @@ do not count the time other processes held the core. Sections:
 * **compile latency**: the first call of each compiled unit with an empty inductor cache
   (cold: the process uses a fresh ``TORCHINDUCTOR_CACHE_DIR`` unless one is set) and again
   after ``torch._dynamo.reset()`` with the cache filled (warm);
+* **network local** (``--sections local``): specs/u1.l2h's v-networks (``LOCAL``), trajectory
+  and train step (proposal with gradients and a backward), compiled as jobs compile them;
+  with ``--baseline REV`` also the runtime of git revision REV (exported with ``git archive``
+  and imported beside the current one), interleaved, with the speed-up of now over REV;
 * **the seed side by side**: ``specs/u1-seed.l2h``'s workload (U(1) 16×16, 128 chains, 8
   layers, the seed's network; ``workloads.u1``), our train step and trajectory, eager and
   compiled, against the seed's (PyPI ``l2hmc`` 0.13.0, installed by ``bench/setup-seed.sh``
@@ -313,6 +317,122 @@ def cost_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def baseline_runtime(rev: str) -> Any:
+    """The runtime package (``l2hmcc/runtime``) of git revision ``rev``, exported with ``git
+    archive`` into a temporary directory and imported under another name (its imports are
+    relative), so that the runtime before a change runs beside the current one in one process."""
+    import importlib
+    import tarfile
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="l2hmcc-bench-baseline-"))
+    tar = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "l2hmcc/runtime"], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(tar)) as archive:
+        archive.extractall(out, filter="data")
+    name = "baseline_runtime_" + "".join(ch for ch in rev if ch.isalnum())
+    (out / "l2hmcc" / "runtime").rename(out / name)
+    sys.path.insert(0, str(out))
+    return importlib.import_module(name)
+
+
+class LocalCase:
+    """``network local`` (``LOCAL``, specs/u1.l2h's v-networks) compiled as generated jobs
+    compile it, now and, with ``baseline``, as the runtime of another revision did; units: a
+    trajectory without gradients and a train step (the proposal with gradients and the backward
+    of a loss of it: ``logdet``, the acceptance-weighted ``cos`` distance, ``Σ v²``)."""
+
+    def __init__(self, chains: int, precision: str, baseline: tuple[str, Any] | None) -> None:
+        dtype = DTYPES[precision]
+        g = torch.Generator().manual_seed(0)
+        self.x = U1.random(chains, SHAPE, dtype=dtype, generator=g)
+        self.v = U1.random_momenta(self.x, g)
+        self.beta = torch.tensor(BETA, dtype=dtype)
+        runtimes: dict[str, Any] = {"now": None}
+        if baseline is not None:
+            runtimes[baseline[0]] = baseline[1]
+        self.models: dict[str, Any] = {}
+        for name, rt in runtimes.items():
+            if rt is None:
+                dyn_cls, cfg, net = Dynamics, DynamicsConfig, LOCAL
+                grp = U1
+            else:
+                dyn_cls, cfg = rt.pt.dynamics.Dynamics, rt.pt.dynamics.DynamicsConfig
+                net = rt.pt.networks.NetworkConfig(
+                    **{k: getattr(LOCAL, k) for k in ("kind", "conv_filters", "conv_kernels")},
+                    hidden=LOCAL.hidden,
+                    activation=LOCAL.activation,
+                )
+                grp = rt.pt.groups.U1
+            torch.manual_seed(0)
+            dyn = dyn_cls(grp, SHAPE, cfg(leapfrog=LAYERS), net, dtype=dtype)
+            with torch.no_grad():  # heads that are not near zero: every term of the math runs
+                for vnet in dyn.vnets:
+                    w = vnet.head.weight
+                    w.copy_(torch.linspace(-0.3, 0.3, w.numel(), dtype=dtype).reshape(w.shape))
+            dyn.compile_proposal()
+            self.models[name] = dyn
+
+    def units(self) -> dict[str, Callable[[], Any]]:
+        def trajectory(dyn: Any) -> Callable[[], Any]:
+            def run() -> Any:
+                dyn.eval()
+                with torch.no_grad():
+                    return dyn.propose(self.x, self.v, self.beta)
+
+            return run
+
+        def train(dyn: Any) -> Callable[[], Any]:
+            def run() -> Any:
+                dyn.train()
+                p = dyn.propose(self.x, self.v, self.beta)
+                distance = (1 - torch.cos(p.x - self.x)).flatten(1).sum(1)
+                loss = p.logdet.sum() - (p.acceptance * distance).sum() + p.v.square().sum()
+                dyn.zero_grad(set_to_none=True)
+                loss.backward()
+                return loss
+
+            return run
+
+        units = {f"traj {k}": trajectory(d) for k, d in self.models.items()}
+        return units | {f"train {k}": train(d) for k, d in self.models.items()}
+
+
+def local_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``network local``: trajectory and train step, now and (``--baseline REV``) as the
+    runtime of revision REV compiled them, interleaved in one process."""
+    baseline = None
+    if args.baseline:
+        baseline = (args.baseline, baseline_runtime(args.baseline))
+    rows = []
+    for precision in args.precisions:
+        for chains in args.chains:
+            r = interleaved_rounds(
+                functools.partial(LocalCase, chains, precision, baseline),
+                CpuClock(),
+                args.rounds,
+                args.reps,
+            )
+            row: dict[str, Any] = {
+                "section": "local",
+                "chains": chains,
+                "precision": precision,
+                "ms": {k: 1e3 * v for k, v in r.median.items()},
+                "cold_compile_s": r.cold,
+                "warm_compile_s": r.warm,
+                "load": r.load,
+            }
+            if baseline is not None:
+                row["speedup"] = {
+                    unit: r.ratio(f"{unit} {baseline[0]}", f"{unit} now")
+                    for unit in ("traj", "train")
+                }
+            rows.append(row)
+            report_row(row)
+    return rows
+
+
 def _ours_seed_workload(compiled: bool) -> dict[str, Callable[[], Any]]:
     """Our train step and trajectory on ``specs/u1-seed.l2h``'s workload (``workloads.u1``)."""
     from workloads import WORKLOADS
@@ -403,7 +523,11 @@ def seed_section(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 #: the sections in order; other benchmarks append theirs (``(args) -> rows``)
-SECTIONS: list[Callable[[argparse.Namespace], list[dict[str, Any]]]] = [cost_section, seed_section]
+SECTIONS: list[Callable[[argparse.Namespace], list[dict[str, Any]]]] = [
+    cost_section,
+    local_section,
+    seed_section,
+]
 
 
 def report_row(row: dict[str, Any]) -> None:
@@ -444,6 +568,18 @@ def report_row(row: dict[str, Any]) -> None:
             for k in row["cold_compile_s"]
         )
         print(f"  first call s, cold (load {row['load_cold']:.1f}) / warm: {firsts}", flush=True)
+    elif row["section"] == "local":
+        ms = ", ".join(f"{k} {v:.2f}" for k, v in row["ms"].items())
+        print(
+            f"network local U1 16x16 x{row['chains']} {row['precision']} (load "
+            f"{row['load']:.1f}): ms {ms}"
+            + (
+                "; baseline / now: " + ", ".join(f"{k} {v:.2f}x" for k, v in row["speedup"].items())
+                if "speedup" in row
+                else ""
+            ),
+            flush=True,
+        )
     elif row["section"] == "seed" and "note" in row:
         print(f"seed side by side: {row['note']}", flush=True)
     elif row["section"] == "seed":
@@ -471,7 +607,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed-reps", type=int, default=3)
     ap.add_argument("--no-seed", action="store_true", help="skip the seed side by side")
     ap.add_argument(
-        "--sections", default="cost,seed", help="comma-separated: cost, seed (and any added)"
+        "--sections",
+        default="cost,seed",
+        help="comma-separated: cost, local, seed (and any added)",
+    )
+    ap.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="local section: also time the runtime of git revision REV (side by side)",
     )
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)

@@ -62,7 +62,13 @@ from . import su_pairs
 from .compile import maybe_compile
 from .groups import GaugeGroup, real_dtype
 from .hmc import COMPILE_OPTIONS
-from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
+from .lattice import (
+    action_and_force,
+    mean_plaquette,
+    sin_charge,
+    topological_charge,
+    u1_action_and_force_halo,
+)
 from .networks import LeapfrogNet, LocalNet, NetworkConfig, VNet, XNet
 
 __all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability"]
@@ -324,6 +330,7 @@ class Dynamics(nn.Module):
         if network_precision in ("bf16", "fp16"):
             self.autocast_dtype = torch.bfloat16 if network_precision == "bf16" else torch.float16
         self.has_charge = self.abelian or self.n_dim == 4
+        self._halo_force = network is not None and network.kind == "local"
         self._layer_fn = self.apply_layer
         self._propose_fn = self.trajectory
 
@@ -533,7 +540,11 @@ class Dynamics(nn.Module):
         )
 
     def _action_and_force(self, x: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
-        """``lattice.action_and_force``, or its planar form for SU(N) pairs (``su_pairs``)."""
+        """``lattice.action_and_force``, or its planar form for SU(N) pairs (``su_pairs``); U1
+        with ``network local``: its halo form (``u1_action_and_force_halo``, the same values),
+        which that network's layer graph, compiled with ``LOCAL_COMPILE_OPTIONS``, vectorises."""
+        if self.abelian and self._halo_force:
+            return u1_action_and_force_halo(x, beta)
         if self.abelian or x.is_complex():
             return action_and_force(x, beta)
         return su_pairs.action_and_force(x, beta, self._pair_units, self.site_shifts)

@@ -43,6 +43,7 @@ __all__ = [
     "staples",
     "stout",
     "topological_charge",
+    "u1_action_and_force_halo",
     "wilson_action",
     "wilson_loops",
 ]
@@ -184,6 +185,41 @@ def _u1_force(links: Tensor, beta: float | Tensor) -> tuple[Tensor, Tensor]:
         f_nu = shift(s, mu, -1) - s
         _accumulate(f, mu, f_mu)
         _accumulate(f, nu, f_nu)
+    assert cos_sum is not None
+    n_plaq = links[:, 0].numel() // links.shape[0] * len(planes(d))
+    b = _per_chain_beta(beta, links)
+    action = beta * (n_plaq - cos_sum)
+    return action, b * torch.stack([t for t in f if t is not None], 1)
+
+
+def u1_action_and_force_halo(links: Tensor, beta: float | Tensor) -> tuple[Tensor, Tensor]:
+    """U1 ``action_and_force`` (the same formula and operation order) with ``sin θ(y − ν̂)`` and
+    ``sin θ(y − μ̂)`` read from ``sin θ`` padded periodically by one site before ``y`` (a halo)
+    instead of rolled.
+
+    Why: in a compiled graph the halo copy is one materialised buffer, so the sine is evaluated
+    once per site in vectorised code and the shifted reads are plain offsets. With rolls, and
+    inductor's default options, the sines are recomputed at the rolled sites of the rolled
+    links (nested modulo indices), which compiles to a scalar loop of ``sin``/``cos``: about
+    half of a ``network local`` layer graph's time (``Dynamics`` uses this form there; the
+    network-free proposal and HMC materialise every intermediate instead, ``hmc.COMPILE_OPTIONS``).
+    """
+    d = _ndim(links)
+    f: list[Tensor | None] = [None] * d
+    cos_sum = None
+    for mu, nu in planes(d):
+        theta = plaquette_field(links, mu, nu)
+        c = torch.cos(theta).flatten(1).sum(1)
+        cos_sum = c if cos_sum is None else cos_sum + c
+        halo = torch.sin(theta)  # [B, *L] -> [B, ..., 1 + L_μ, ..., 1 + L_ν, ...]
+        for axis in (1 + mu, 1 + nu):
+            halo = torch.cat([halo.narrow(axis, halo.shape[axis] - 1, 1), halo], axis)
+        l_mu, l_nu = theta.shape[1 + mu], theta.shape[1 + nu]
+        s = halo.narrow(1 + mu, 1, l_mu).narrow(1 + nu, 1, l_nu)
+        s_back_nu = halo.narrow(1 + mu, 1, l_mu).narrow(1 + nu, 0, l_nu)  # sin θ(y − ν̂)
+        s_back_mu = halo.narrow(1 + mu, 0, l_mu).narrow(1 + nu, 1, l_nu)  # sin θ(y − μ̂)
+        _accumulate(f, mu, s - s_back_nu)
+        _accumulate(f, nu, s_back_mu - s)
     assert cos_sum is not None
     n_plaq = links[:, 0].numel() // links.shape[0] * len(planes(d))
     b = _per_chain_beta(beta, links)

@@ -14,8 +14,12 @@ import torch
 
 from l2hmcc.runtime.pt.dynamics import Dynamics, DynamicsConfig
 from l2hmcc.runtime.pt.groups import SU2, U1, wrap
-from l2hmcc.runtime.pt.lattice import plaquette_field
-from l2hmcc.runtime.pt.networks import LocalNet, NetworkConfig
+from l2hmcc.runtime.pt.lattice import (
+    action_and_force,
+    plaquette_field,
+    u1_action_and_force_halo,
+)
+from l2hmcc.runtime.pt.networks import LocalNet, NetworkConfig, _conv_taps, periodic_pad
 
 torch.set_num_threads(1)
 F64 = torch.float64
@@ -181,3 +185,52 @@ def test_compiled_layers_equal_eager() -> None:
         compiled = dyn.propose(x, v, 2.5)
     assert float(wrap(compiled.x - eager.x).abs().max()) < 1e-12
     assert float((compiled.logdet - eager.logdet).abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (3, 4, 5)])
+def test_halo_force_equals_action_and_force(shape) -> None:
+    """``u1_action_and_force_halo`` (the force of ``network local`` layers) reads the shifted
+    plaquette sines from a padded copy instead of rolling them: the same operations on the
+    same values, so the same bits."""
+    x = U1.random(3, shape, generator=gen(21))
+    beta = torch.tensor([1.5, 2.0, 3.5], dtype=F64)
+    for b in (beta, beta[0], 2.5):
+        s_roll, f_roll = action_and_force(x, b)
+        s_halo, f_halo = u1_action_and_force_halo(x, b)
+        assert torch.equal(s_halo, s_roll) and torch.equal(f_halo, f_roll)
+    assert make(shape)._halo_force and not make(shape, None)._halo_force
+
+
+@pytest.mark.parametrize(("shape", "kernel"), [((5, 6), 3), ((5, 6), 2), ((3, 4, 5), 3)])
+def test_conv_taps_equal_the_convolution(shape, kernel) -> None:
+    """``_conv_taps`` (the conv inside compiled layer graphs) equals the module's convolution
+    of the periodically padded input to rounding."""
+    torch.manual_seed(1)
+    conv = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}[len(shape)](3, 4, kernel, dtype=F64)
+    h = torch.randn(2, 3, *shape, dtype=F64)
+    padded = periodic_pad(h, (kernel - 1) // 2, kernel - 1 - (kernel - 1) // 2)
+    out = _conv_taps(conv, padded, shape)
+    assert out.shape == (2, 4, *shape)
+    assert float((out - conv(padded)).abs().max()) < 1e-13
+
+
+@pytest.mark.slow
+def test_compiled_layers_equal_eager_with_gradients() -> None:
+    """The compiled layer graph (``LOCAL_COMPILE_OPTIONS``: the conv as taps, the halo force)
+    and its backward agree with eager to 1e-12 in fp64: the proposal and the gradients of a
+    loss of it with respect to every parameter."""
+    torch._dynamo.reset()
+    eager, comp = make((4, 4), leapfrog=2), make((4, 4), leapfrog=2)
+    comp.compile_proposal(True)
+    x = U1.random(2, (4, 4), generator=gen(31))
+    v = U1.random_momenta(x, gen(32))
+    results = []
+    for dyn in (eager, comp):
+        prop = dyn.propose(x, v, 2.5)
+        loss = (
+            prop.acceptance * torch.cos(prop.x - x).sum((1, 2, 3))
+        ).sum() + prop.v.square().sum()
+        grads = torch.autograd.grad(loss, list(dyn.parameters()))
+        results.append([t.detach() for t in prop] + list(grads))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
