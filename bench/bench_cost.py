@@ -334,6 +334,8 @@ def baseline_runtime(rev: str) -> Any:
     name = "baseline_runtime_" + "".join(ch for ch in rev if ch.isalnum())
     (out / "l2hmcc" / "runtime").rename(out / name)
     sys.path.insert(0, str(out))
+    for module in ("pt.groups", "pt.networks", "pt.dynamics"):
+        importlib.import_module(f"{name}.{module}")
     return importlib.import_module(name)
 
 
