@@ -436,6 +436,7 @@ U1_NETWORK: dict[str, Any] = {
     "conv": {"filters": (8,), "kernel": (3,)},
     "hidden": (8,),
     "activation": "tanh",
+    "fourier": 0.5,
 }
 #: The loss of a 2D U(1) spec, for the keys its `loss` block does not write: the charge term
 #: alone, plain form (docs/recipe.md).

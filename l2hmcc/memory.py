@@ -199,7 +199,8 @@ def _local_widths(spec: ir.Spec) -> tuple[int, int, list[tuple[int, int, int]]]:
 
 def _local_network(spec: ir.Spec) -> int:
     """Parameters of one local v-network: the conv stack, the dense layers shared by every
-    link, one head layer (a row per head) and the log scales of s and q."""
+    link, one head layer (a row per head), the log scales of s and q and, with `fourier`, the
+    Fourier filter's log mass²."""
     net = spec.network
     assert net is not None
     d = len(spec.lattice.shape)
@@ -208,7 +209,8 @@ def _local_network(spec: ir.Spec) -> int:
     widths = [width, *net.hidden]
     p += sum(a * b + b for a, b in itertools.pairwise(widths))
     heads = _heads(spec, xnet=False)
-    return p + heads * net.hidden[-1] + heads + _scaled_heads(spec, xnet=False)
+    fourier = 1 if net.fourier > 0 else 0
+    return p + heads * net.hidden[-1] + heads + _scaled_heads(spec, xnet=False) + fourier
 
 
 def _local_call_activations(spec: ir.Spec) -> float:

@@ -243,6 +243,7 @@ LOCAL_DEFAULT = ir.Network(
     conv=ir.Conv(filters=(8,), kernel=(3,), pool=(1,)),
     hidden=(8,),
     activation="tanh",
+    fourier=0.5,
 )
 
 
