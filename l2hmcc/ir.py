@@ -201,8 +201,8 @@ class Network(_Model):
         description="`l2hmc`: x- and v-networks over the whole lattice (the seed's); `local`"
         " (U1): gauge-invariant v-networks that read the plaquettes around each link, the same"
         " at every site, and no x-networks (the x updates are the drift x + εv). Default: a"
-        " spec without a `network` block gets `local` (conv [8], kernel [3], hidden [8], tanh)"
-        " for U1 on a 2D or 3D lattice, `l2hmc` with the defaults below otherwise.",
+        " spec without a `network` block gets `local` (conv [8], kernel [3], hidden [8], tanh,"
+        " fourier 0.5) for U1 on a 2D or 3D lattice, `l2hmc` with the defaults below otherwise.",
     )
     embedding: Embedding = Field(
         "trig",
@@ -539,7 +539,8 @@ class Spec(_Model):
         default_factory=Network,
         description="The networks, or null for `network none` (no networks: the leapfrog"
         " layers learn their step sizes only, s = t = q = 0). Without a `network` block: U1 on a"
-        " 2D or 3D lattice `local` (conv [8], kernel [3], hidden [8], tanh), otherwise `l2hmc`.",
+        " 2D or 3D lattice `local` (conv [8], kernel [3], hidden [8], tanh, fourier 0.5),"
+        " otherwise `l2hmc`.",
     )
     loss: Loss = Field(default_factory=Loss, description="Training objective.")
     train: Train = Field(default_factory=Train, description="Training loop.")
