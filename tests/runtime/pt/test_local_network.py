@@ -217,9 +217,10 @@ def test_conv_taps_equal_the_convolution(shape, kernel) -> None:
 
 @pytest.mark.slow
 def test_compiled_layers_equal_eager_with_gradients() -> None:
-    """The compiled layer graph (``LOCAL_COMPILE_OPTIONS``: the conv as taps, the halo force)
-    and its backward agree with eager to 1e-12 in fp64: the proposal and the gradients of a
-    loss of it with respect to every parameter. One conv layer and one leapfrog layer keep the
+    """The compiled training layer graph (``LOCAL_COMPILE_OPTIONS``, the halo force; the conv
+    as taps runs in graphs without gradients, ``test_compiled_layers_equal_eager``) and its
+    backward agree with eager to 1e-12 in fp64: the proposal and the gradients of a loss of it
+    with respect to every parameter. One conv layer and one leapfrog layer keep the
     compile short (the training graphs of both directions with their backward)."""
     torch._dynamo.reset()
     net = NetworkConfig(
