@@ -527,8 +527,10 @@ class LocalNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             if self.n_dim == 2
             else (tf.signal.rfft3d, tf.signal.irfft3d)
         )
-        spectrum = rfft(a) * tf.cast(k, rfft(a).dtype)
-        return irfft(spectrum, fft_length=list(self.lattice_shape))
+        spectrum = rfft(a)
+        return irfft(
+            spectrum * tf.complex(k, tf.zeros_like(k)), fft_length=list(self.lattice_shape)
+        )
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
