@@ -322,6 +322,7 @@ def baseline_runtime(rev: str) -> Any:
     archive`` into a temporary directory and imported under another name (its imports are
     relative), so that the runtime before a change runs beside the current one in one process."""
     import importlib
+    import io
     import tarfile
     import tempfile
 
@@ -329,7 +330,7 @@ def baseline_runtime(rev: str) -> Any:
     tar = subprocess.run(
         ["git", "-C", str(ROOT), "archive", rev, "l2hmcc/runtime"], check=True, capture_output=True
     ).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(tar)) as archive:
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         archive.extractall(out, filter="data")
     name = "baseline_runtime_" + "".join(ch for ch in rev if ch.isalnum())
     (out / "l2hmcc" / "runtime").rename(out / name)
