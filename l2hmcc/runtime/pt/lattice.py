@@ -22,7 +22,7 @@ U1, complex → SU(N)).  ``f(x + μ̂)`` is ``torch.roll(f, -1, dims=1 + μ)`` o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -170,43 +170,21 @@ def _accumulate(acc: list[Tensor | None], i: int, term: Tensor) -> None:
     acc[i] = term if prev is None else prev + term
 
 
-def _rolled_sines(s: Tensor, mu: int, nu: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``(sin θ(y), sin θ(y − ν̂), sin θ(y − μ̂))`` of one plane's sines ``s``, by rolls."""
-    return s, shift(s, nu, -1), shift(s, mu, -1)
-
-
-def _halo_sines(s: Tensor, mu: int, nu: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``_rolled_sines`` read from ``s`` padded periodically by one site before ``y`` in the
-    directions μ and ν (a halo) at offsets: the same values (see ``u1_action_and_force_halo``)."""
-    l_mu, l_nu = s.shape[1 + mu], s.shape[1 + nu]
-    halo = s  # [B, *L] -> [B, ..., 1 + L_μ, ..., 1 + L_ν, ...]
-    for axis in (1 + mu, 1 + nu):
-        halo = torch.cat([halo.narrow(axis, halo.shape[axis] - 1, 1), halo], axis)
-    return (
-        halo.narrow(1 + mu, 1, l_mu).narrow(1 + nu, 1, l_nu),
-        halo.narrow(1 + mu, 1, l_mu).narrow(1 + nu, 0, l_nu),
-        halo.narrow(1 + mu, 0, l_mu).narrow(1 + nu, 1, l_nu),
-    )
-
-
-def _u1_force(
-    links: Tensor,
-    beta: float | Tensor,
-    sines: Callable[[Tensor, int, int], tuple[Tensor, Tensor, Tensor]] = _rolled_sines,
-) -> tuple[Tensor, Tensor]:
-    """U1 ``(S, F)``: ``F_μ(y) = β Σ_{planes ∋ μ} ±[sin θ(y) - sin θ(y - ν̂)]``; ``sines``
-    gives a plane's shifted sines (``_rolled_sines`` or ``_halo_sines``)."""
+def _u1_force(links: Tensor, beta: float | Tensor) -> tuple[Tensor, Tensor]:
+    """U1 ``(S, F)``: ``F_μ(y) = β Σ_{planes ∋ μ} ±[sin θ(y) - sin θ(y - ν̂)]``."""
     d = _ndim(links)
     f: list[Tensor | None] = [None] * d
     cos_sum = None
     for mu, nu in planes(d):
         theta = plaquette_field(links, mu, nu)
-        s, s_back_nu, s_back_mu = sines(torch.sin(theta), mu, nu)
+        s = torch.sin(theta)
         c = torch.cos(theta).flatten(1).sum(1)
         cos_sum = c if cos_sum is None else cos_sum + c
         # θ_μν(x) = x_μ(x) + x_ν(x+μ̂) - x_μ(x+ν̂) - x_ν(x)
-        _accumulate(f, mu, s - s_back_nu)
-        _accumulate(f, nu, s_back_mu - s)
+        f_mu = s - shift(s, nu, -1)
+        f_nu = shift(s, mu, -1) - s
+        _accumulate(f, mu, f_mu)
+        _accumulate(f, nu, f_nu)
     assert cos_sum is not None
     n_plaq = links[:, 0].numel() // links.shape[0] * len(planes(d))
     b = _per_chain_beta(beta, links)
@@ -226,7 +204,27 @@ def u1_action_and_force_halo(links: Tensor, beta: float | Tensor) -> tuple[Tenso
     half of a ``network local`` layer graph's time (``Dynamics`` uses this form there; the
     network-free proposal and HMC materialise every intermediate instead, ``hmc.COMPILE_OPTIONS``).
     """
-    return _u1_force(links, beta, _halo_sines)
+    d = _ndim(links)
+    f: list[Tensor | None] = [None] * d
+    cos_sum = None
+    for mu, nu in planes(d):
+        theta = plaquette_field(links, mu, nu)
+        c = torch.cos(theta).flatten(1).sum(1)
+        cos_sum = c if cos_sum is None else cos_sum + c
+        halo = torch.sin(theta)  # [B, *L] -> [B, ..., 1 + L_μ, ..., 1 + L_ν, ...]
+        for axis in (1 + mu, 1 + nu):
+            halo = torch.cat([halo.narrow(axis, halo.shape[axis] - 1, 1), halo], axis)
+        l_mu, l_nu = theta.shape[1 + mu], theta.shape[1 + nu]
+        s = halo.narrow(1 + mu, 1, l_mu).narrow(1 + nu, 1, l_nu)
+        s_back_nu = halo.narrow(1 + mu, 1, l_mu).narrow(1 + nu, 0, l_nu)  # sin θ(y − ν̂)
+        s_back_mu = halo.narrow(1 + mu, 0, l_mu).narrow(1 + nu, 1, l_nu)  # sin θ(y − μ̂)
+        _accumulate(f, mu, s - s_back_nu)
+        _accumulate(f, nu, s_back_mu - s)
+    assert cos_sum is not None
+    n_plaq = links[:, 0].numel() // links.shape[0] * len(planes(d))
+    b = _per_chain_beta(beta, links)
+    action = beta * (n_plaq - cos_sum)
+    return action, b * torch.stack([t for t in f if t is not None], 1)
 
 
 def _per_chain_beta(beta: float | Tensor, like: Tensor) -> float | Tensor:
