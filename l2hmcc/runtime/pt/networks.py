@@ -60,7 +60,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..common.config import ACTIVATION_NAMES, EMBEDDINGS, NetworkConfig, seed_u1_network
-from ..common.spectrum import lattice_laplacian
 from .groups import wrap
 from .lattice import planes, plaquette_field
 from .su_pairs import links_view
@@ -75,6 +74,7 @@ __all__ = [
     "VNet",
     "XNet",
     "group_colors",
+    "lattice_laplacian",
     "max_pool",
     "periodic_pad",
     "seed_u1_network",
@@ -419,6 +419,20 @@ def VNet(
     )
 
 
+def lattice_laplacian(
+    shape: Sequence[int], *, dtype: torch.dtype, device: torch.device | str | None = None
+) -> Tensor:
+    """``λ(k) = Σ_d 4 sin²(k_d/2)``, ``k_d = 2π n_d / L_d``, on the half spectrum of
+    ``rfftn`` over the lattice dimensions (the last one ``L // 2 + 1`` long)."""
+    n_dim = len(shape)
+    lap = torch.zeros([*shape[:-1], shape[-1] // 2 + 1], dtype=dtype, device=device)
+    for d, n in enumerate(shape):
+        count = n // 2 + 1 if d == n_dim - 1 else n
+        k = 2 * math.pi * torch.arange(count, dtype=dtype, device=device) / n
+        lap = lap + (4 * torch.sin(k / 2) ** 2).reshape([-1 if j == d else 1 for j in range(n_dim)])
+    return lap
+
+
 class LocalNet(nn.Module):
     """The v-network of ``network local`` (U1): ``(s, t, q)`` per link from the plaquettes
     around it, the same function at every site (gauge invariant, translation equivariant).
@@ -503,7 +517,7 @@ class LocalNet(nn.Module):
                 raise ValueError("network local: `fourier` needs a lattice of dimension 2 or 3")
             init = torch.full((1,), math.log(config.fourier), **factory)
             self.kinetic_log_m2 = nn.Parameter(init)
-            lap = torch.as_tensor(lattice_laplacian(self.lattice_shape), **factory)
+            lap = lattice_laplacian(self.lattice_shape, **factory)
             self.register_buffer("kinetic_lap", lap, persistent=False)
 
     def kinetic(self, a: Tensor) -> Tensor:

@@ -31,7 +31,6 @@ import numpy as np
 import tensorflow as tf
 
 from ..common.config import NetworkConfig, seed_u1_network
-from ..common.spectrum import lattice_laplacian
 from .groups import wrap
 from .lattice import planes, plaquette_field
 
@@ -43,6 +42,7 @@ __all__ = [
     "VNet",
     "XNet",
     "group_colors",
+    "lattice_laplacian",
     "max_pool",
     "periodic_pad",
     "seed_u1_network",
@@ -406,6 +406,18 @@ def VNet(
     return LeapfrogNet(
         group, lattice_shape, replace(config, conv_filters=()), heads="stq", **kwargs
     )
+
+
+def lattice_laplacian(shape: Sequence[int]) -> np.ndarray:
+    """``λ(k) = Σ_d 4 sin²(k_d/2)``, ``k_d = 2π n_d / L_d``, on the half spectrum of an
+    ``rfft`` over the lattice dimensions (the last one ``L // 2 + 1`` long); float64."""
+    n_dim = len(shape)
+    lap = np.zeros([*shape[:-1], shape[-1] // 2 + 1])
+    for d, n in enumerate(shape):
+        count = n // 2 + 1 if d == n_dim - 1 else n
+        k = 2 * math.pi * np.arange(count) / n
+        lap = lap + (4 * np.sin(k / 2) ** 2).reshape([-1 if j == d else 1 for j in range(n_dim)])
+    return lap
 
 
 class LocalNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type information

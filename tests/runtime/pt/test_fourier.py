@@ -12,10 +12,9 @@ import math
 import pytest
 import torch
 
-from l2hmcc.runtime.common.spectrum import lattice_laplacian
 from l2hmcc.runtime.pt.dynamics import Dynamics, DynamicsConfig
 from l2hmcc.runtime.pt.groups import U1, wrap
-from l2hmcc.runtime.pt.networks import LocalNet, NetworkConfig
+from l2hmcc.runtime.pt.networks import LocalNet, NetworkConfig, lattice_laplacian
 
 torch.set_num_threads(1)
 F64 = torch.float64
@@ -51,7 +50,7 @@ def test_filter_eigenvalues_on_plane_waves(shape) -> None:
             out = net.kinetic(field)
         factor = math.sqrt((4 * d + m2) / (lam + m2))
         assert float((out - factor * field).abs().max()) < 1e-12
-    lap = lattice_laplacian(shape)
+    lap = lattice_laplacian(shape, dtype=F64)
     assert tuple(lap.shape) == (*shape[:-1], shape[-1] // 2 + 1)
     assert float(lap.min()) == 0.0
 
