@@ -88,6 +88,7 @@ BLOCKS: dict[str, BlockSchema] = {
             "x_update": Key(choice(ir.XUpdate)),
             "networks": Key(choice(ir.NetworkSharing)),
             "split_x": Key(boolean),
+            "fourier": Key(number),
         }
     ),
     "network": BlockSchema(

@@ -558,28 +558,32 @@ local` there are no x-networks and every link drifts by ε v in one update, so n
 s = 0 in every x update, so both forms are the drift x + ε v, exact on the circle. Remove
 `x_update`.""",
     ),
-    # E370-E372: `network local { fourier }` (l2hmcc/lower.py, l2hmcc/checks/network.py) -----
+    # E370-E372: `dynamics { fourier }`, Fourier acceleration (l2hmcc/lower.py,
+    # l2hmcc/checks/dynamics.py) ---------------------------------------------------------------
     "E370": CodeInfo(
-        "`network.fourier` out of range",
-        """`fourier` is the initial mass² m² of the Fourier filter through which every layer of
-`network local` kicks and drifts: K̂(k) = √((4D + m²)/(λ(k) + m²)) per lattice momentum k, with
+        "`dynamics.fourier` out of range",
+        """`fourier` is the initial mass² m² of the Fourier filter through which every leapfrog
+layer kicks and drifts: K̂(k) = √((4D + m²)/(λ(k) + m²)) per lattice momentum k, with
 λ(k) = Σ_d 4 sin²(k_d/2) the lattice Laplacian's eigenvalues (0 … 4D). K̂ is 1 for the
 highest momentum and √((4D + m²)/m²) for constant fields, so small m² speeds up the long
-wavelengths most; m² is learned from there. It must be a finite number ≥ 0; 0 (the default)
-is the plain leapfrog (no filter).""",
+wavelengths most; m² is learned from there (one per layer, with the step sizes). It must be
+a finite number ≥ 0; 0 is the plain leapfrog (no filter).""",
     ),
     "E371": CodeInfo(
-        "`fourier` outside `network local`",
-        """Fourier-accelerated kicks and drifts are part of `network local` (U1), whose layers
-have no x-networks: each layer kicks with the filtered force K F and drifts every link by
-ε K v. The seed's networks (`network l2hmc`) move the links with x-networks on masked halves,
-which the filter would not commute with. Remove `fourier`, or use `network local`.""",
+        "`fourier` in the `network` block",
+        """The Fourier filter is part of the dynamics, not of the networks: every layer kicks
+with the filtered force K F and drifts every link by ε K v whatever its networks are (or with
+none: `network none` is then Fourier-accelerated leapfrog with learned step sizes and masses,
+and the evaluation's ablation without networks keeps the filter). Move the key:
+
+    dynamics { fourier = 0.5 }    # not: network local { fourier = 0.5 }""",
     ),
     "E372": CodeInfo(
-        "`network.fourier` on a lattice other than 2D or 3D",
-        """The Fourier filter of `network local { fourier }` is implemented for 2D and 3D
-lattices (one real FFT over the lattice axes per kick and drift, in both frameworks). Remove
-`fourier` for this lattice.""",
+        "`dynamics.fourier` other than U1 on a 2D or 3D lattice",
+        """The Fourier filter of `dynamics { fourier }` is implemented for U1 on 2D and 3D
+lattices (one real FFT over the lattice axes per kick and drift, in both frameworks; U1
+momenta and forces are gauge invariant, so the filter commutes with gauge transformations,
+which SU(N) algebra fields would not). Remove `fourier` for this lattice.""",
     ),
     # Warnings -----------------------------------------------------------------------------------
     # E4xx: job directories as records (`l2hmcc verify`, l2hmcc/verify.py) -------------------

@@ -167,6 +167,16 @@ class Dynamics(_Model):
         description="Two x-networks per layer (one per mask half, as in the reference code)"
         " instead of one.",
     )
+    fourier: float = Field(
+        0.0,
+        description="Fourier acceleration (U1, 2D/3D lattice): > 0 kicks with K F and drifts by"
+        " ε K v in every layer, K̂(k) = √((4D + m²)/(λ(k) + m²)) (λ: the lattice Laplacian's"
+        " eigenvalues; HMC with a momentum-space mass), one mass² m² per layer starting at this"
+        " value and learned with the step sizes (when they are learnable, at their learning-rate"
+        " factor); 0: the plain leapfrog. It is part of the dynamics, so `network none` and the"
+        " ablation without networks keep it. Resolved to 0.5 for U1 on a 2D or 3D lattice that"
+        " gets the default network (no `network` block), 0 otherwise.",
+    )
 
 
 # --- network ---------------------------------------------------------------------------------
@@ -201,8 +211,9 @@ class Network(_Model):
         description="`l2hmc`: x- and v-networks over the whole lattice (the seed's); `local`"
         " (U1): gauge-invariant v-networks that read the plaquettes around each link, the same"
         " at every site, and no x-networks (the x updates are the drift x + εv). Default: a"
-        " spec without a `network` block gets `local` (conv [8], kernel [3], hidden [8], tanh,"
-        " fourier 0.5) for U1 on a 2D or 3D lattice, `l2hmc` with the defaults below otherwise.",
+        " spec without a `network` block gets `local` (conv [8], kernel [3], hidden [8], tanh;"
+        " and `dynamics.fourier` 0.5) for U1 on a 2D or 3D lattice, `l2hmc` with the defaults"
+        " below otherwise.",
     )
     embedding: Embedding = Field(
         "trig",
@@ -240,13 +251,6 @@ class Network(_Model):
         description="Factor on the initial (Kaiming-uniform) head weights W_s, W_t, W_q: small,"
         " so an untrained layer is close to a plain leapfrog step; 0 gives zero heads (a plain"
         " leapfrog, bit for bit, until trained).",
-    )
-    fourier: float = Field(
-        0.0,
-        description="`network local` (2D/3D): > 0 kicks and drifts every layer through the"
-        " Fourier filter K̂(k) = √((4D + m²)/(λ(k) + m²)) (λ: the lattice Laplacian's"
-        " eigenvalues; HMC with a momentum-space mass, learned), whose mass² m² starts at this"
-        " value; 0: the plain leapfrog.",
     )
 
 
@@ -539,8 +543,8 @@ class Spec(_Model):
         default_factory=Network,
         description="The networks, or null for `network none` (no networks: the leapfrog"
         " layers learn their step sizes only, s = t = q = 0). Without a `network` block: U1 on a"
-        " 2D or 3D lattice `local` (conv [8], kernel [3], hidden [8], tanh, fourier 0.5),"
-        " otherwise `l2hmc`.",
+        " 2D or 3D lattice `local` (conv [8], kernel [3], hidden [8], tanh; with"
+        " `dynamics.fourier` 0.5), otherwise `l2hmc`.",
     )
     loss: Loss = Field(default_factory=Loss, description="Training objective.")
     train: Train = Field(default_factory=Train, description="Training loop.")

@@ -436,8 +436,10 @@ U1_NETWORK: dict[str, Any] = {
     "conv": {"filters": (8,), "kernel": (3,)},
     "hidden": (8,),
     "activation": "tanh",
-    "fourier": 0.5,
 }
+#: The Fourier filter's initial mass² of a U(1) spec (2D or 3D lattice) that gets the default
+#: network and does not write `dynamics.fourier` (docs/recipe.md); 0 otherwise.
+U1_FOURIER = 0.5
 #: The loss of a 2D U(1) spec, for the keys its `loss` block does not write: the charge term
 #: alone, plain form (docs/recipe.md).
 U1_2D_LOSS: dict[str, Any] = {"charge": 1.0, "plaquette": 0.0, "form": "plain"}
@@ -452,7 +454,8 @@ def _group_defaults(data: dict[str, Any], default_network: bool = False) -> None
     fields' own defaults are the SU(N) ones): U(1) gets `network local` (2D and 3D lattices,
     when there is no `network` block, or only the one that ``--set`` made: ``default_network``,
     whose keys are laid over the default), the charge loss in plain form (2D, where the charge
-    is defined) and step sizes that learn 3× faster than the networks."""
+    is defined) and step sizes that learn 3× faster than the networks. With the default network
+    comes its Fourier filter (`dynamics.fourier`, ``U1_FOURIER``), unless the spec writes one."""
     lattice = data.get("lattice", {})
     if lattice.get("group", "U1") != "U1":
         return
@@ -460,6 +463,7 @@ def _group_defaults(data: dict[str, Any], default_network: bool = False) -> None
     if dims in (2, 3) and ("network" not in data or default_network):
         written = data.get("network", {})  # a `conv` written replaces the default's whole
         data["network"] = {**U1_NETWORK, "conv": dict(U1_NETWORK["conv"]), **written}
+        data.setdefault("dynamics", {}).setdefault("fourier", U1_FOURIER)
     if dims == 2:
         loss = data.setdefault("loss", {})
         for key, value in U1_2D_LOSS.items():
@@ -479,22 +483,23 @@ def _resolve_network(data: dict[str, Any], ctx: Context) -> None:
     net = data.get("network")
     if net is None:
         return
-    kind = net.pop("kind", "l2hmc")
-    if kind == "local":
-        _resolve_local(data, net, ctx)
-    elif kind == "l2hmc" and net.get("fourier"):  # 0 is the default: no filter
-        del net["fourier"]
+    if "fourier" in net:  # E371: the filter belongs to the dynamics
+        m2 = net.pop("fourier")
+        text = f"{m2:g}" if isinstance(m2, int | float) else "0.5"
         ctx.diagnostics.append(
             error(
                 "E371",
-                "`fourier` is an option of `network local` only",
+                "`fourier` is no longer an option of `network`: the Fourier filter is part of"
+                " the dynamics",
                 ctx.spans.key("network.fourier"),
-                "not an option of `network l2hmc`",
-                secondary=[Label(ctx.spans.value("network.kind"), "x- and v-networks")],
-                help="remove it, or use `network local { ... }` (U1), whose layers kick and"
-                " drift through the Fourier filter",
+                "moved to `dynamics`",
+                help=f"move `fourier = {text}` into `dynamics` (`dynamics {{ fourier = {text} }}`):"
+                " the filter then works with any network, or none",
             )
         )
+    kind = net.pop("kind", "l2hmc")
+    if kind == "local":
+        _resolve_local(data, net, ctx)
     if kind != "none":
         net["kind"] = kind
         return

@@ -199,8 +199,7 @@ def _local_widths(spec: ir.Spec) -> tuple[int, int, list[tuple[int, int, int]]]:
 
 def _local_network(spec: ir.Spec) -> int:
     """Parameters of one local v-network: the conv stack, the dense layers shared by every
-    link, one head layer (a row per head), the log scales of s and q and, with `fourier`, the
-    Fourier filter's log mass²."""
+    link, one head layer (a row per head) and the log scales of s and q."""
     net = spec.network
     assert net is not None
     d = len(spec.lattice.shape)
@@ -209,8 +208,7 @@ def _local_network(spec: ir.Spec) -> int:
     widths = [width, *net.hidden]
     p += sum(a * b + b for a, b in itertools.pairwise(widths))
     heads = _heads(spec, xnet=False)
-    fourier = 1 if net.fourier > 0 else 0
-    return p + heads * net.hidden[-1] + heads + _scaled_heads(spec, xnet=False) + fourier
+    return p + heads * net.hidden[-1] + heads + _scaled_heads(spec, xnet=False)
 
 
 def _local_call_activations(spec: ir.Spec) -> float:
@@ -242,8 +240,9 @@ def _network_groups(spec: ir.Spec) -> tuple[int, int]:
 
 
 def network_parameters(spec: ir.Spec) -> int:
-    """Trainable parameters of the sampler (networks and step sizes)."""
-    step_sizes = spec.dynamics.leapfrog
+    """Trainable parameters of the sampler (networks, step sizes and, with
+    `dynamics.fourier`, the Fourier filter's log mass² per layer)."""
+    step_sizes = spec.dynamics.leapfrog * (2 if spec.dynamics.fourier > 0 else 1)
     if spec.network is None:
         return step_sizes
     groups, n_x = _network_groups(spec)

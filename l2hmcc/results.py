@@ -124,6 +124,11 @@ class Training(_Model):
     resumed_from_step: int | None = Field(description="The checkpoint step a --resume started at.")
     final_loss: float | None = Field(description="Loss of the last training step.")
     step_sizes: list[float] = Field(description="Trained leapfrog step sizes ε_k per layer.")
+    fourier_masses: list[float] | None = Field(
+        None,
+        description="Trained mass² m²_k of every layer's Fourier filter (`dynamics.fourier`);"
+        " null without the filter.",
+    )
 
 
 class Ablation(Sampler):

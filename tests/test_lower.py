@@ -243,13 +243,12 @@ LOCAL_DEFAULT = ir.Network(
     conv=ir.Conv(filters=(8,), kernel=(3,), pool=(1,)),
     hidden=(8,),
     activation="tanh",
-    fourier=0.5,
 )
 
 
 def test_u1_defaults_to_the_local_network_and_the_charge_loss() -> None:
     spec = ok(LATTICE)
-    assert spec.network == LOCAL_DEFAULT
+    assert spec.network == LOCAL_DEFAULT and spec.dynamics.fourier == 0.5  # and its filter
     assert (spec.loss.charge, spec.loss.plaquette, spec.loss.form) == (1.0, 0.0, "plain")
     assert spec.train.step_size_lr_factor == 3.0
     # 3D: the local network, but the charge is not defined there: the SU(N) loss defaults
@@ -259,6 +258,26 @@ def test_u1_defaults_to_the_local_network_and_the_charge_loss() -> None:
     # 4D: no 4D convolutions, so the seed's network
     spec4 = ok("lattice { group = U1  shape = [2, 2, 2, 2]  beta = 2.0 }")
     assert spec4.network == ir.Network() and spec4.loss == ir.Loss()
+    assert spec4.dynamics.fourier == 0.0 and spec3.dynamics.fourier == 0.5
+
+
+def test_the_default_filter_comes_with_the_default_network_only() -> None:
+    """`dynamics.fourier` is 0.5 for a U1 2D/3D spec that gets the default network (also one
+    that `--set` made) and writes no `fourier`; a written network or `fourier` keeps its own."""
+    assert ok(LATTICE + "dynamics { fourier = 0.2 }").dynamics.fourier == 0.2
+    assert ok(LATTICE + "dynamics { fourier = 0 }").dynamics.fourier == 0.0
+    assert ok(LATTICE + "network local { hidden = [4] }").dynamics.fourier == 0.0
+    assert ok(LATTICE + "network none {}").dynamics.fourier == 0.0
+    none = ok(LATTICE + "network none {}  dynamics { fourier = 0.3 }")
+    assert none.network is None and none.dynamics.fourier == 0.3
+    assert ok(SU3).dynamics.fourier == 0.0
+
+
+def test_fourier_in_the_network_block_says_where_it_went() -> None:
+    for kind in ("local", "l2hmc", "none"):
+        r = low(LATTICE + f"network {kind} {{ fourier = 0.25 }}")
+        assert [d.code for d in r.diagnostics] == ["E371"], kind
+        assert r.diagnostics[0].help.startswith("move `fourier = 0.25` into `dynamics`")
 
 
 def test_su3_keeps_the_field_defaults() -> None:

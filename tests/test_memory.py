@@ -113,14 +113,16 @@ def test_local_network_parameters_counted_layer_by_layer() -> None:
     """`network local` (the U(1) default): v-networks only, shared by every link.
 
     16×16 (D = 2, P = 1 plane): conv 2 → 8 (kernel 3²), link features 2 (D − 1) · 8 = 16,
-    dense 16 → 8, heads s, t, q, log scales, the Fourier filter's log mass² (the default's
-    `fourier`); 8 separate layers + 8 step sizes."""
-    one = (8 * 2 * 9 + 8) + (16 * 8 + 8) + (3 * 8 + 3) + 2 + 1
-    assert one == 318
+    dense 16 → 8, heads s, t, q, log scales; 8 separate layers + 8 step sizes + the Fourier
+    filter's 8 log mass² (the default's `dynamics.fourier`)."""
+    one = (8 * 2 * 9 + 8) + (16 * 8 + 8) + (3 * 8 + 3) + 2
+    assert one == 317
     text = "lattice { group = U1  shape = [16, 16]  beta = 4.0 }\n"
-    assert memory.network_parameters(spec_ir(text)) == 8 * one + 8
-    plain = text + "network local { conv { filters = [8] }  hidden = [8]  fourier = 0 }\n"
-    assert memory.network_parameters(spec_ir(plain)) == 8 * (one - 1) + 8
+    assert memory.network_parameters(spec_ir(text)) == 8 * one + 8 + 8
+    plain = text + "dynamics { fourier = 0 }\n"
+    assert memory.network_parameters(spec_ir(plain)) == 8 * one + 8
+    written = text + "network local { conv { filters = [8] }  hidden = [8] }\n"
+    assert memory.network_parameters(spec_ir(written)) == 8 * one + 8  # no default filter
     # 3D (P = 3 planes, 6 channels), two conv layers, one network shared by the layers
     text3 = (
         "lattice { group = U1  shape = [4, 4, 6]  beta = 4.0 }\n"

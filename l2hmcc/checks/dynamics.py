@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from l2hmcc.diagnostics import Diagnostic, Label, error
 from l2hmcc.ir import Spec
 from l2hmcc.spanmap import SpanMap
@@ -79,5 +81,42 @@ def embedding_group(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
             f"not for {spec.lattice.group}",
             secondary=[Label(spans.value("lattice.group"), f"group is {spec.lattice.group}")],
             help="use `embedding = trig` (real and imaginary parts)",
+        )
+    ]
+
+
+def fourier(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
+    """E370, E372: `dynamics.fourier` is a finite mass² ≥ 0, for U1 on a 2D or 3D lattice."""
+    m2 = spec.dynamics.fourier
+    if m2 == 0:
+        return []
+    if not (math.isfinite(m2) and m2 > 0):
+        return [
+            error(
+                "E370",
+                f"`dynamics.fourier` must be a number >= 0 (the filter's initial mass²), got {m2}",
+                spans.value("dynamics.fourier"),
+                "out of range",
+                help="write a small positive mass² (e.g. 0.5: long wavelengths move √17 ≈ 4×"
+                " faster in 2D), or 0 for the plain leapfrog",
+            )
+        ]
+    dims = len(spec.lattice.shape)
+    if spec.lattice.group == "U1" and dims in (2, 3):
+        return []
+    what = f"{dims}D" if spec.lattice.group == "U1" else spec.lattice.group
+    return [
+        error(
+            "E372",
+            f"`dynamics.fourier` needs U1 on a 2D or 3D lattice, got {spec.lattice.group} {dims}D",
+            spans.value("dynamics.fourier"),
+            f"no {what} filter",
+            secondary=[
+                Label(
+                    spans.value("lattice.shape" if spec.lattice.group == "U1" else "lattice.group"),
+                    what if spec.lattice.group != "U1" else f"{dims}D lattice",
+                )
+            ],
+            help="remove `fourier` for this lattice",
         )
     ]

@@ -181,34 +181,3 @@ def local_x_network_keys(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
             )
         )
     return out
-
-
-def local_fourier(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
-    """E370, E372: `network local { fourier }` is a finite mass² ≥ 0, on a 2D or 3D lattice."""
-    if not _local(spec) or spec.network is None or spec.network.fourier == 0:
-        return []
-    m2 = spec.network.fourier
-    if not (math.isfinite(m2) and m2 > 0):
-        return [
-            error(
-                "E370",
-                f"`network.fourier` must be a number >= 0 (the filter's initial mass²), got {m2}",
-                spans.value("network.fourier"),
-                "out of range",
-                help="write a small positive mass² (e.g. 0.5: long wavelengths move √17 ≈ 4×"
-                " faster in 2D), or 0 for the plain leapfrog",
-            )
-        ]
-    dims = len(spec.lattice.shape)
-    if dims in (2, 3):
-        return []
-    return [
-        error(
-            "E372",
-            f"`network.fourier` needs a 2D or 3D lattice, got {dims}D",
-            spans.value("network.fourier"),
-            f"no {dims}D filter",
-            secondary=[Label(spans.value("lattice.shape"), f"{dims}D lattice")],
-            help="remove `fourier` for this lattice",
-        )
-    ]

@@ -113,6 +113,8 @@ def dynamics_kwargs(spec: ir.Spec) -> Kwargs:
     kw += [("networks", d.networks), ("split_x", d.split_x)]
     if d.mask == "random":
         kw.append(("mask_seed", d.mask_seed))
+    if d.fourier:
+        kw.append(("fourier", d.fourier))
     return kw
 
 
@@ -136,7 +138,7 @@ def network_kwargs(spec: ir.Spec) -> Kwargs | None:
             ("scale_q", n.scale_q),
             ("head_init", n.head_init),
         ]
-        return [*kw, ("fourier", n.fourier)] if n.fourier else kw
+        return kw
     embedding = {"trig": "cos_sin" if spec.lattice.group == "U1" else "real_imag"}.get(
         n.embedding, n.embedding
     )

@@ -72,9 +72,6 @@ class NetworkConfig:
     removes the ``s`` (``q``) head. ``kind``: ``"l2hmc"`` (x- and v-networks over the whole
     lattice, as in the seed) or ``"local"`` (U1: gauge-invariant v-networks on the plaquettes
     around each link, the same at every site; no x-networks; see ``pt.networks.LocalNet``).
-    ``fourier > 0`` (``local`` only): every layer's kicks and drifts act through the Fourier
-    filter of ``LocalNet.kinetic``, whose mass² starts at ``fourier`` and is learned; 0 (the
-    default) is the plain leapfrog.
     """
 
     kind: str = "l2hmc"
@@ -90,7 +87,6 @@ class NetworkConfig:
     scale_s: float = 1.0
     scale_q: float = 1.0
     head_init: float = 0.01
-    fourier: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("conv_filters", "conv_kernels", "conv_pool", "hidden"):
@@ -130,10 +126,6 @@ class NetworkConfig:
             raise ValueError(f"network.dropout: expected 0 <= dropout < 1, got {self.dropout}")
         if self.scale_s < 0 or self.scale_q < 0 or self.head_init < 0:
             raise ValueError("network: scale_s, scale_q and head_init must be >= 0")
-        if not (math.isfinite(self.fourier) and self.fourier >= 0):
-            raise ValueError(f"network.fourier: expected a number >= 0, got {self.fourier}")
-        if self.fourier > 0 and self.kind != "local":
-            raise ValueError("network.fourier: `network local` only")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:
@@ -165,7 +157,15 @@ def seed_u1_network() -> NetworkConfig:
 
 @dataclass(frozen=True)
 class DynamicsConfig:
-    """Generalized-leapfrog settings (field names follow the ``dynamics`` block of a spec)."""
+    """Generalized-leapfrog settings (field names follow the ``dynamics`` block of a spec).
+
+    ``fourier > 0`` (U1 on a 2D or 3D lattice): every layer kicks with ``K F`` and drifts by
+    ``ε K v`` through the Fourier filter ``K̂(k) = √((4D + m²)/(λ(k) + m²))`` (the dynamics'
+    ``kinetic``), one mass² per layer starting at ``fourier``, learned with the step sizes
+    (``kinetic_log_m2`` ``[N]``, trainable when ``learnable_step_size`` is); 0 (the default)
+    is the plain leapfrog. It belongs to the dynamics, not the networks: ``network none``
+    (and the ablation without networks) keeps it.
+    """
 
     leapfrog: int = 8
     step_size: float = 0.1
@@ -176,6 +176,7 @@ class DynamicsConfig:
     networks: Literal["separate", "shared"] = "separate"
     split_x: bool = True
     mask_seed: int = 0
+    fourier: float = 0.0
 
     def __post_init__(self) -> None:
         choices = {
@@ -193,6 +194,8 @@ class DynamicsConfig:
             raise ValueError(f"dynamics.leapfrog: expected >= 1 layers, got {self.leapfrog}")
         if not self.step_size > 0:
             raise ValueError(f"dynamics.step_size: expected > 0, got {self.step_size}")
+        if not (math.isfinite(self.fourier) and self.fourier >= 0):
+            raise ValueError(f"dynamics.fourier: expected a number >= 0, got {self.fourier}")
 
     @property
     def forces_per_trajectory(self) -> int:

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from .config import TrainConfig
-from .history import History
+from .history import History, to_numpy
 from .launch import LaunchEnv
 from .plots import plot_history
 from .run import (
@@ -188,6 +188,15 @@ class JobDriver(ABC):
     @abstractmethod
     def step_sizes(self, trainer: Any) -> list[float]:
         """The trained ``ε_k`` of every leapfrog layer."""
+
+    @staticmethod
+    def fourier_masses(trainer: Any) -> list[float] | None:
+        """The learned mass² ``m²_k`` of every layer's Fourier filter (``dynamics.fourier``),
+        or ``None`` without the filter."""
+        log_m2 = getattr(trainer.model, "kinetic_log_m2", None)
+        if log_m2 is None:
+            return None
+        return [float(m) for m in np.exp(to_numpy(log_m2))]
 
     @abstractmethod
     def tensorboard(self, histories: dict[str, History]) -> None:
@@ -463,6 +472,7 @@ class JobDriver(ABC):
             "resumed_from_step": self.resumed_from,
             "final_loss": _finite(np.mean(train_h["loss"][-1])) if "loss" in train_h else None,
             "step_sizes": step_sizes,
+            "fourier_masses": self.fourier_masses(trainer),
         }
         ablation = None
         if self._ablation is not None:
@@ -478,6 +488,7 @@ class JobDriver(ABC):
                     _finite(np.mean(ab_train["loss"][-1])) if "loss" in ab_train else None
                 ),
                 "step_sizes": self.step_sizes(ab),
+                "fourier_masses": self.fourier_masses(ab),
             }
             if not all(math.isfinite(e) for e in ablation["train"]["step_sizes"]):
                 self.log(f"ablation diverged (step sizes {ablation['train']['step_sizes']})")

@@ -21,8 +21,9 @@ marking the links held fixed in its first x update; ``m̄ = 1 − m``):
 3. the same with ``m`` and ``m̄`` swapped (second x-network when ``split_x``);
 4. v half step as 1 at the new ``x``.
 
-With ``network local { fourier > 0 }`` the kicks use ``K F`` and the drift ``ε K v`` (``K`` the
-layer's Fourier filter, ``LocalNet.kinetic``: HMC with a momentum-space mass, still shears).
+With ``dynamics { fourier > 0 }`` (U1, 2D/3D) the kicks use ``K F`` and the drift ``ε K v``
+(``K`` the layer's Fourier filter, ``Dynamics.kinetic``: HMC with a momentum-space mass, still
+shears), with any networks or none.
 
 Networks never see the coordinates they update, so each sub-step has a triangular Jacobian and
 an exact inverse; ``backward`` layers undo the four sub-steps in reverse order and accumulate
@@ -69,7 +70,7 @@ from .lattice import (
     topological_charge,
     u1_action_and_force_halo,
 )
-from .networks import LeapfrogNet, LocalNet, NetworkConfig, VNet, XNet
+from .networks import LeapfrogNet, LocalNet, NetworkConfig, VNet, XNet, lattice_laplacian
 
 __all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability"]
 
@@ -138,13 +139,27 @@ def v_update(
     return v, logdet
 
 
-def _kinetic(vnet: LeapfrogNet | None) -> Callable[[Tensor], Tensor] | None:
-    """The Fourier filter ``K`` of a layer's v-network (``LocalNet.kinetic``) when it has one
-    (``network local { fourier > 0 }``): the layer then kicks with ``K F`` (before the heads'
-    ``e^{εq}`` and ``t``) and drifts by ``ε K v``."""
-    if isinstance(vnet, LocalNet) and vnet.kinetic_log_m2 is not None:
-        return vnet.kinetic
-    return None
+def fourier_filter(a: Tensor, log_m2: Tensor, lap: Tensor) -> Tensor:
+    """``K a`` for a field ``a`` ``[B, D, *L]`` of the links (a force or momenta): Fourier
+    acceleration.
+
+    Per direction, ``K̂(k) = √((4D + m²)/(λ(k) + m²))`` with ``λ(k) = Σ_d 4 sin²(k_d/2)`` the
+    lattice Laplacian's eigenvalues (``lap``, on ``rfftn``'s half spectrum) and ``m² =
+    e^{log_m2}``: 1 for the highest momentum, ``√((4D + m²)/m²)`` for constant fields.  A layer
+    kicks with ``K F`` and drifts by ``ε K v``: HMC with the momentum-space mass ``K⁻²`` in the
+    variables where the kinetic energy is ``½Σv²``.  Both sub-steps stay shears (unit Jacobian,
+    exact inverse), and ``K`` commutes with gauge transformations (U1 momenta and forces are
+    invariant; a drift of the links by any field of momenta commutes with them).
+
+    ``K̂`` is real: the spectrum is scaled as real pairs (``view_as_real``), which inductor fuses,
+    instead of a product with a complex ``K̂ + 0i`` (the same values: ``a·k − b·0 = a·k``)."""
+    n_dim = lap.dim()
+    m2 = torch.exp(log_m2)
+    k = torch.sqrt((4 * n_dim + m2) / (lap + m2))
+    dims = tuple(range(2, 2 + n_dim))
+    spectrum = torch.view_as_real(torch.fft.rfftn(a, dim=dims)) * k[..., None]
+    out: Tensor = torch.fft.irfftn(torch.view_as_complex(spectrum), s=a.shape[2:], dim=dims)
+    return out
 
 
 def x_drift(t: Tensor | None, q: Tensor | None, eps: Tensor, v: Tensor) -> Tensor:
@@ -258,6 +273,10 @@ class Dynamics(nn.Module):
     moved_links: Tensor | None
     site_shifts: Tensor
     inverse_flags: Tensor
+    #: ``fourier > 0``: the filters' log mass² ``[N]`` (a parameter when the step sizes learn)
+    kinetic_log_m2: Tensor | None
+    #: ``fourier > 0``: the Laplacian's eigenvalues on ``rfftn``'s half spectrum (not saved)
+    kinetic_lap: Tensor
     #: SU(N) on planar pairs: the layer's units (``LAYER_UNITS``; compiled ones after
     #: ``compile_layers``)
     _pair_units: Mapping[str, Callable[..., Any]] = LAYER_UNITS
@@ -296,6 +315,19 @@ class Dynamics(nn.Module):
         else:
             self.register_buffer("log_step_size", init)
         self.register_buffer("masks", self._build_masks(device))
+        # Fourier acceleration: one log mass² per layer, stored and learned as the step sizes
+        if config.fourier <= 0:
+            self.kinetic_log_m2 = None
+        else:
+            if not self.abelian or self.n_dim not in (2, 3):
+                raise ValueError("dynamics.fourier: U1 on a lattice of dimension 2 or 3 only")
+            m2 = torch.full((n,), math.log(config.fourier), **factory)
+            if config.learnable_step_size:
+                self.kinetic_log_m2 = nn.Parameter(m2)
+            else:
+                self.register_buffer("kinetic_log_m2", m2)
+            lap = lattice_laplacian(self.lattice_shape, **factory)
+            self.register_buffer("kinetic_lap", lap, persistent=False)
         # not in the state_dict: derived from the masks, like them rebuilt from the config
         moved = self._moved_links(self._mask_array())
         moved = None if moved is None else moved.to(self.masks.device)
@@ -372,6 +404,12 @@ class Dynamics(nn.Module):
     def step_sizes(self) -> Tensor:
         """``ε_k`` for every layer ``[N]``."""
         return torch.exp(self.log_step_size)
+
+    def kinetic(self, a: Tensor, k: int = 0) -> Tensor:
+        """``K a`` with layer ``k``'s mass² (``fourier_filter``); ``fourier > 0`` only."""
+        if self.kinetic_log_m2 is None:
+            raise ValueError("dynamics: no Fourier filter (`fourier` is 0)")
+        return fourier_filter(a, self.kinetic_log_m2[k : k + 1], self.kinetic_lap)
 
     def _vnet(self, k: int) -> LeapfrogNet | None:
         if not len(self.vnets):
@@ -587,8 +625,9 @@ class Dynamics(nn.Module):
         """
         nets = (self._vnet(k), self._xnet(k, 0), self._xnet(k, 1))
         moved = None if self.moved_links is None else self.moved_links[k]
+        m2 = None if self.kinetic_log_m2 is None else self.kinetic_log_m2[k : k + 1]
         return self._layer_fn(
-            *nets, self.masks[k], eps, x, v, f, logdet, beta, inverse, moved=moved
+            *nets, self.masks[k], eps, x, v, f, logdet, beta, inverse, moved=moved, log_m2=m2
         )
 
     def apply_layer(
@@ -605,16 +644,22 @@ class Dynamics(nn.Module):
         beta: Tensor,
         inverse: bool,
         moved: Tensor | None = None,
+        log_m2: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """One layer with its networks and mask passed in: the unit that ``compile_layers``
-        compiles (the networks are arguments, so every layer reuses one graph).
+        compiles (the networks are arguments, so every layer reuses one graph).  ``log_m2``: the
+        layer's log mass² of the Fourier filter (``fourier > 0``), else ``None``.
 
         ``moved``: the layer's row of ``moved_links``; the x updates then gather, update and
         scatter back only the links they move, and the x-networks compute those links' heads
         only (the same values as the masked updates of every link, at about half the work; SU(N)
         on planar pairs, in compiled layers).
         """
-        kin = _kinetic(vnet)  # Fourier acceleration (network local's `fourier`), or None
+        kin = (  # Fourier acceleration (dynamics' `fourier`), or None
+            None
+            if log_m2 is None
+            else functools.partial(fourier_filter, log_m2=log_m2, lap=self.kinetic_lap)
+        )
         v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         if xnet_first is None and xnet_second is None:
             # Without x-networks the two masked halves move every link by the same elementwise
@@ -639,6 +684,14 @@ class Dynamics(nn.Module):
         v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         return x, v, logdet, action, f
 
+    def _layer_forward(self, *args: Any, **kwargs: Any) -> Any:
+        """``apply_layer`` forward (the unit that ``compile_layers`` compiles for U1)."""
+        return self.apply_layer(*args, False, **kwargs)
+
+    def _layer_inverse(self, *args: Any, **kwargs: Any) -> Any:
+        """``apply_layer`` inverse (compiled apart from ``_layer_forward``)."""
+        return self.apply_layer(*args, True, **kwargs)
+
     def compile_layers(self, enabled: bool = True, **compile_kwargs: Any) -> None:
         """Run every layer through ``torch.compile(apply_layer)`` (eager fallback on failure).
 
@@ -662,10 +715,25 @@ class Dynamics(nn.Module):
             limit = torch._dynamo.config.recompile_limit
             torch._dynamo.config.recompile_limit = max(limit, 64)
         self._propose_fn = self.trajectory  # layer by layer, not a whole compiled trajectory
-        if self.abelian:
-            self._layer_fn = maybe_compile(
-                self.apply_layer, enabled, name="leapfrog layer", **compile_kwargs
+        if self.abelian and not enabled:
+            self._layer_fn = self.apply_layer
+        elif self.abelian:
+            # Forward and inverse layers as two compiled functions (two code objects): each call
+            # then finds its graph in its own cache entry, where one function with an
+            # ``inverse`` argument evaluated the forward entry's guards before every inverse
+            # call's own.
+            forward = maybe_compile(
+                self._layer_forward, True, name="leapfrog layer", **compile_kwargs
             )
+            inverse = maybe_compile(
+                self._layer_inverse, True, name="leapfrog layer", **compile_kwargs
+            )
+
+            def layer(*args: Any, **kwargs: Any) -> Any:
+                *nets_and_state, backward = args
+                return (inverse if backward else forward)(*nets_and_state, **kwargs)
+
+            self._layer_fn = layer
         else:
             self._pair_units = (
                 su_pairs.compile_units(LAYER_UNITS, **compile_kwargs) if enabled else LAYER_UNITS

@@ -459,9 +459,6 @@ class LocalNet(nn.Module):
     ε-only sampler bit for bit until trained.
     """
 
-    #: ``network.fourier > 0``: the Laplacian's eigenvalues on ``rfftn``'s half spectrum
-    kinetic_lap: Tensor
-
     def __init__(
         self,
         group: Any,
@@ -511,36 +508,6 @@ class LocalNet(nn.Module):
             self.head.bias.zero_()
         self.s_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "s" in self.heads else None
         self.q_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "q" in self.heads else None
-        self.kinetic_log_m2: nn.Parameter | None = None
-        if config.fourier > 0:
-            if self.n_dim not in (2, 3):
-                raise ValueError("network local: `fourier` needs a lattice of dimension 2 or 3")
-            init = torch.full((1,), math.log(config.fourier), **factory)
-            self.kinetic_log_m2 = nn.Parameter(init)
-            lap = lattice_laplacian(self.lattice_shape, **factory)
-            self.register_buffer("kinetic_lap", lap, persistent=False)
-
-    def kinetic(self, a: Tensor) -> Tensor:
-        """``K a`` for a field ``a`` ``[B, D, *L]`` of the links (a force or momenta): Fourier
-        acceleration, ``network.fourier > 0`` only.
-
-        Per direction, ``K̂(k) = √((4D + m²)/(λ(k) + m²))`` with ``λ(k) = Σ_d 4 sin²(k_d/2)``
-        the lattice Laplacian's eigenvalues (``lattice_laplacian``) and ``m² = e^a`` learned
-        (``kinetic_log_m2``, starting at ``fourier``): 1 for the highest momentum, ``√((4D +
-        m²)/m²)`` for constant fields.  The layer kicks with ``K F`` and drifts by ``ε K v``:
-        HMC with the momentum-space mass ``K⁻²`` in the variables where the kinetic energy is
-        ``½Σv²``.  Both sub-steps stay shears (unit Jacobian, exact inverse), and ``K`` commutes
-        with gauge transformations (U1 momenta and forces are invariant; a drift of the links
-        by any field of momenta commutes with them)."""
-        if self.kinetic_log_m2 is None:
-            raise ValueError("network local: no Fourier filter (`fourier` is 0)")
-        m2 = torch.exp(self.kinetic_log_m2)
-        k = torch.sqrt((4 * self.n_dim + m2) / (self.kinetic_lap + m2))
-        dims = tuple(range(2, 2 + self.n_dim))
-        out: Tensor = torch.fft.irfftn(
-            torch.fft.rfftn(a, dim=dims) * k, s=self.lattice_shape, dim=dims
-        )
-        return out
 
     def _activate(self, h: Tensor) -> Tensor:
         return tanh(h) if self.fast_tanh else self.act(h)

@@ -50,12 +50,13 @@ __all__ = ["CHECKPOINT_FORMAT", "BetaSchedule", "TrainConfig", "Trainer"]
 
 
 def _optimizer(config: TrainConfig, model: Dynamics, device: torch.device) -> torch.optim.Optimizer:
-    """The optimizer over the trainable parameters; the step sizes ``log ε_k`` form their own
-    group (first) with learning rate ``lr × step_size_lr_factor``. Adam/AdamW use the fused
-    kernel on CPU and CUDA (one pass over the parameters instead of a handful: the step over
-    10⁷–10⁸ parameters is memory bound)."""
-    eps = [p for n, p in model.named_parameters() if p.requires_grad and n == "log_step_size"]
-    nets = [p for n, p in model.named_parameters() if p.requires_grad and n != "log_step_size"]
+    """The optimizer over the trainable parameters; the step sizes ``log ε_k`` (and the Fourier
+    filter's ``log m²_k``, ``dynamics.fourier``) form their own group (first) with learning rate
+    ``lr × step_size_lr_factor``. Adam/AdamW use the fused kernel on CPU and CUDA (one pass over
+    the parameters instead of a handful: the step over 10⁷–10⁸ parameters is memory bound)."""
+    own = ("log_step_size", "kinetic_log_m2")
+    eps = [p for n, p in model.named_parameters() if p.requires_grad and n in own]
+    nets = [p for n, p in model.named_parameters() if p.requires_grad and n not in own]
     groups: list[dict[str, Any]] = []
     if eps:
         groups.append({"params": eps, "lr": config.lr * config.step_size_lr_factor})

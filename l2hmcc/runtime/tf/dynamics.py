@@ -37,7 +37,7 @@ from .compile import compile_function, normalize_mode
 from .groups import GaugeGroup, real_dtype
 from .hmc import as_real
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
-from .networks import LeapfrogNet, LocalNet, VNet, XNet
+from .networks import LeapfrogNet, LocalNet, VNet, XNet, lattice_laplacian
 
 __all__ = [
     "Dynamics",
@@ -107,19 +107,24 @@ class _BoundNet:
     ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
         return self.template(links, other, mask, training=training, params=self.params)
 
-    def kinetic(self, a: tf.Tensor) -> tf.Tensor:
-        """The template's Fourier filter with these variables (``LocalNet.kinetic``)."""
-        return self.template.kinetic(a, self.params)
 
-
-def _kinetic(vnet: Any) -> Callable[[tf.Tensor], tf.Tensor] | None:
-    """The Fourier filter ``K`` of a layer's v-network when it has one (``network local {
-    fourier > 0 }``; mirror of ``pt/dynamics.py``): the layer kicks with ``K F`` and drifts by
-    ``ε K v``."""
-    net = vnet.template if isinstance(vnet, _BoundNet) else vnet
-    if isinstance(net, LocalNet) and net.kinetic_lap is not None:
-        return vnet.kinetic  # type: ignore[no-any-return]
-    return None
+def fourier_filter(
+    a: tf.Tensor, log_m2: tf.Tensor, lap: np.ndarray, shape: Sequence[int]
+) -> tf.Tensor:
+    """``K a`` for a field ``a`` ``[B, D, *L]`` of the links: Fourier acceleration (mirror of
+    ``pt/dynamics.py``'s ``fourier_filter``), ``K̂(k) = √((4D + m²)/(λ(k) + m²))``,
+    ``m² = e^{log_m2}``, ``lap`` the Laplacian's eigenvalues ``λ`` on the half spectrum of the
+    lattice ``shape``."""
+    n_dim = lap.ndim
+    m2 = tf.exp(log_m2)
+    k = tf.sqrt((4 * n_dim + m2) / (tf.constant(lap) + m2))
+    rfft, irfft = (
+        (tf.signal.rfft2d, tf.signal.irfft2d)
+        if n_dim == 2
+        else (tf.signal.rfft3d, tf.signal.irfft3d)
+    )
+    spectrum = rfft(a)
+    return irfft(spectrum * tf.complex(k, tf.zeros_like(k)), fft_length=list(shape))
 
 
 def _chain_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -164,6 +169,19 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             init, trainable=config.learnable_step_size, name="log_step_size"
         )
         self.masks = tf.Variable(self._build_masks(), trainable=False, name="masks")
+        # Fourier acceleration: one log mass² per layer, stored and learned as the step sizes
+        self.kinetic_log_m2: tf.Variable | None = None
+        self.kinetic_lap: np.ndarray | None = None
+        if config.fourier > 0:
+            if not self.abelian or self.n_dim not in (2, 3):
+                raise ValueError("dynamics.fourier: U1 on a lattice of dimension 2 or 3 only")
+            m2 = np.full((n,), math.log(config.fourier), self.dtype.as_numpy_dtype)
+            self.kinetic_log_m2 = tf.Variable(
+                m2, trainable=config.learnable_step_size, name="kinetic_log_m2"
+            )
+            self.kinetic_lap = lattice_laplacian(self.lattice_shape).astype(
+                self.dtype.as_numpy_dtype
+            )
         self.vnets: list[LeapfrogNet | LocalNet] = []
         self.xnets: list[list[LeapfrogNet]] = []
         if network is not None:
@@ -232,6 +250,8 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
     def state_dict(self) -> dict[str, np.ndarray]:
         """All parameters and buffers as numpy arrays under the PyTorch ``state_dict`` keys."""
         out = {"log_step_size": self.log_step_size.numpy(), "masks": self.masks.numpy()}
+        if self.kinetic_log_m2 is not None:
+            out["kinetic_log_m2"] = self.kinetic_log_m2.numpy()
         for k, net in enumerate(self.vnets):
             out.update({f"vnets.{k}.{key}": v for key, v in net.state_dict().items()})
         for k, nets in enumerate(self.xnets):
@@ -250,6 +270,10 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             )
         self.log_step_size.assign(np.asarray(state["log_step_size"], self.dtype.as_numpy_dtype))
         self.masks.assign(np.asarray(state["masks"], bool))
+        if self.kinetic_log_m2 is not None:
+            self.kinetic_log_m2.assign(
+                np.asarray(state["kinetic_log_m2"], self.dtype.as_numpy_dtype)
+            )
         for k, net in enumerate(self.vnets):
             prefix = f"vnets.{k}."
             net.load_state_dict(
@@ -267,6 +291,8 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         out = []
         if self.log_step_size.trainable:
             out.append(("log_step_size", self.log_step_size))
+        if self.kinetic_log_m2 is not None and self.kinetic_log_m2.trainable:
+            out.append(("kinetic_log_m2", self.kinetic_log_m2))
         for k, net in enumerate(self.vnets):
             out += [(f"vnets.{k}.{n}", v) for n, v in net.params.items() if v.trainable]
         for k, nets in enumerate(self.xnets):
@@ -408,7 +434,8 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         """Layer ``k`` forward or its exact inverse; ``f`` is the force at the input ``x``.
         Returns ``(x, v, logdet, action, force)`` at the output ``x`` (one force per layer)."""
         nets = (self._vnet(k), self._xnet(k, 0), self._xnet(k, 1))
-        return self._layer_fn(*nets, self.masks[k], eps, x, v, f, logdet, beta, inverse)
+        m2 = None if self.kinetic_log_m2 is None else self.kinetic_log_m2[k : k + 1]
+        return self._layer_fn(*nets, self.masks[k], eps, x, v, f, logdet, beta, inverse, log_m2=m2)
 
     def apply_layer(
         self,
@@ -423,10 +450,16 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         logdet: tf.Tensor,
         beta: tf.Tensor,
         inverse: bool,
+        log_m2: tf.Tensor | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """One layer with its networks and mask passed in (the unit ``compile_layers``
-        compiles)."""
-        kin = _kinetic(vnet)  # Fourier acceleration (network local's `fourier`), or None
+        compiles); ``log_m2`` the layer's log mass² of the Fourier filter, or ``None``."""
+        lap = self.kinetic_lap
+        kin: Callable[[tf.Tensor], tf.Tensor] | None = (  # Fourier acceleration, or None
+            None
+            if log_m2 is None or lap is None
+            else lambda a: fourier_filter(a, log_m2, lap, self.lattice_shape)
+        )
         v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         if xnet_first is None and xnet_second is None:
             # Without x-networks the two masked halves move every link by the same elementwise
@@ -473,6 +506,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             logdet: tf.Tensor,
             beta: tf.Tensor,
             inverse: bool,
+            log_m2: tf.Tensor | None = None,
         ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
             vnet, xnet_first, xnet_second = (
                 None if t is None or p is None else _BoundNet(t, p)
@@ -481,7 +515,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             previous, self.training = self.training, training
             try:
                 return self.apply_layer(
-                    vnet, xnet_first, xnet_second, mask, eps, x, v, f, logdet, beta, inverse
+                    vnet, xnet_first, xnet_second, mask, eps, x, v, f, logdet, beta, inverse, log_m2
                 )
             finally:
                 self.training = previous
@@ -493,10 +527,11 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
             xnet_first: LeapfrogNet | None,
             xnet_second: LeapfrogNet | None,
             *args: Any,
+            log_m2: tf.Tensor | None = None,
         ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
             params = tuple(None if n is None else n.params for n in (vnet, xnet_first, xnet_second))
             out: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] = compiled(
-                params, self.training, *args
+                params, self.training, *args, log_m2
             )
             return out
 
@@ -579,6 +614,7 @@ class Dynamics(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
                 logdet,
                 beta,
                 backward,
+                None if self.kinetic_log_m2 is None else tf.gather(self.kinetic_log_m2, [k]),
             )
             return (i + 1, *out)
 

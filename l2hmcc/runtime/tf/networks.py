@@ -500,37 +500,10 @@ class LocalNet(tf.Module):  # type: ignore[misc]  # tensorflow ships no type inf
         for h in "sq":
             if h in self.heads:
                 values[f"{h}_log_scale"] = np.zeros(1, self.dtype.as_numpy_dtype)
-        self.kinetic_lap: np.ndarray | None = None
-        if config.fourier > 0:  # Fourier acceleration: see ``kinetic``
-            if self.n_dim not in (2, 3):
-                raise ValueError("network local: `fourier` needs a lattice of dimension 2 or 3")
-            values["kinetic_log_m2"] = np.full(
-                1, math.log(config.fourier), self.dtype.as_numpy_dtype
-            )
-            self.kinetic_lap = lattice_laplacian(self.lattice_shape).astype(
-                self.dtype.as_numpy_dtype
-            )
         #: the parameters, keyed by the PyTorch ``state_dict`` names
         self.params = {
             key: tf.Variable(value, name=key.replace(".", "_")) for key, value in values.items()
         }
-
-    def kinetic(self, a: tf.Tensor, params: Mapping[str, Any] | None = None) -> tf.Tensor:
-        """``K a`` for a field ``a`` ``[B, D, *L]`` of the links: Fourier acceleration (mirror of
-        ``pt/networks.py``'s ``LocalNet.kinetic``), ``K̂(k) = √((4D + m²)/(λ(k) + m²))``,
-        ``m² = e^{kinetic_log_m2}``."""
-        p = self.params if params is None else params
-        m2 = tf.exp(p["kinetic_log_m2"])
-        k = tf.sqrt((4 * self.n_dim + m2) / (tf.constant(self.kinetic_lap) + m2))
-        rfft, irfft = (
-            (tf.signal.rfft2d, tf.signal.irfft2d)
-            if self.n_dim == 2
-            else (tf.signal.rfft3d, tf.signal.irfft3d)
-        )
-        spectrum = rfft(a)
-        return irfft(
-            spectrum * tf.complex(k, tf.zeros_like(k)), fft_length=list(self.lattice_shape)
-        )
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

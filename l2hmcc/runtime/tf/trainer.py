@@ -138,7 +138,10 @@ class Trainer(TrainerLoop):
             train.optimizer,
             self.params,
             weight_decay=train.weight_decay,
-            lr_scales={"log_step_size": train.step_size_lr_factor},
+            lr_scales={
+                "log_step_size": train.step_size_lr_factor,
+                "kinetic_log_m2": train.step_size_lr_factor,
+            },
         )
         self._lr_factor = lr_factor(train)
         self.backend.broadcast_variables(self.model.trainable_variables)
