@@ -81,3 +81,25 @@ def test_tensorflow_ablation_option(tmp_path: Path) -> None:
     ab = _summary(d / "output").ablation
     assert ab is not None and ab.train.steps == 8 and ab.trajectories == 6
     assert all(not math.isclose(e, 0.1, rel_tol=1e-6) for e in ab.train.step_sizes)
+
+
+def test_the_ablation_keeps_the_fourier_filter(tmp_path: Path) -> None:
+    """`dynamics.fourier` belongs to the dynamics: the ablation removes the networks and keeps
+    the filter, whose masses it trains with its step sizes (`train.fourier_masses`)."""
+    spec = tmp_path / "fa.l2h"
+    spec.write_text(
+        SPEC.format(ablation="  ablation = true")
+        .replace("step_size = 0.1 }", "step_size = 0.1  fourier = 0.7 }")
+        .replace("network { hidden = [8] }", "network local { hidden = [4] }")
+    )
+    d = tmp_path / "fa"
+    outcome = driver.compile(str(spec), "pytorch", d)
+    assert outcome.ok, outcome.diagnostics
+    assert "fourier=0.7" in (d / "train.py").read_text()
+    run_job(d, "--no-plots")
+    s = _summary(d / "output")
+    assert s.ablation is not None
+    for masses in (s.train.fourier_masses, s.ablation.train.fourier_masses):
+        assert masses is not None and len(masses) == 2
+        assert all(not math.isclose(m, 0.7, rel_tol=1e-6) for m in masses)  # learned
+    assert s.ablation.train.fourier_masses != s.train.fourier_masses
