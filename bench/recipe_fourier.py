@@ -7,8 +7,8 @@ see docs/recipe.md).  The step schedule is the trained ε-only ablation's of the
 job (8 layers, merged directions: 16 leapfrog steps ε_0 … ε_7, ε_7 … ε_0, 17 forces) times a
 factor, or a uniform ε with the same trajectory length.  Fourier acceleration kicks with
 ``K F`` and drifts by ``ε K v`` with ``K̂(k) = √((4D + m²)/(λ(k) + m²))`` per lattice momentum
-(λ the Laplacian's eigenvalues: ``network local { fourier = m² }`` with the heads at zero and
-m² not trained).  Standalone: the lattice formulas are written out here (float64, one thread).
+(λ the Laplacian's eigenvalues: ``dynamics { fourier = m² }`` with ``network none`` and m²
+not trained).  Standalone: the lattice formulas are written out here (float64, one thread).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/recipe_fourier.py --beta 3 --trajectories 150 \\
         [--json OUT.json]
