@@ -684,13 +684,41 @@ class Dynamics(nn.Module):
         v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         return x, v, logdet, action, f
 
-    def _layer_forward(self, *args: Any, **kwargs: Any) -> Any:
+    def _layer_forward(
+        self,
+        vnet: LeapfrogNet | None,
+        xnet_first: LeapfrogNet | None,
+        xnet_second: LeapfrogNet | None,
+        mask: Tensor,
+        eps: Tensor,
+        x: Tensor,
+        v: Tensor,
+        f: Tensor,
+        logdet: Tensor,
+        beta: Tensor,
+        **kwargs: Any,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """``apply_layer`` forward (the unit that ``compile_layers`` compiles for U1)."""
-        return self.apply_layer(*args, False, **kwargs)
+        nets = (vnet, xnet_first, xnet_second)
+        return self.apply_layer(*nets, mask, eps, x, v, f, logdet, beta, False, **kwargs)
 
-    def _layer_inverse(self, *args: Any, **kwargs: Any) -> Any:
+    def _layer_inverse(
+        self,
+        vnet: LeapfrogNet | None,
+        xnet_first: LeapfrogNet | None,
+        xnet_second: LeapfrogNet | None,
+        mask: Tensor,
+        eps: Tensor,
+        x: Tensor,
+        v: Tensor,
+        f: Tensor,
+        logdet: Tensor,
+        beta: Tensor,
+        **kwargs: Any,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """``apply_layer`` inverse (compiled apart from ``_layer_forward``)."""
-        return self.apply_layer(*args, True, **kwargs)
+        nets = (vnet, xnet_first, xnet_second)
+        return self.apply_layer(*nets, mask, eps, x, v, f, logdet, beta, True, **kwargs)
 
     def compile_layers(self, enabled: bool = True, **compile_kwargs: Any) -> None:
         """Run every layer through ``torch.compile(apply_layer)`` (eager fallback on failure).
