@@ -165,6 +165,7 @@ BLOCKS: dict[str, BlockSchema] = {
             "chains": Key(integer),
             "step_size": Key(hmc_step_size),
             "trajectory_length": Key(number),
+            "fourier": Key(number),
         }
     ),
     "thermalize": BlockSchema(

@@ -567,7 +567,8 @@ layer kicks and drifts: K̂(k) = √((4D + m²)/(λ(k) + m²)) per lattice momen
 λ(k) = Σ_d 4 sin²(k_d/2) the lattice Laplacian's eigenvalues (0 … 4D). K̂ is 1 for the
 highest momentum and √((4D + m²)/m²) for constant fields, so small m² speeds up the long
 wavelengths most; m² is learned from there (one per layer, with the step sizes). It must be
-a finite number ≥ 0; 0 is the plain leapfrog (no filter).""",
+a finite number ≥ 0; 0 is the plain leapfrog (no filter). The same holds for
+`hmc { fourier }`, the Fourier-accelerated HMC baseline, whose mass² stays fixed.""",
     ),
     "E371": CodeInfo(
         "`fourier` in the `network` block",
@@ -583,7 +584,8 @@ and the evaluation's ablation without networks keeps the filter). Move the key:
         """The Fourier filter of `dynamics { fourier }` is implemented for U1 on 2D and 3D
 lattices (one real FFT over the lattice axes per kick and drift, in both frameworks; U1
 momenta and forces are gauge invariant, so the filter commutes with gauge transformations,
-which SU(N) algebra fields would not). Remove `fourier` for this lattice.""",
+which SU(N) algebra fields would not), in `dynamics` and in the `hmc` baseline alike.
+Remove `fourier` for this lattice.""",
     ),
     # Warnings -----------------------------------------------------------------------------------
     # E4xx: job directories as records (`l2hmcc verify`, l2hmcc/verify.py) -------------------

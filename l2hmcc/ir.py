@@ -412,6 +412,12 @@ class Hmc(_Model):
         description="Trajectory length τ; leapfrog steps per trajectory n = ceil(τ / ε), each"
         " of τ / n (a fixed ε that does not divide τ runs a smaller one: warning W006).",
     )
+    fourier: float = Field(
+        0.0,
+        description="Fourier-accelerated HMC (U1, 2D/3D lattice): > 0 kicks with K F and drifts"
+        " by ε K p, K̂(k) = √((4D + m²)/(λ(k) + m²)) with this fixed mass² m² (not learned),"
+        " the usual Metropolis test with ½Σp²; ε tuned as without it. 0: plain HMC.",
+    )
 
 
 class Thermalize(_Model):

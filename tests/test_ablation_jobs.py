@@ -85,17 +85,20 @@ def test_tensorflow_ablation_option(tmp_path: Path) -> None:
 
 def test_the_ablation_keeps_the_fourier_filter(tmp_path: Path) -> None:
     """`dynamics.fourier` belongs to the dynamics: the ablation removes the networks and keeps
-    the filter, whose masses it trains with its step sizes (`train.fourier_masses`)."""
+    the filter, whose masses it trains with its step sizes (`train.fourier_masses`); and
+    `hmc { fourier }` runs the Fourier-accelerated HMC baseline."""
     spec = tmp_path / "fa.l2h"
     spec.write_text(
         SPEC.format(ablation="  ablation = true")
         .replace("step_size = 0.1 }", "step_size = 0.1  fourier = 0.7 }")
         .replace("network { hidden = [8] }", "network local { hidden = [4] }")
+        .replace("step_size = 0.2 }", "step_size = 0.2  fourier = 0.5 }")
     )
     d = tmp_path / "fa"
     outcome = driver.compile(str(spec), "pytorch", d)
     assert outcome.ok, outcome.diagnostics
-    assert "fourier=0.7" in (d / "train.py").read_text()
+    train_py = (d / "train.py").read_text()
+    assert "fourier=0.7" in train_py and "fourier=0.5" in train_py  # dynamics, hmc
     run_job(d, "--no-plots")
     s = _summary(d / "output")
     assert s.ablation is not None
@@ -103,3 +106,5 @@ def test_the_ablation_keeps_the_fourier_filter(tmp_path: Path) -> None:
         assert masses is not None and len(masses) == 2
         assert all(not math.isclose(m, 0.7, rel_tol=1e-6) for m in masses)  # learned
     assert s.ablation.train.fourier_masses != s.train.fourier_masses
+    # the HMC baseline ran Fourier-accelerated (fixed mass², ε = 0.2)
+    assert s.hmc is not None and s.hmc.trajectories == 6 and 0 < s.hmc.acceptance <= 1

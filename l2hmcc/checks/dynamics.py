@@ -86,37 +86,48 @@ def embedding_group(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
 
 
 def fourier(spec: Spec, spans: SpanMap) -> list[Diagnostic]:
-    """E370, E372: `dynamics.fourier` is a finite mass² ≥ 0, for U1 on a 2D or 3D lattice."""
-    m2 = spec.dynamics.fourier
-    if m2 == 0:
-        return []
+    """E370, E372: `dynamics.fourier` and `hmc.fourier` are finite masses² ≥ 0, for U1 on a
+    2D or 3D lattice."""
+    out = []
+    for path, m2 in (
+        ("dynamics.fourier", spec.dynamics.fourier),
+        ("hmc.fourier", spec.hmc.fourier),
+    ):
+        if m2 != 0:
+            out += _fourier(spec, spans, path, m2)
+    return out
+
+
+def _fourier(spec: Spec, spans: SpanMap, path: str, m2: float) -> list[Diagnostic]:
+    what = "the filter's initial mass²" if path.startswith("dynamics") else "the filter's mass²"
     if not (math.isfinite(m2) and m2 > 0):
         return [
             error(
                 "E370",
-                f"`dynamics.fourier` must be a number >= 0 (the filter's initial mass²), got {m2}",
-                spans.value("dynamics.fourier"),
+                f"`{path}` must be a number >= 0 ({what}), got {m2}",
+                spans.value(path),
                 "out of range",
                 help="write a small positive mass² (e.g. 0.5: long wavelengths move √17 ≈ 4×"
                 " faster in 2D), or 0 for the plain leapfrog",
             )
         ]
-    dims = len(spec.lattice.shape)
-    if spec.lattice.group == "U1" and dims in (2, 3):
+    group, dims = spec.lattice.group, len(spec.lattice.shape)
+    if group == "U1" and dims in (2, 3):
         return []
-    what = f"{dims}D" if spec.lattice.group == "U1" else spec.lattice.group
+    what = f"{dims}D" if group == "U1" else group
     return [
         error(
             "E372",
-            f"`dynamics.fourier` needs U1 on a 2D or 3D lattice, got {spec.lattice.group} {dims}D",
-            spans.value("dynamics.fourier"),
+            f"`{path}` needs U1 on a 2D or 3D lattice, got {group} {dims}D",
+            spans.value(path),
             f"no {what} filter",
             secondary=[
                 Label(
-                    spans.value("lattice.shape" if spec.lattice.group == "U1" else "lattice.group"),
-                    what if spec.lattice.group != "U1" else f"{dims}D lattice",
+                    spans.value("lattice.shape" if group == "U1" else "lattice.group"),
+                    f"{dims}D lattice" if group == "U1" else group,
                 )
             ],
-            help="remove `fourier` for this lattice",
+            help="remove `fourier`: Fourier acceleration is implemented for U1 on 2D and 3D"
+            " lattices",
         )
     ]

@@ -224,6 +224,8 @@ def hmc_kwargs(spec: ir.Spec) -> Kwargs:
     else:
         kw += [("step_size", "tuned"), ("target_acceptance", h.step_size.target_acceptance)]
     kw.append(("trajectory_length", h.trajectory_length))
+    if h.fourier:
+        kw.append(("fourier", h.fourier))
     return kw
 
 

@@ -170,6 +170,24 @@ def test_one_hmc_trajectory_and_metropolis_decision(name, mode) -> None:
     )
 
 
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_one_fourier_accelerated_hmc_trajectory(mode) -> None:
+    """``hmc { fourier = m² }``: kicks ``K F``, drifts ``ε K p`` (``fourier_leapfrog``)."""
+    data = inputs("U1", batch=4)
+    shape = data["links"].shape[2:]
+    beta, eps, n, m2 = 1.9, 0.1, 6, 0.6
+    xp, pp = torch.from_numpy(data["links"]), torch.from_numpy(data["p"])
+    ref = phmc.fourier_leapfrog(m2, shape, dtype=torch.float64, compiled=False)(
+        xp, pp, beta, eps, n
+    )
+    integrate = thmc.fourier_leapfrog(m2, shape, mode=mode)
+    got = integrate(tf.constant(data["links"]), tf.constant(data["p"]), beta, eps, n)
+    for key, a, b in zip(("links", "p", "S_end", "S_start"), got, ref, strict=True):
+        close(key, a, b, angles=key == "links")
+    plain = phmc._leapfrog(xp, pp, beta, eps, n)
+    assert float((plain[1] - ref[1]).abs().max()) > 1e-3  # the filter moved the momenta
+
+
 # -- networks ------------------------------------------------------------------------------------
 NET_CASES = [
     pytest.param(

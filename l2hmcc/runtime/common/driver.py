@@ -384,6 +384,7 @@ class JobDriver(ABC):
                 target_acceptance=hmc.target_acceptance,
                 traj_length=hmc.trajectory_length,
                 x=self.chains_like(self.measure_chains(trainer), hmc.chains),
+                fourier=hmc.fourier,
             )
         self._times["hmc"] = time.perf_counter() - t0
 

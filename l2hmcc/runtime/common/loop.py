@@ -118,8 +118,10 @@ class TrainerLoop(ABC):
         """``beta`` as a scalar tensor of the links' real dtype."""
 
     @abstractmethod
-    def _hmc_integrator(self) -> Any:
-        """The compiled leapfrog integrator of the HMC baseline, or ``None`` (eager)."""
+    def _hmc_integrator(self, fourier: float = 0.0) -> Any:
+        """The compiled leapfrog integrator of the HMC baseline, or ``None`` (eager);
+        ``fourier > 0``: the Fourier-accelerated one with that mass² (``hmc.fourier_leapfrog``,
+        compiled or eager as the other)."""
 
     def _own_chains(self, x: Any) -> Any:
         """``x`` as chains the HMC baseline may update in place (immutable tensors: ``x``)."""
@@ -217,16 +219,18 @@ class TrainerLoop(ABC):
         target_acceptance: float = 0.75,
         traj_length: float = 1.0,
         x: Any = None,
+        fourier: float = 0.0,
     ) -> History:
         """HMC baseline at trajectory length ``traj_length``: ``step_size=None`` tunes ε with
         ``hmc.tune_step_size`` to ``target_acceptance`` (the tuning trajectories thermalise);
         a number runs ``n = ceil(τ/ε)`` steps of ``τ/n``.  Then ``steps`` trajectories, timed
         and recorded in the ``hmc`` history with the charge changes ``|Q_t − Q_{t−1}|``
-        (``CHARGE_CHANGES``), ``step_size`` and ``n_steps``; returns the history."""
+        (``CHARGE_CHANGES``), ``step_size`` and ``n_steps``; returns the history.
+        ``fourier > 0``: Fourier-accelerated HMC with that fixed mass² (tuning included)."""
         hmc, lattice = self.hmc_module, self.lattice_module
         bt = self._beta_tensor(self._final_beta(beta))
         x = self._own_chains(self.x if x is None else x)
-        integrator = self._hmc_integrator()
+        integrator = self._hmc_integrator(fourier)
         if step_size is None:
             tuned = hmc.tune_step_size(
                 x,

@@ -123,6 +123,8 @@ class Hmc:
 
     ``step_size`` fixed, or ``"tuned"`` to tune it to ``target_acceptance`` first; the number
     of leapfrog steps is ``n = ceil(trajectory_length / ε)``, each of ``trajectory_length / n``.
+    ``fourier > 0``: Fourier-accelerated HMC (kicks ``K F``, drifts ``ε K p``) with that fixed
+    mass² (U1, 2D/3D lattices).
     """
 
     steps: int
@@ -130,6 +132,7 @@ class Hmc:
     step_size: float | Literal["tuned"] = "tuned"
     target_acceptance: float = 0.8
     trajectory_length: float = 1.0
+    fourier: float = 0.0
 
 
 @dataclass(frozen=True)

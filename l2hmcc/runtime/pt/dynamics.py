@@ -62,7 +62,7 @@ from ..common.config import DynamicsConfig
 from . import su_pairs
 from .compile import maybe_compile
 from .groups import GaugeGroup, real_dtype
-from .hmc import COMPILE_OPTIONS
+from .hmc import COMPILE_OPTIONS, fourier_filter
 from .lattice import (
     action_and_force,
     mean_plaquette,
@@ -72,7 +72,7 @@ from .lattice import (
 )
 from .networks import LeapfrogNet, LocalNet, NetworkConfig, VNet, XNet, lattice_laplacian
 
-__all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability"]
+__all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability", "fourier_filter"]
 
 
 #: devices whose networks run under ``torch.autocast`` when ``network_precision`` is bf16/fp16
@@ -137,29 +137,6 @@ def v_update(
         ld = _sum_links(half * s)
         logdet = logdet - ld if inverse else logdet + ld
     return v, logdet
-
-
-def fourier_filter(a: Tensor, log_m2: Tensor, lap: Tensor) -> Tensor:
-    """``K a`` for a field ``a`` ``[B, D, *L]`` of the links (a force or momenta): Fourier
-    acceleration.
-
-    Per direction, ``K̂(k) = √((4D + m²)/(λ(k) + m²))`` with ``λ(k) = Σ_d 4 sin²(k_d/2)`` the
-    lattice Laplacian's eigenvalues (``lap``, on ``rfftn``'s half spectrum) and ``m² =
-    e^{log_m2}``: 1 for the highest momentum, ``√((4D + m²)/m²)`` for constant fields.  A layer
-    kicks with ``K F`` and drifts by ``ε K v``: HMC with the momentum-space mass ``K⁻²`` in the
-    variables where the kinetic energy is ``½Σv²``.  Both sub-steps stay shears (unit Jacobian,
-    exact inverse), and ``K`` commutes with gauge transformations (U1 momenta and forces are
-    invariant; a drift of the links by any field of momenta commutes with them).
-
-    ``K̂`` is real: the spectrum is scaled as real pairs (``view_as_real``), which inductor fuses,
-    instead of a product with a complex ``K̂ + 0i`` (the same values: ``a·k − b·0 = a·k``)."""
-    n_dim = lap.dim()
-    m2 = torch.exp(log_m2)
-    k = torch.sqrt((4 * n_dim + m2) / (lap + m2))
-    dims = tuple(range(2, 2 + n_dim))
-    spectrum = torch.view_as_real(torch.fft.rfftn(a, dim=dims)) * k[..., None]
-    out: Tensor = torch.fft.irfftn(torch.view_as_complex(spectrum), s=a.shape[2:], dim=dims)
-    return out
 
 
 def x_drift(t: Tensor | None, q: Tensor | None, eps: Tensor, v: Tensor) -> Tensor:

@@ -238,7 +238,15 @@ class Trainer(TrainerLoop):
 
         return self._sample("eval", steps, (self.x if x is None else x).clone(), step)
 
-    def _hmc_integrator(self) -> Any:
+    def _hmc_integrator(self, fourier: float = 0.0) -> Any:
+        if fourier > 0:
+            return hmc.fourier_leapfrog(
+                fourier,
+                self.lattice_shape,
+                dtype=self.dtype,
+                device=self.device,
+                compiled=self.config.compile,
+            )
         return hmc.compile_leapfrog() if self.config.compile else None
 
     def _own_chains(self, x: Tensor) -> Tensor:

@@ -35,7 +35,7 @@ import tensorflow as tf
 from ..common.config import DynamicsConfig, NetworkConfig
 from .compile import compile_function, normalize_mode
 from .groups import GaugeGroup, real_dtype
-from .hmc import as_real
+from .hmc import as_real, fourier_filter
 from .lattice import action_and_force, mean_plaquette, sin_charge, topological_charge
 from .networks import LeapfrogNet, LocalNet, VNet, XNet, lattice_laplacian
 
@@ -106,25 +106,6 @@ class _BoundNet:
         self, links: tf.Tensor, other: tf.Tensor, mask: tf.Tensor | None, *, training: bool
     ) -> tuple[tf.Tensor | None, tf.Tensor | None, tf.Tensor | None]:
         return self.template(links, other, mask, training=training, params=self.params)
-
-
-def fourier_filter(
-    a: tf.Tensor, log_m2: tf.Tensor, lap: np.ndarray, shape: Sequence[int]
-) -> tf.Tensor:
-    """``K a`` for a field ``a`` ``[B, D, *L]`` of the links: Fourier acceleration (mirror of
-    ``pt/dynamics.py``'s ``fourier_filter``), ``K̂(k) = √((4D + m²)/(λ(k) + m²))``,
-    ``m² = e^{log_m2}``, ``lap`` the Laplacian's eigenvalues ``λ`` on the half spectrum of the
-    lattice ``shape``."""
-    n_dim = lap.ndim
-    m2 = tf.exp(log_m2)
-    k = tf.sqrt((4 * n_dim + m2) / (tf.constant(lap) + m2))
-    rfft, irfft = (
-        (tf.signal.rfft2d, tf.signal.irfft2d)
-        if n_dim == 2
-        else (tf.signal.rfft3d, tf.signal.irfft3d)
-    )
-    spectrum = rfft(a)
-    return irfft(spectrum * tf.complex(k, tf.zeros_like(k)), fft_length=list(shape))
 
 
 def _chain_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:

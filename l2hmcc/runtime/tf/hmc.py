@@ -18,20 +18,24 @@ output zeros reproduces this trajectory bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from .compile import compile_function
 from .groups import GaugeGroup, group_of
 from .lattice import action_and_force, planes, sin_charge, topological_charge
+from .networks import lattice_laplacian
 
 __all__ = [
     "LeapfrogFn",
     "TuneResult",
     "as_real",
     "compile_leapfrog",
+    "fourier_filter",
+    "fourier_leapfrog",
     "hamiltonian",
     "hmc_step",
     "leapfrog",
@@ -59,6 +63,25 @@ def as_real(x: float | tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     return tf.convert_to_tensor(x, dtype=dtype)
 
 
+def fourier_filter(
+    a: tf.Tensor, log_m2: tf.Tensor, lap: np.ndarray, shape: Sequence[int]
+) -> tf.Tensor:
+    """``K a`` for a field ``a`` ``[B, D, *L]`` of the links: Fourier acceleration (mirror of
+    ``pt/hmc.py``'s ``fourier_filter``), ``K̂(k) = √((4D + m²)/(λ(k) + m²))``,
+    ``m² = e^{log_m2}``, ``lap`` the Laplacian's eigenvalues ``λ`` on the half spectrum of the
+    lattice ``shape``."""
+    n_dim = lap.ndim
+    m2 = tf.exp(log_m2)
+    k = tf.sqrt((4 * n_dim + m2) / (tf.constant(lap) + m2))
+    rfft, irfft = (
+        (tf.signal.rfft2d, tf.signal.irfft2d)
+        if n_dim == 2
+        else (tf.signal.rfft3d, tf.signal.irfft3d)
+    )
+    spectrum = rfft(a)
+    return irfft(spectrum * tf.complex(k, tf.zeros_like(k)), fft_length=list(shape))
+
+
 def n_plaquettes(links: tf.Tensor) -> int:
     """Number of plaquettes per chain: sites × D(D-1)/2."""
     d = int(links.shape[1])
@@ -77,8 +100,10 @@ def _leapfrog(
     beta: float | tf.Tensor,
     eps: float | tf.Tensor,
     n_steps: int | tf.Tensor,
+    kinetic: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Leapfrog returning ``(links, p, S_end, S_start)`` (actions per unit β)."""
+    """Leapfrog returning ``(links, p, S_end, S_start)`` (actions per unit β); ``kinetic``
+    (``fourier_leapfrog``): kick with ``K (β F)`` and drift by ``ε K p``."""
     grp: GaugeGroup = group_of(links)
     e = _chain(eps, p)
     b = _chain(beta, p)
@@ -88,10 +113,16 @@ def _leapfrog(
     def body(
         i: tf.Tensor, u: tf.Tensor, q: tf.Tensor, f: tf.Tensor, s: tf.Tensor
     ) -> tuple[tf.Tensor, ...]:
-        q = q - half * (b * f)
-        u = grp.exp_update(u, q, e)
-        s, f = action_and_force(u, 1.0)
-        q = q - half * (b * f)
+        if kinetic is None:
+            q = q - half * (b * f)
+            u = grp.exp_update(u, q, e)
+            s, f = action_and_force(u, 1.0)
+            q = q - half * (b * f)
+        else:
+            q = q - half * kinetic(b * f)
+            u = grp.exp_update(u, kinetic(q), e)
+            s, f = action_and_force(u, 1.0)
+            q = q - half * kinetic(b * f)
         return i + 1, u, q, f, s
 
     _, links, p, _, s_end = tf.while_loop(
@@ -157,6 +188,52 @@ def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
 
     run.compiled = compiled  # type: ignore[attr-defined]
     run.metropolis = metropolis  # type: ignore[attr-defined]
+    return run
+
+
+def fourier_leapfrog(
+    m2: float,
+    lattice_shape: Sequence[int],
+    *,
+    dtype: tf.DType = tf.float64,
+    mode: str | bool = "xla",
+) -> LeapfrogFn:
+    """The Fourier-accelerated HMC integrator (``hmc { fourier = m² }``; mirror of
+    ``pt/hmc.py``'s ``fourier_leapfrog``): kicks ``K F``, drifts ``ε K p``, ``K`` with the fixed
+    mass² ``m2``; ``mode`` as ``compile_leapfrog``'s (``"eager"`` too)."""
+    shape = tuple(int(n) for n in lattice_shape)
+    if len(shape) not in (2, 3):
+        raise ValueError("hmc.fourier: a lattice of dimension 2 or 3 only")
+    np_dtype = tf.as_dtype(dtype).as_numpy_dtype
+    lap = lattice_laplacian(shape).astype(np_dtype)
+    log_m2 = tf.constant(np.full((1,), math.log(m2), np_dtype))
+
+    def kinetic(a: tf.Tensor) -> tf.Tensor:
+        return fourier_filter(a, log_m2, lap, shape)
+
+    def integrate(
+        links: tf.Tensor, p: tf.Tensor, beta: tf.Tensor, eps: tf.Tensor, n_steps: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        return _leapfrog(links, p, beta, eps, n_steps, kinetic)
+
+    compiled = compile_function(integrate, mode, name="Fourier leapfrog")
+
+    def run(
+        links: tf.Tensor,
+        p: tf.Tensor,
+        beta: float | tf.Tensor,
+        eps: float | tf.Tensor,
+        n_steps: int,
+    ) -> tuple[tf.Tensor, ...]:
+        if links.dtype.is_complex:
+            raise ValueError("hmc.fourier: U1 links only")
+        rdt = p.dtype
+        steps = tf.constant(int(n_steps), tf.int32)
+        out: tuple[tf.Tensor, ...] = compiled(
+            links, p, as_real(beta, rdt), as_real(eps, rdt), steps
+        )
+        return out
+
     return run
 
 

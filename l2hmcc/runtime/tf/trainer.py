@@ -392,10 +392,13 @@ class Trainer(TrainerLoop):
         self.model.train()
         return hist
 
-    def _hmc_integrator(self) -> Any:
-        if self.compile_mode == "eager":
+    def _hmc_integrator(self, fourier: float = 0.0) -> Any:
+        mode = {"eager": "eager", "graph": "graph"}.get(self.compile_mode, "xla")
+        if fourier > 0:
+            return hmc.fourier_leapfrog(fourier, self.lattice_shape, dtype=self.dtype, mode=mode)
+        if mode == "eager":
             return None
-        return hmc.compile_leapfrog("graph" if self.compile_mode == "graph" else "xla")
+        return hmc.compile_leapfrog(mode)
 
     # -- logging ------------------------------------------------------------------------------
     def _reduce(self, metrics: dict[str, tf.Tensor]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from l2hmcc.runtime.pt import hmc
 from l2hmcc.runtime.pt.dynamics import Dynamics, DynamicsConfig, fourier_filter
 from l2hmcc.runtime.pt.groups import SU2, U1, wrap
 from l2hmcc.runtime.pt.loss import LossConfig
@@ -215,3 +216,58 @@ def test_config_rejects_bad_values() -> None:
         Dynamics(U1, (2, 2, 2, 2), DynamicsConfig(fourier=0.5), None, dtype=F64)
     with pytest.raises(ValueError, match="U1"):
         Dynamics(SU2, (2, 2), DynamicsConfig(fourier=0.5), None, dtype=F64)
+
+
+# -- hmc { fourier = m² }: the Fourier-accelerated HMC baseline ----------------------------------
+def test_fourier_hmc_is_reversible_and_conserves_energy_to_second_order() -> None:
+    """Kicks ``K F``, drifts ``ε K p``: ``p → −p`` retraces the trajectory to 1e-12, and
+    ``ΔH = O(ε²)`` at fixed trajectory length with ``H = S + ½Σp²`` (what ``hmc_step``'s
+    Metropolis test uses)."""
+    shape, beta, m2 = (6, 4), 1.3, 0.5
+    integrate = hmc.fourier_leapfrog(m2, shape, dtype=F64, compiled=False)
+    x = U1.random(3, shape, generator=gen(20))
+    p = U1.random_momenta(x, gen(21))
+    x1, p1, _, _ = integrate(x, p, beta, 0.1, 7)
+    x2, p2, _, _ = integrate(x1, -p1, beta, 0.1, 7)
+    assert float(wrap(x1 - x).abs().max()) > 0.1
+    assert float(wrap(x2 - x).abs().max()) < 1e-12 and float((p2 + p).abs().max()) < 1e-12
+    plain = hmc._leapfrog(x, p, beta, 0.1, 7)
+    assert float((plain[1] - p1).abs().max()) > 1e-3  # not the plain leapfrog
+    errors = []
+    for n in (5, 10, 20):
+        y, q, _, _ = integrate(x, p, beta, 0.8 / n, n)
+        dh = hmc.hamiltonian(y, q, beta) - hmc.hamiltonian(x, p, beta)
+        errors.append(float(dh.abs().max()))
+    assert errors[0] > 1e-4
+    for a, b in itertools.pairwise(errors):
+        assert 3.5 < a / b < 4.5
+
+
+def test_fourier_hmc_baseline_tunes_its_step_size() -> None:
+    """``Trainer.run_hmc(fourier=m²)``: ε tuned to the target acceptance as without the filter,
+    and the trajectories accepted about as often."""
+    trainer = Trainer(
+        U1,
+        (8, 8),
+        BetaSchedule("constant", 2.0),
+        DynamicsConfig(leapfrog=2, step_size=0.2),
+        None,
+        LossConfig(plaquette=0.0, charge=1.0, form="plain"),
+        TrainConfig(steps=0, chains=8, precision="fp64", log_every=0, compile=False),
+        log=None,
+    )
+    hist = trainer.run_hmc(20, 2.0, target_acceptance=0.75, fourier=0.5)
+    acc = float(hist["accept_prob"].mean())
+    assert 0.5 < acc < 0.95
+    assert hist["step_size"][-1] > 0 and int(hist["n_steps"][-1]) >= 1
+
+
+@pytest.mark.slow
+def test_compiled_fourier_hmc_equals_eager() -> None:
+    shape, beta = (8, 8), 2.0
+    x = U1.random(4, shape, generator=gen(30))
+    p = U1.random_momenta(x, gen(31))
+    eager = hmc.fourier_leapfrog(0.5, shape, dtype=F64, compiled=False)(x, p, beta, 0.1, 5)
+    compiled = hmc.fourier_leapfrog(0.5, shape, dtype=F64)(x, p, beta, 0.1, 5)
+    for a, b in zip(eager, compiled, strict=True):
+        assert float((a - b).abs().max()) < 1e-12
