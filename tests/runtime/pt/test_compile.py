@@ -5,6 +5,7 @@ import warnings
 
 import pytest
 import torch
+import torch._functorch.config
 
 from l2hmcc.runtime.pt.compile import graph_breaks, maybe_compile
 from l2hmcc.runtime.pt.dynamics import Dynamics, DynamicsConfig
@@ -88,6 +89,29 @@ def test_failing_compilation_falls_back_to_eager_with_a_warning() -> None:
         warnings.simplefilter("error")  # warned once; later calls are silently eager
         dyn.propose(x, v, 2.0)
     assert maybe_compile(abs, False) is abs
+
+
+def test_u1_layer_directions_compile_apart() -> None:
+    """Compiled U1 layers: forward and inverse layers are two compiled functions, each with one
+    cache entry after repeated proposals (one function with an ``inverse`` argument held both
+    graphs, and every inverse call first failed the forward entry's guards); the proposal is
+    eager's (dynamo's eager backend: the same operations)."""
+    from torch._C._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    torch._dynamo.reset()
+    net = NetworkConfig(hidden=(8,), head_init=1.0)
+    dyn, ref = make(U1, (4, 4), net), make(U1, (4, 4), net)
+    dyn.compile_layers(backend="eager")
+    x = U1.random(2, (4, 4), generator=gen())
+    v = U1.random_momenta(x, gen(1))
+    with torch.no_grad():
+        for _ in range(2):
+            comp = dyn.propose(x, v, 2.0)
+        eager = ref.propose(x, v, 2.0)
+    for fn in (Dynamics._layer_forward, Dynamics._layer_inverse):
+        assert len(_debug_get_cache_entry_list(fn.__code__)) == 1, fn.__name__
+    for a, b in zip(comp, eager, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.slow
@@ -179,6 +203,33 @@ def test_inductor_compiled_sun_layers_match_eager() -> None:
         _proposal_and_gradients(eager, x, v), _proposal_and_gradients(comp, x, v), strict=True
     ):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
+def test_sun_units_compile_their_backward_under_the_unit_autograd_config() -> None:
+    """``su_pairs.compile_units``: a unit first called with gradients is traced (and its
+    backward partitioned by AOT autograd) with ``UNIT_AUTOGRAD_CONFIG`` in force; without
+    gradients under the defaults; the setting does not leak out of the call."""
+    from l2hmcc.runtime.pt import su_pairs
+
+    default = torch._functorch.config.max_dist_from_bw
+    assert su_pairs.UNIT_AUTOGRAD_CONFIG == {"max_dist_from_bw": 0} != {"max_dist_from_bw": default}
+    seen: list[int] = []
+
+    def record(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        seen.append(torch._functorch.config.max_dist_from_bw)
+        return gm.forward
+
+    torch._dynamo.reset()
+    drift = su_pairs.compile_units({"drift": su_pairs.drift}, backend=record)["drift"]
+    links = su_pairs.to_pairs(SU3.random(2, (2, 2), generator=gen()))
+    p = torch.randn(2, 2, 2, 2, 8, dtype=F64, generator=gen(1))
+    eps = torch.tensor(0.1, dtype=F64)
+    with torch.no_grad():
+        drift(links, p, eps)
+    drift(links, p.requires_grad_(True), eps).sum().backward()
+    assert seen == [default, 0]
+    assert torch._functorch.config.max_dist_from_bw == default
+    torch._dynamo.reset()
 
 
 def _recording_trainer(graphs: list, directions: str = "merged") -> Trainer:
