@@ -20,29 +20,47 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import torch
+import torch._functorch.config  # AOT autograd's settings (autograd_config)
 
 __all__ = ["graph_breaks", "maybe_compile"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def maybe_compile(fn: F, enabled: bool, *, name: str = "function", **compile_kwargs: Any) -> F:
-    """``torch.compile(fn)`` with an eager fallback (and one warning) if compiling fails."""
+def maybe_compile(
+    fn: F,
+    enabled: bool,
+    *,
+    name: str = "function",
+    autograd_config: Mapping[str, Any] | None = None,
+    **compile_kwargs: Any,
+) -> F:
+    """``torch.compile(fn)`` with an eager fallback (and one warning) if compiling fails.
+
+    ``autograd_config``: ``torch._functorch.config`` settings (AOT autograd's partitioner of the
+    forward and backward graphs) in force around the calls made with gradients enabled, where
+    AOT autograd compiles ``fn``'s backward; the calls without gradients run as they are."""
     if not enabled:
         return fn
     compiled = torch.compile(fn, **compile_kwargs)
     state = {"failed": False}
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if autograd_config and torch.is_grad_enabled():
+            with torch._functorch.config.patch(**autograd_config):
+                return compiled(*args, **kwargs)
+        return compiled(*args, **kwargs)
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         if state["failed"]:
             return fn(*args, **kwargs)
         try:
-            return compiled(*args, **kwargs)
+            return call(*args, **kwargs)
         except Exception as exc:  # compile errors surface at the first call of a signature
             state["failed"] = True
             warnings.warn(

@@ -489,6 +489,14 @@ PAIR_UNITS: Mapping[str, Callable[..., Any]] = {
 }
 
 
+#: AOT autograd's partitioner settings while a unit compiles with gradients (the train step):
+#: ``max_dist_from_bw = 0`` has the backward graph read the forward's saved intermediates
+#: instead of recomputing chains of them (the default 1000 recomputes the drift's
+#: exponential and the plane products in the backward kernels), so the backward kernels are
+#: smaller, compile faster and run faster (docs/performance.md); same values.
+UNIT_AUTOGRAD_CONFIG: Mapping[str, Any] = {"max_dist_from_bw": 0}
+
+
 def compile_units(
     units: Mapping[str, Callable[..., Any]] = PAIR_UNITS, **compile_kwargs: Any
 ) -> dict[str, Callable[..., Any]]:
@@ -500,7 +508,9 @@ def compile_units(
     (embedding of the pair links included) for every network of its kind (x or v)."""
     kwargs: dict[str, Any] = {"dynamic": False, **compile_kwargs}
     return {
-        name: maybe_compile(fn, True, name=f"SU(N) {name} unit", **kwargs)
+        name: maybe_compile(
+            fn, True, name=f"SU(N) {name} unit", autograd_config=UNIT_AUTOGRAD_CONFIG, **kwargs
+        )
         for name, fn in units.items()
     }
 
