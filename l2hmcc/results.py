@@ -114,6 +114,11 @@ class Hmc(Sampler):
     step_size: float = Field(gt=0, description="Leapfrog step size ε of the HMC trajectories.")
     leapfrog_steps: int = Field(ge=1, description="Leapfrog steps per trajectory.")
     tuned: bool = Field(description="Whether ε was tuned to the target acceptance first.")
+    fourier: float | None = Field(
+        None,
+        description="The fixed mass² of Fourier-accelerated HMC (`hmc.fourier`); null for"
+        " plain HMC.",
+    )
 
 
 class Training(_Model):

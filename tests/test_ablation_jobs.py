@@ -107,4 +107,5 @@ def test_the_ablation_keeps_the_fourier_filter(tmp_path: Path) -> None:
         assert all(not math.isclose(m, 0.7, rel_tol=1e-6) for m in masses)  # learned
     assert s.ablation.train.fourier_masses != s.train.fourier_masses
     # the HMC baseline ran Fourier-accelerated (fixed mass², ε = 0.2)
-    assert s.hmc is not None and s.hmc.trajectories == 6 and 0 < s.hmc.acceptance <= 1
+    assert s.hmc is not None and s.hmc.trajectories == 6 and s.hmc.fourier == 0.5
+    assert s.hmc.acceptance is not None and 0 < s.hmc.acceptance <= 1

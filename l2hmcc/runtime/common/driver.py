@@ -148,6 +148,7 @@ class JobDriver(ABC):
         self._eval_chains = 0
         self._hmc_chains = 0
         self._hmc_tuned = False
+        self._hmc_fourier = 0.0
         self._lattice: Lattice | None = None
         self._ablation: Any = None
         # Same network initialisation on every rank (the backends broadcast it anyway); the
@@ -372,6 +373,7 @@ class JobDriver(ABC):
         self._hmc_chains = hmc.chains
         step_size = fixed_step_size(hmc.step_size)
         self._hmc_tuned = step_size is None
+        self._hmc_fourier = hmc.fourier
         eps = "tuned" if step_size is None else f"ε = {step_size}"
         if steps == 0:
             return
@@ -456,6 +458,7 @@ class JobDriver(ABC):
                 step_size=float(h["step_size"][-1]),
                 leapfrog_steps=n_steps,
                 tuned=self._hmc_tuned,
+                fourier=self._hmc_fourier or None,
             )
         train_h = histories["train"]
         step_sizes = self.step_sizes(trainer)
