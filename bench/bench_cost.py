@@ -23,9 +23,10 @@ do not count the time other processes held the core. Sections:
   and imported beside the current one), interleaved, with the speed-up of now over REV;
 * **Fourier filter** (``--sections fourier``): the ε-only sampler with the filter
   (``network none``, ``dynamics.fourier = 0.5``; 8 layers, compiled as jobs compile it) with
-  the filter's spectrum scaled as real pairs (``fourier_filter``, now) against the complex
-  product ``rfftn(a) · (K̂ + 0i)`` that it replaced (a second copy of ``pt.dynamics`` whose
-  ``fourier_filter`` is that product), and the plain ε-only sampler (no filter), interleaved;
+  the filter as separable Hartley transforms by small matmuls (``fourier_hartley``, what U1
+  16×16 uses now; "dense") against the filter through ``rfftn``/``irfftn`` (the same model
+  with those buffers removed; "fft"), and
+  the plain ε-only sampler (no filter), interleaved;
 * **the seed side by side**: ``specs/u1-seed.l2h``'s workload (U(1) 16×16, 128 chains, 8
   layers, the seed's network; ``workloads.u1``), our train step and trajectory, eager and
   compiled, against the seed's (PyPI ``l2hmc`` 0.13.0, installed by ``bench/setup-seed.sh``
@@ -441,31 +442,8 @@ def local_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def complex_fourier_filter(a: torch.Tensor, log_m2: torch.Tensor, lap: torch.Tensor) -> Any:
-    """The Fourier filter as it was: the complex spectrum times ``K̂`` promoted to complex."""
-    n_dim = lap.dim()
-    m2 = torch.exp(log_m2)
-    k = torch.sqrt((4 * n_dim + m2) / (lap + m2))
-    dims = tuple(range(2, 2 + n_dim))
-    return torch.fft.irfftn(torch.fft.rfftn(a, dim=dims) * k, s=a.shape[2:], dim=dims)
-
-
-def _complex_filter_dynamics() -> Any:
-    """``Dynamics`` from a second copy of ``pt.dynamics`` (own code objects, so its own
-    compiled graphs) whose layers call ``complex_fourier_filter``."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("l2hmcc.runtime.pt.dynamics")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.fourier_filter = complex_fourier_filter
-    return module.Dynamics
-
-
 class FourierCase:
-    """The ε-only sampler with the Fourier filter (real pairs now, the complex product before)
-    and without it, compiled as jobs compile it; units: a trajectory without gradients and a
+    """The ε-only sampler with the Fourier filter (dense matmul, FFTs) and without it, compiled as jobs compile it; units: a trajectory without gradients and a
     train step (as ``LocalCase``)."""
 
     def __init__(self, chains: int, precision: str) -> None:
@@ -475,14 +453,13 @@ class FourierCase:
         self.v = U1.random_momenta(self.x, g)
         self.beta = torch.tensor(BETA, dtype=dtype)
         self.models: dict[str, Any] = {}
-        variants = {
-            "real": (Dynamics, 0.5),
-            "complex": (_complex_filter_dynamics(), 0.5),
-            "plain": (Dynamics, 0.0),
-        }
-        for name, (cls, m2) in variants.items():
+        for name, m2 in {"dense": 0.5, "fft": 0.5, "plain": 0.0}.items():
             cfg = DynamicsConfig(leapfrog=LAYERS, fourier=m2)
-            dyn = cls(U1, SHAPE, cfg, None, dtype=dtype)
+            dyn = Dynamics(U1, SHAPE, cfg, None, dtype=dtype)
+            if name == "fft":
+                dyn.kinetic_full = None  # the filter through FFTs
+            else:
+                assert name == "plain" or dyn.kinetic_full is not None
             dyn.compile_proposal()
             self.models[name] = dyn
 
@@ -490,8 +467,8 @@ class FourierCase:
 
 
 def fourier_section(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The filtered ε-only sampler: real-pair filter against the complex product and against
-    no filter, interleaved in one process."""
+    """The filtered ε-only sampler: the dense filter against the FFTs and against no filter,
+    interleaved in one process."""
     rows = []
     for precision in args.precisions:
         for chains in args.chains:
@@ -506,12 +483,11 @@ def fourier_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "chains": chains,
                 "precision": precision,
                 "ms": {k: 1e3 * v for k, v in r.median.items()},
-                "complex_over_real": {
-                    u: r.ratio(f"{u} complex", f"{u} real") for u in ("traj", "train")
+                "fft_over_dense": {u: r.ratio(f"{u} fft", f"{u} dense") for u in ("traj", "train")},
+                "dense_over_plain": {
+                    u: r.ratio(f"{u} dense", f"{u} plain") for u in ("traj", "train")
                 },
-                "real_over_plain": {
-                    u: r.ratio(f"{u} real", f"{u} plain") for u in ("traj", "train")
-                },
+                "fft_over_plain": {u: r.ratio(f"{u} fft", f"{u} plain") for u in ("traj", "train")},
                 "cold_compile_s": r.cold,
                 "warm_compile_s": r.warm,
                 "load": r.load,
@@ -672,8 +648,8 @@ def report_row(row: dict[str, Any]) -> None:
     elif row["section"] == "fourier":
         ms = ", ".join(f"{k} {v:.2f}" for k, v in row["ms"].items())
         ratios = ", ".join(
-            f"{u}: complex/real {row['complex_over_real'][u]:.2f}x, real/plain "
-            f"{row['real_over_plain'][u]:.2f}x"
+            f"{u}: fft/dense {row['fft_over_dense'][u]:.2f}x, dense/plain "
+            f"{row['dense_over_plain'][u]:.2f}x, fft/plain {row['fft_over_plain'][u]:.2f}x"
             for u in ("traj", "train")
         )
         print(

@@ -62,7 +62,7 @@ from ..common.config import DynamicsConfig
 from . import su_pairs
 from .compile import maybe_compile
 from .groups import GaugeGroup, real_dtype
-from .hmc import COMPILE_OPTIONS, fourier_filter
+from .hmc import COMPILE_OPTIONS, DenseFilter, fourier_filter, fourier_hartley
 from .lattice import (
     action_and_force,
     mean_plaquette,
@@ -73,6 +73,9 @@ from .lattice import (
 from .networks import LeapfrogNet, LocalNet, NetworkConfig, VNet, XNet, lattice_laplacian
 
 __all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability", "fourier_filter"]
+
+#: ``Dynamics``' buffers of the Fourier filter by matmuls (``fourier_hartley``), in its order
+_DENSE_BUFFERS = ("kinetic_full", "kinetic_hartley_0", "kinetic_hartley_1", "kinetic_hartley_2")
 
 
 #: devices whose networks run under ``torch.autocast`` when ``network_precision`` is bf16/fp16
@@ -254,6 +257,12 @@ class Dynamics(nn.Module):
     kinetic_log_m2: Tensor | None
     #: ``fourier > 0``: the Laplacian's eigenvalues on ``rfftn``'s half spectrum (not saved)
     kinetic_lap: Tensor
+    #: ``fourier > 0`` on a small lattice: the filter's buffers (``fourier_hartley``; not
+    #: saved; ``kinetic_hartley_2`` 3D only), else ``None`` (the filter through FFTs)
+    kinetic_full: Tensor | None
+    kinetic_hartley_0: Tensor | None
+    kinetic_hartley_1: Tensor | None
+    kinetic_hartley_2: Tensor | None
     #: SU(N) on planar pairs: the layer's units (``LAYER_UNITS``; compiled ones after
     #: ``compile_layers``)
     _pair_units: Mapping[str, Callable[..., Any]] = LAYER_UNITS
@@ -305,6 +314,9 @@ class Dynamics(nn.Module):
                 self.register_buffer("kinetic_log_m2", m2)
             lap = lattice_laplacian(self.lattice_shape, **factory)
             self.register_buffer("kinetic_lap", lap, persistent=False)
+            dense = fourier_hartley(self.lattice_shape, **factory) or ()
+            for i, name in enumerate(_DENSE_BUFFERS):
+                self.register_buffer(name, dense[i] if i < len(dense) else None, persistent=False)
         # not in the state_dict: derived from the masks, like them rebuilt from the config
         moved = self._moved_links(self._mask_array())
         moved = None if moved is None else moved.to(self.masks.device)
@@ -386,7 +398,16 @@ class Dynamics(nn.Module):
         """``K a`` with layer ``k``'s mass² (``fourier_filter``); ``fourier > 0`` only."""
         if self.kinetic_log_m2 is None:
             raise ValueError("dynamics: no Fourier filter (`fourier` is 0)")
-        return fourier_filter(a, self.kinetic_log_m2[k : k + 1], self.kinetic_lap)
+        return fourier_filter(
+            a, self.kinetic_log_m2[k : k + 1], self.kinetic_lap, self._kinetic_dense()
+        )
+
+    def _kinetic_dense(self) -> DenseFilter:
+        """The filter's buffers by matmuls (``fourier_hartley``), or ``None`` (FFTs)."""
+        bufs = [getattr(self, name, None) for name in _DENSE_BUFFERS]
+        if bufs[0] is None:  # no filter, a large lattice, or removed (FFTs)
+            return None
+        return tuple(b for b in bufs if b is not None)
 
     def _vnet(self, k: int) -> LeapfrogNet | None:
         if not len(self.vnets):
@@ -635,7 +656,9 @@ class Dynamics(nn.Module):
         kin = (  # Fourier acceleration (dynamics' `fourier`), or None
             None
             if log_m2 is None
-            else functools.partial(fourier_filter, log_m2=log_m2, lap=self.kinetic_lap)
+            else functools.partial(
+                fourier_filter, log_m2=log_m2, lap=self.kinetic_lap, dense=self._kinetic_dense()
+            )
         )
         v, logdet = self._v_step(vnet, eps, x, v, f if kin is None else kin(f), logdet, inverse)
         if xnet_first is None and xnet_second is None:
