@@ -17,6 +17,7 @@ output zeros reproduces this trajectory bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,13 +64,49 @@ def as_real(x: float | tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     return tf.convert_to_tensor(x, dtype=dtype)
 
 
+#: Lattices of at most this many sites apply the Fourier filter as Hartley transforms by small
+#: matmuls (``fourier_hartley``), larger ones through FFTs (mirror of ``pt/hmc.py``).
+FOURIER_DENSE_MAX_VOLUME = 1024
+
+
+@functools.lru_cache(maxsize=16)
+def fourier_hartley(shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """``λ(k)`` on the full spectrum ``[*L]`` and per axis the Hartley matrix ``H_d[k, x] =
+    cos(2πkx/L_d) + sin(2πkx/L_d)``, float64 (mirror of ``pt/hmc.py``'s ``fourier_hartley``)."""
+    grids = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in shape), indexing="ij")
+    lap = sum(
+        (4 * np.sin(math.pi * g / n) ** 2 for g, n in zip(grids, shape, strict=True)),
+        np.zeros(shape),
+    )
+    mats = []
+    for n in shape:
+        t = 2 * math.pi * np.outer(np.arange(n, dtype=np.float64), np.arange(n)) / n
+        mats.append(np.cos(t) + np.sin(t))
+    return (lap, *mats)
+
+
 def fourier_filter(
     a: tf.Tensor, log_m2: tf.Tensor, lap: np.ndarray, shape: Sequence[int]
 ) -> tf.Tensor:
     """``K a`` for a field ``a`` ``[B, D, *L]`` of the links: Fourier acceleration (mirror of
     ``pt/hmc.py``'s ``fourier_filter``), ``K̂(k) = √((4D + m²)/(λ(k) + m²))``,
     ``m² = e^{log_m2}``, ``lap`` the Laplacian's eigenvalues ``λ`` on the half spectrum of the
-    lattice ``shape``."""
+    lattice ``shape``.  Up to ``FOURIER_DENSE_MAX_VOLUME`` sites as separable Hartley transforms
+    by matmuls, ``K a = H (K̂/V) H a`` axis by axis (``K̂`` is even in every ``k_d`` apart)."""
+    if math.prod(shape) <= FOURIER_DENSE_MAX_VOLUME:
+        full, *mats = fourier_hartley(tuple(int(n) for n in shape))
+        n_dim = full.ndim
+        m2 = tf.exp(log_m2)
+        k = tf.sqrt((4 * n_dim + m2) / (tf.constant(full.astype(lap.dtype)) + m2)) / full.size
+        x = tf.reshape(a, [-1, *shape])
+        rotate = [0, n_dim, *range(1, n_dim)]  # the last axis first: n_dim rotations are none
+        hs = [tf.constant(h.astype(lap.dtype)) for h in mats]
+        for h in reversed(hs):
+            x = tf.transpose(tf.tensordot(x, h, axes=[[n_dim], [0]]), rotate)
+        x = x * k
+        for h in reversed(hs):
+            x = tf.transpose(tf.tensordot(x, h, axes=[[n_dim], [0]]), rotate)
+        return tf.reshape(x, tf.shape(a))
     n_dim = lap.ndim
     m2 = tf.exp(log_m2)
     k = tf.sqrt((4 * n_dim + m2) / (tf.constant(lap) + m2))
