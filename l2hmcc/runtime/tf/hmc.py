@@ -92,21 +92,36 @@ def fourier_filter(
     ``pt/hmc.py``'s ``fourier_filter``), ``K̂(k) = √((4D + m²)/(λ(k) + m²))``,
     ``m² = e^{log_m2}``, ``lap`` the Laplacian's eigenvalues ``λ`` on the half spectrum of the
     lattice ``shape``.  Up to ``FOURIER_DENSE_MAX_VOLUME`` sites as separable Hartley transforms
-    by matmuls, ``K a = H (K̂/V) H a`` axis by axis (``K̂`` is even in every ``k_d`` apart)."""
-    if math.prod(shape) <= FOURIER_DENSE_MAX_VOLUME:
-        full, *mats = fourier_hartley(tuple(int(n) for n in shape))
-        n_dim = full.ndim
-        m2 = tf.exp(log_m2)
-        k = tf.sqrt((4 * n_dim + m2) / (tf.constant(full.astype(lap.dtype)) + m2)) / full.size
-        x = tf.reshape(a, [-1, *shape])
-        rotate = [0, n_dim, *range(1, n_dim)]  # the last axis first: n_dim rotations are none
-        hs = [tf.constant(h.astype(lap.dtype)) for h in mats]
-        for h in reversed(hs):
-            x = tf.transpose(tf.tensordot(x, h, axes=[[n_dim], [0]]), rotate)
-        x = x * k
-        for h in reversed(hs):
-            x = tf.transpose(tf.tensordot(x, h, axes=[[n_dim], [0]]), rotate)
-        return tf.reshape(x, tf.shape(a))
+    by matmuls, ``K a = H (K̂/V) H a`` axis by axis (``K̂`` is even in every ``k_d`` apart),
+    and so are 3D lattices of every size: TensorFlow has no gradient of ``irfft3d``."""
+    if math.prod(shape) <= FOURIER_DENSE_MAX_VOLUME or len(shape) == 3:
+        return fourier_filter_hartley(a, log_m2, lap, shape)
+    return fourier_filter_fft(a, log_m2, lap, shape)
+
+
+def fourier_filter_hartley(
+    a: tf.Tensor, log_m2: tf.Tensor, lap: np.ndarray, shape: Sequence[int]
+) -> tf.Tensor:
+    """``fourier_filter`` by Hartley matmuls, ``K a = H (K̂/V) H a`` axis by axis."""
+    full, *mats = fourier_hartley(tuple(int(n) for n in shape))
+    n_dim = full.ndim
+    m2 = tf.exp(log_m2)
+    k = tf.sqrt((4 * n_dim + m2) / (tf.constant(full.astype(lap.dtype)) + m2)) / full.size
+    x = tf.reshape(a, [-1, *shape])
+    rotate = [0, n_dim, *range(1, n_dim)]  # the last axis first: n_dim rotations are none
+    hs = [tf.constant(h.astype(lap.dtype)) for h in mats]
+    for h in reversed(hs):
+        x = tf.transpose(tf.tensordot(x, h, axes=[[n_dim], [0]]), rotate)
+    x = x * k
+    for h in reversed(hs):
+        x = tf.transpose(tf.tensordot(x, h, axes=[[n_dim], [0]]), rotate)
+    return tf.reshape(x, tf.shape(a))
+
+
+def fourier_filter_fft(
+    a: tf.Tensor, log_m2: tf.Tensor, lap: np.ndarray, shape: Sequence[int]
+) -> tf.Tensor:
+    """``fourier_filter`` through ``rfftnd``/``irfftnd`` (no gradient in 3D)."""
     n_dim = lap.ndim
     m2 = tf.exp(log_m2)
     k = tf.sqrt((4 * n_dim + m2) / (tf.constant(lap) + m2))

@@ -63,7 +63,7 @@ def test_masses_are_variables_of_the_dynamics() -> None:
 
 
 @pytest.mark.parametrize("shape", [(6, 4), (5, 7), (3, 4, 2), (5, 3, 3)])
-def test_hartley_filter_equals_the_ffts(shape, monkeypatch) -> None:
+def test_hartley_filter_equals_the_ffts(shape) -> None:
     """The filter by Hartley matmuls (lattices up to ``FOURIER_DENSE_MAX_VOLUME`` sites) gives
     the FFTs' values to 1e-12 in float64; its gradient w.r.t. ``log m²`` is the FFTs' (2D,
     relative 1e-12; TensorFlow has no gradient of ``irfft3d``) and their central difference
@@ -76,23 +76,22 @@ def test_hartley_filter_equals_the_ffts(shape, monkeypatch) -> None:
     w = tf.constant(rng.standard_normal((3, len(shape), *shape)))
     lap = lattice_laplacian(shape)
     outs, grads = [], []
-    for limit in (0, hmc.FOURIER_DENSE_MAX_VOLUME):
-        monkeypatch.setattr(hmc, "FOURIER_DENSE_MAX_VOLUME", limit)
+    for fft in (True, False):
+        apply = hmc.fourier_filter_fft if fft else hmc.fourier_filter_hartley
         log_m2 = tf.Variable([math.log(0.7)], dtype=tf.float64)
         with tf.GradientTape() as tape:
-            out = hmc.fourier_filter(a, log_m2, lap, shape)
+            out = apply(a, log_m2, lap, shape)
             total = tf.reduce_sum(out * w)
         outs.append(out.numpy())
-        if len(shape) == 2 or limit:
+        if len(shape) == 2 or not fft:
             grads.append(float(tape.gradient(total, log_m2)[0]))
     assert np.abs(outs[0] - outs[1]).max() < 1e-12
     assert np.abs(outs[0] - a.numpy()).max() > 0.1
-    monkeypatch.setattr(hmc, "FOURIER_DENSE_MAX_VOLUME", 0)
     h = 1e-5
     plus, minus = (
         float(
             tf.reduce_sum(
-                hmc.fourier_filter(
+                hmc.fourier_filter_fft(
                     a, tf.constant([math.log(0.7) + s], dtype=tf.float64), lap, shape
                 )
                 * w
@@ -104,3 +103,33 @@ def test_hartley_filter_equals_the_ffts(shape, monkeypatch) -> None:
     assert abs(grads[-1] - central) < 1e-7 * abs(central) and abs(central) > 1e-3
     if len(shape) == 2:
         assert abs(grads[0] - grads[1]) < 1e-12 * abs(grads[0])
+
+
+def test_a_3d_filter_has_a_gradient_beyond_the_dense_volume() -> None:
+    """TensorFlow has no gradient of ``irfft3d``: a 3D lattice larger than
+    ``FOURIER_DENSE_MAX_VOLUME`` still filters by Hartley matmuls, so training gets the mass's
+    gradient (against a central difference, relative 1e-6)."""
+    from l2hmcc.runtime.tf import hmc
+    from l2hmcc.runtime.tf.networks import lattice_laplacian
+
+    shape = (12, 10, 10)
+    assert math.prod(shape) > hmc.FOURIER_DENSE_MAX_VOLUME
+    rng = np.random.default_rng(3)
+    a = tf.constant(rng.standard_normal((1, 3, *shape)))
+    w = tf.constant(rng.standard_normal((1, 3, *shape)))
+    lap = lattice_laplacian(shape)
+
+    def total(log_m2: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(hmc.fourier_filter(a, log_m2, lap, shape) * w)
+
+    log_m2 = tf.Variable([math.log(0.7)], dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        value = total(log_m2)
+    grad = tape.gradient(value, log_m2)
+    assert grad is not None
+    h = 1e-5
+    central = float(
+        total(tf.constant([math.log(0.7) + h], tf.float64))
+        - total(tf.constant([math.log(0.7) - h], tf.float64))
+    ) / (2 * h)
+    assert abs(float(grad[0]) - central) < 1e-6 * abs(central) and abs(central) > 1e-3
