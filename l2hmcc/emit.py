@@ -126,7 +126,10 @@ def _check_replace(out: Path, force: bool) -> None:
         raise EmitError(
             "E304",
             f"refusing to replace `{out}`: it is not an l2hmcc job directory ({why})",
-            help="choose another directory with `-o`",
+            help="choose another directory with `-o`"
+            if e.missing
+            else "a job written by another l2hmcc version (its record no longer reads) is"
+            " replaced only by hand: remove it yourself, or choose another directory with `-o`",
         ) from None
     listed = {f.path for f in rec.files}
     foreign = [
