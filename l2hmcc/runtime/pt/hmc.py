@@ -77,17 +77,18 @@ def fourier_hartley(
     ``FOURIER_DENSE_MAX_VOLUME`` sites."""
     if math.prod(shape) > FOURIER_DENSE_MAX_VOLUME:
         return None
-    f64 = torch.float64
-    grids = torch.meshgrid(*(torch.arange(n, dtype=f64) for n in shape), indexing="ij")
+    # float64 on the device itself (no host-to-device copy), then the model's dtype
+    f64: dict[str, Any] = {"dtype": torch.float64, "device": device}
+    grids = torch.meshgrid(*(torch.arange(n, **f64) for n in shape), indexing="ij")
     lap = sum(
         (4 * torch.sin(math.pi * g / n) ** 2 for g, n in zip(grids, shape, strict=True)),
-        torch.zeros(shape, dtype=f64),
+        torch.zeros(shape, **f64),
     )
     mats = []
     for n in shape:
-        t = 2 * math.pi * torch.outer(torch.arange(n, dtype=f64), torch.arange(n, dtype=f64)) / n
+        t = 2 * math.pi * torch.outer(torch.arange(n, **f64), torch.arange(n, **f64)) / n
         mats.append(torch.cos(t) + torch.sin(t))
-    return tuple(m.to(dtype=dtype, device=device) for m in (lap, *mats))
+    return tuple(m.to(dtype=dtype) for m in (lap, *mats))
 
 
 def fourier_filter(a: Tensor, log_m2: Tensor, lap: Tensor, dense: DenseFilter = None) -> Tensor:
