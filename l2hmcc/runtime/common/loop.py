@@ -19,7 +19,7 @@ A framework's ``Trainer`` sets the attributes annotated below in its ``__init__`
 the tensor work: ``train_step(beta)``, ``_reduce(metrics)`` (scalars averaged over ranks),
 ``_scalar(value)`` (a host scalar tensor: ``time_s``, ``step_size``, ``n_steps``),
 ``_flag(value)`` (the stop flag as a tensor the ranks average), ``_mean(value)`` (a metric's
-mean, for the log line), ``_beta_tensor(beta)``, ``_hmc_integrator()`` (the compiled HMC
+mean, for the log line), ``_beta_tensor(beta)``, ``_hmc_integrator(fourier)`` (the compiled HMC
 integrator or ``None``), ``state_dict()``/``load_state_dict(state)`` and the checkpoint files
 (``checkpoint_suffix``, ``_write_checkpoint``, ``_read_checkpoint``).
 """

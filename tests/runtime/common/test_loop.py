@@ -59,7 +59,7 @@ class Walk(TrainerLoop):
     def _beta_tensor(self, beta: float) -> Any:
         return np.asarray(beta)
 
-    def _hmc_integrator(self) -> Any:
+    def _hmc_integrator(self, fourier: float = 0.0) -> Any:
         return None
 
     def _scalar(self, value: float) -> Any:

@@ -239,8 +239,8 @@ def test_xla_mode_falls_back_to_graph_with_a_warning(mode: str, message: str) ->
     for t in (ref, tr):
         layer = t.model.apply_layer
 
-        def with_expm(*args, layer=layer):
-            x, v, logdet, action, f = layer(*args)
+        def with_expm(*args, layer=layer, **kwargs):
+            x, v, logdet, action, f = layer(*args, **kwargs)
             zero = tf.math.real(tf.linalg.trace(tf.linalg.expm(tf.zeros([2, 2], tf.complex128))))
             return x, v, logdet + 0.0 * zero, action, f
 
