@@ -96,6 +96,23 @@ def chain_seed(seed: int, rank: int) -> int:
     return seed + 1_000_003 * rank
 
 
+def ablation_trainer(trainer: Any, **options: Any) -> Any:
+    """The ablation of ``trainer``: a fresh trainer of the same class with the same group,
+    lattice, β schedule, dynamics (step sizes and any Fourier masses, trained again), loss and
+    training config, and no networks. ``options``: the trainer's keyword options (backend,
+    log, hooks)."""
+    return type(trainer)(
+        trainer.group,
+        trainer.lattice_shape,
+        trainer.beta,
+        trainer.dynamics_config,
+        None,
+        trainer.loss_config,
+        trainer.config,
+        **options,
+    )
+
+
 class JobDriver(ABC):
     """One process's run of a generated job (see the module docstring); a framework's ``Run``
     implements the abstract methods and sets the class attributes."""
@@ -335,14 +352,8 @@ class JobDriver(ABC):
         """Train the same spec without networks (a fresh trainer of the same class: same
         dynamics, loss, β schedule, steps and seed; no checkpoints), then evaluate it like the
         trained sampler.  Its histories and summary block are written beside the sampler's."""
-        ab = type(trainer)(
-            trainer.group,
-            trainer.lattice_shape,
-            trainer.beta,
-            trainer.dynamics_config,
-            None,
-            trainer.loss_config,
-            trainer.config,
+        ab = ablation_trainer(
+            trainer,
             backend=self.backend,
             log=self.log,
             on_step=self.on_step,

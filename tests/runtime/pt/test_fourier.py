@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from l2hmcc.runtime.common.driver import ablation_trainer
 from l2hmcc.runtime.pt import hmc
 from l2hmcc.runtime.pt.dynamics import Dynamics, DynamicsConfig, fourier_filter
 from l2hmcc.runtime.pt.groups import SU2, U1, wrap
@@ -210,7 +211,7 @@ def test_the_masses_are_learned_with_the_step_sizes() -> None:
 
 def test_the_ablation_keeps_the_filter() -> None:
     """The driver's ablation is a trainer of the same class with the same dynamics config and
-    no networks (``driver.ablation``): it trains the step sizes and the masses."""
+    no networks (``driver.ablation_trainer``, as the driver builds it): it trains the step sizes and the masses."""
     trainer = Trainer(
         U1,
         (4, 4),
@@ -229,16 +230,7 @@ def test_the_ablation_keeps_the_filter() -> None:
         ),
         log=None,
     )
-    ab = type(trainer)(
-        trainer.group,
-        trainer.lattice_shape,
-        trainer.beta,
-        trainer.dynamics_config,
-        None,
-        trainer.loss_config,
-        trainer.config,
-        log=None,
-    )
+    ab = ablation_trainer(trainer, log=None)
     assert not len(ab.model.vnets) and ab.model.kinetic_log_m2 is not None
     before = ab.model.kinetic_log_m2.detach().clone()
     ab.train()
