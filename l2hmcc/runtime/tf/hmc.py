@@ -197,6 +197,32 @@ def leapfrog(
     return out[0], out[1]
 
 
+def _tensor_arguments(
+    compiled: LeapfrogFn, check: Callable[[tf.Tensor], None] | None = None
+) -> LeapfrogFn:
+    """``compiled(links, p, beta, eps, n_steps)`` called with ``β`` and ``ε`` as tensors of the
+    momenta's dtype and the step count as an int32 tensor (so a new ε, β or count reuses the
+    compiled function); ``check(links)`` first, if given."""
+
+    def run(
+        links: tf.Tensor,
+        p: tf.Tensor,
+        beta: float | tf.Tensor,
+        eps: float | tf.Tensor,
+        n_steps: int,
+    ) -> tuple[tf.Tensor, ...]:
+        if check is not None:
+            check(links)
+        rdt = p.dtype
+        steps = tf.constant(int(n_steps), tf.int32)
+        out: tuple[tf.Tensor, ...] = compiled(
+            links, p, as_real(beta, rdt), as_real(eps, rdt), steps
+        )
+        return out
+
+    return run
+
+
 def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
     """The integrator ``hmc_step`` uses (``integrator=`` argument), compiled: ``"xla"``
     (``tf.function(jit_compile=True)``, falling back to a plain ``tf.function`` with a warning
@@ -206,20 +232,7 @@ def compile_leapfrog(mode: str | bool = "xla") -> LeapfrogFn:
     compiled too (the ``metropolis`` attribute, which ``hmc_step`` uses)."""
     compiled = compile_function(_leapfrog, mode, name="leapfrog")
     finish = compile_function(_metropolis, mode, name="metropolis")
-
-    def run(
-        links: tf.Tensor,
-        p: tf.Tensor,
-        beta: float | tf.Tensor,
-        eps: float | tf.Tensor,
-        n_steps: int,
-    ) -> tuple[tf.Tensor, ...]:
-        rdt = p.dtype
-        steps = tf.constant(int(n_steps), tf.int32)
-        out: tuple[tf.Tensor, ...] = compiled(
-            links, p, as_real(beta, rdt), as_real(eps, rdt), steps
-        )
-        return out
+    run = _tensor_arguments(compiled)
 
     def metropolis(
         links: tf.Tensor,
@@ -268,25 +281,11 @@ def fourier_leapfrog(
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         return _leapfrog(links, p, beta, eps, n_steps, kinetic)
 
-    compiled = compile_function(integrate, mode, name="Fourier leapfrog")
-
-    def run(
-        links: tf.Tensor,
-        p: tf.Tensor,
-        beta: float | tf.Tensor,
-        eps: float | tf.Tensor,
-        n_steps: int,
-    ) -> tuple[tf.Tensor, ...]:
+    def u1_only(links: tf.Tensor) -> None:
         if links.dtype.is_complex:
             raise ValueError("hmc.fourier: U1 links only")
-        rdt = p.dtype
-        steps = tf.constant(int(n_steps), tf.int32)
-        out: tuple[tf.Tensor, ...] = compiled(
-            links, p, as_real(beta, rdt), as_real(eps, rdt), steps
-        )
-        return out
 
-    return run
+    return _tensor_arguments(compile_function(integrate, mode, name="Fourier leapfrog"), u1_only)
 
 
 def hmc_step(
