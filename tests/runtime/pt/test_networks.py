@@ -258,3 +258,66 @@ def test_unequal_hidden_widths_and_the_activation_registry() -> None:
     x = U1.random(2, (4, 4), generator=gen())
     assert all(o is not None and o.shape == x.shape for o in net(x, x))
     assert set(ACTIVATIONS) == set(ACTIVATION_NAMES)  # what the configs accept exists here
+
+
+def _padded_conv_stack(net, links, mask):
+    """The x-network's conv stack and dense layer as defined: every convolution of the input
+    padded periodically by ``pads`` (``full``: k − 1 on each side), then pool, flatten in
+    memory order, dense (the reference for ``circular_conv`` and the folded dense layer)."""
+    h = net.embed(links, mask)
+    if net.n_dim == 2:
+        h = h.contiguous(memory_format=torch.channels_last)
+    for conv, (lo, hi), pool in zip(net.convs, net.pads, net.config.conv_pool, strict=True):
+        h = net.act(conv(periodic_pad(h, lo, hi)))
+        if pool > 1:
+            h = max_pool(h, pool)
+    flat = h.permute(0, 2, 3, 1).flatten(1) if net.n_dim == 2 else h.flatten(1)
+    return net.act(net.conv_dense(flat))
+
+
+@pytest.mark.parametrize(
+    ("shape", "padding", "kernels", "pool", "dtype", "tol"),
+    [
+        ((8, 8), "full", (4, 3), (1, 1), F64, 1e-12),  # last output extended: dense folded
+        ((8, 8), "full", (4, 3), (2, 1), F64, 1e-12),
+        ((8, 8), "full", (3, 4), (1, 2), F64, 1e-12),  # pooled last: no fold
+        ((8, 8), "same", (3, 4), (1, 1), F64, 1e-12),
+        ((6, 4, 4), "full", (3, 2), (1, 1), F64, 1e-12),  # 3D: channels-first features
+        ((16, 16), "full", (4, 4), (1, 1), torch.float32, 1e-5),
+    ],
+)
+def test_circular_convs_and_folded_dense_are_the_padded_stack(
+    shape, padding, kernels, pool, dtype, tol
+) -> None:
+    """``full`` padding: the runtime computes each conv output's distinct (periodic) values and
+    folds the dense weight instead of extending the last output; ``circular_conv`` has its own
+    backward. Values and the gradients of the links and every parameter equal the padded
+    stack's to rounding (relative ``tol``)."""
+    cfg = NetworkConfig(
+        conv_filters=(3, 5),
+        conv_kernels=kernels,
+        conv_pool=pool,
+        conv_padding=padding,
+        hidden=(8,),
+        head_init=1.0,
+    )
+    torch.manual_seed(0)
+    net = XNet(U1, shape, cfg, dtype=dtype)
+    links = U1.random(3, shape, dtype=dtype, generator=gen())
+    mask = (torch.rand(len(shape), *shape, generator=gen(1)) > 0.5).to(dtype)
+    weights = torch.randn(3, net.conv_dense.out_features, generator=gen(2), dtype=dtype)
+    results = []
+    for fn in (_padded_conv_stack, lambda n, x, m: n._conv_dense_out(n.embed(x, m))):
+        x = links.clone().requires_grad_(True)
+        net.zero_grad()
+        out = fn(net, x, mask)
+        (out * weights).sum().backward()
+        grads = [p.grad for p in (*net.convs.parameters(), *net.conv_dense.parameters())]
+        results.append([out.detach(), x.grad, *grads])
+    for ref, got in zip(*results, strict=True):
+        assert got is not None and ref is not None and got.shape == ref.shape
+        assert (got - ref).abs().max() <= tol * ref.abs().max()
+    if padding == "full" and pool[-1] == 1:  # the dense layer reads the distinct values only
+        h, extend = net._conv_stack(net.embed(links, mask))
+        assert extend == kernels[-1] - 1
+        assert h[0].numel() < net.conv_dense.in_features
