@@ -2,10 +2,10 @@
 
 Each *variant* is a spec (default ``specs/u1-report.l2h``) with ``--set`` overrides, trained at
 one fixed β from the same HMC-thermalised chains, then measured beside the ε-only ablation
-(the same dynamics without networks, only the step sizes ε_k trained) and HMC tuned to 75 %
-acceptance at trajectory length 1, all from the same start, in interleaved blocks timed in
-process CPU time (one thread; eager everywhere, so per-CPU-second figures compare like with
-like).  Per sampler it reports:
+(the same dynamics without networks: only the step sizes ε_k and any Fourier masses trained)
+and HMC tuned to 75 % acceptance at trajectory length 1, all from the same start, in
+interleaved blocks timed in process CPU time (one thread; eager everywhere, so per-CPU-second
+figures compare like with like).  Per sampler it reports:
 
 * τ_int(Q) of the integer charge (Madras–Sokal window, ``≥`` when not converged) per
   trajectory, per force evaluation (× forces per trajectory) and per CPU second (× CPU s per
@@ -57,7 +57,7 @@ from l2hmcc.runtime.pt.trainer import Trainer  # noqa: E402
 
 #: Named variants: ``--set`` overrides of the base spec.
 VARIANTS: dict[str, tuple[str, ...]] = {
-    # the report's recipe as it is (head_init 0.01, lr 3e-4 for all, charge 1 + plaquette 0.01)
+    # the report's spec as it is (specs/u1-report.l2h: specs/u1.l2h's recipe, annealed)
     "report": (),
     # heads at exactly zero: the ε-only sampler at step 0
     "zero": ("network.head_init=0",),
@@ -136,10 +136,15 @@ def jumps(s: Series, burn: int) -> dict[str, Any]:
     return out
 
 
+#: the dynamics' parameters that are not networks: what an ablation (``network none``) trains
+INTEGRATOR_PARAMETERS = frozenset({"log_step_size", "kinetic_log_m2"})
+
+
 def grads_at_init(tr: Trainer, beta: float, batches: int) -> dict[str, Any]:
-    """Norms of the gradient of each weighted loss term on the step sizes and on the networks,
-    averaged over ``batches`` proposals from the trainer's (thermalised) chains, and the
-    terms' values (the model as initialised, train mode)."""
+    """Norms of the gradient of each weighted loss term on the integrator's own parameters
+    (the step sizes and any Fourier masses, ``INTEGRATOR_PARAMETERS``: the ``eps`` figures)
+    and on the networks, averaged over ``batches`` proposals from the trainer's (thermalised)
+    chains, and the terms' values (the model as initialised, train mode)."""
     tr.model.train()
     bt = tr._beta_tensor(beta)
     named = [(n, p) for n, p in tr.model.named_parameters() if p.requires_grad]
@@ -161,7 +166,7 @@ def grads_at_init(tr: Trainer, beta: float, batches: int) -> dict[str, Any]:
             sq = {"eps": 0.0, "nets": 0.0}
             for (n, _p), g in zip(named, grads, strict=True):
                 if g is not None:
-                    sq["eps" if n == "log_step_size" else "nets"] += float(g.square().sum())
+                    sq["eps" if n in INTEGRATOR_PARAMETERS else "nets"] += float(g.square().sum())
             for k, v2 in sq.items():
                 out.setdefault(f"{term}_{k}", []).append(math.sqrt(v2))
             out.setdefault(f"{term}_value", []).append(float(value.detach()))
