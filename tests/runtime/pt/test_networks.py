@@ -276,18 +276,19 @@ def _padded_conv_stack(net, links, mask):
 
 
 @pytest.mark.parametrize(
-    ("shape", "padding", "kernels", "pool", "dtype", "tol"),
+    ("shape", "padding", "kernels", "pool", "act", "dtype", "tol"),
     [
-        ((8, 8), "full", (4, 3), (1, 1), F64, 1e-12),  # last output extended: dense folded
-        ((8, 8), "full", (4, 3), (2, 1), F64, 1e-12),
-        ((8, 8), "full", (3, 4), (1, 2), F64, 1e-12),  # pooled last: no fold
-        ((8, 8), "same", (3, 4), (1, 1), F64, 1e-12),
-        ((6, 4, 4), "full", (3, 2), (1, 1), F64, 1e-12),  # 3D: channels-first features
-        ((16, 16), "full", (4, 4), (1, 1), torch.float32, 1e-5),
+        ((8, 8), "full", (4, 3), (1, 1), "relu", F64, 1e-12),  # last output folded into dense
+        ((8, 8), "full", (4, 3), (2, 1), "relu", F64, 1e-12),  # pool of 8 (+1 owed), then relu
+        ((8, 8), "full", (4, 3), (2, 1), "swish", F64, 1e-12),  # swish before the pool
+        ((8, 8), "full", (3, 4), (1, 2), "tanh", F64, 1e-12),  # 11 + 3 pooled: extended first
+        ((8, 8), "same", (3, 4), (1, 1), "relu", F64, 1e-12),
+        ((6, 4, 4), "full", (3, 2), (1, 1), "relu", F64, 1e-12),  # 3D: channels-first features
+        ((16, 16), "full", (4, 4), (1, 1), "relu", torch.float32, 1e-5),
     ],
 )
 def test_circular_convs_and_folded_dense_are_the_padded_stack(
-    shape, padding, kernels, pool, dtype, tol
+    shape, padding, kernels, pool, act, dtype, tol
 ) -> None:
     """``full`` padding: the runtime computes each conv output's distinct (periodic) values and
     folds the dense weight instead of extending the last output; ``circular_conv`` has its own
@@ -299,6 +300,7 @@ def test_circular_convs_and_folded_dense_are_the_padded_stack(
         conv_pool=pool,
         conv_padding=padding,
         hidden=(8,),
+        activation=act,
         head_init=1.0,
     )
     torch.manual_seed(0)
@@ -321,3 +323,51 @@ def test_circular_convs_and_folded_dense_are_the_padded_stack(
         h, extend = net._conv_stack(net.embed(links, mask))
         assert extend == kernels[-1] - 1
         assert h[0].numel() < net.conv_dense.in_features
+
+
+def test_folded_dense_weight_is_reused_only_while_the_weight_is_unchanged() -> None:
+    """Two calls with gradients share one fold (their weight gradients meet there): the
+    gradients are the padded stack's; a changed weight (in place) is folded again."""
+    cfg = NetworkConfig(conv_filters=(3,), conv_kernels=(3,), conv_padding="full", hidden=(8,))
+    torch.manual_seed(0)
+    net = XNet(U1, (6, 6), cfg, dtype=F64)
+    links = U1.random(2, (6, 6), dtype=F64, generator=gen())
+    masks = [(torch.rand(2, 6, 6, generator=gen(i)) > 0.5).to(F64) for i in (1, 2)]
+    grads = []
+    for fn in (_padded_conv_stack, lambda n, x, m: n._conv_dense_out(n.embed(x, m))):
+        x = links.clone().requires_grad_(True)
+        net.zero_grad()
+        first = fn(net, x, masks[0])
+        second = fn(net, torch.sin(x), masks[1])
+        (first.sum() + (second * second).sum()).backward()
+        grads.append([x.grad, net.conv_dense.weight.grad, net.convs[0].weight.grad])
+    for ref, got in zip(*grads, strict=True):
+        assert (got - ref).abs().max() <= 1e-12 * ref.abs().max()
+    with torch.no_grad():
+        before = net._conv_dense_out(net.embed(links, masks[0]))
+        net.conv_dense.weight.mul_(2.0)
+        after = net._conv_dense_out(net.embed(links, masks[0]))
+        expected = _padded_conv_stack(net, links, masks[0])
+    assert not torch.allclose(before, after)
+    assert (after - expected).abs().max() <= 1e-12 * expected.abs().max()
+
+
+def test_the_seed_networks_conv_stack_is_the_padded_stack() -> None:
+    """``seed_u1_network`` (16 → 19 → 22 → 25, pooled to 12 → 15; fp64): the circular
+    convolutions, the pool of 22 with one row owed, the folded dense layer."""
+    torch.manual_seed(0)
+    net = XNet(U1, (16, 16), seed_u1_network(), dtype=F64)
+    links = U1.random(2, (16, 16), dtype=F64, generator=gen())
+    mask = (torch.rand(2, 16, 16, generator=gen(1)) > 0.5).to(F64)
+    results = []
+    for fn in (_padded_conv_stack, lambda n, x, m: n._conv_dense_out(n.embed(x, m))):
+        x = links.clone().requires_grad_(True)
+        net.zero_grad()
+        out = fn(net, x, mask)
+        (out * out).sum().backward()
+        grads = [p.grad for p in (*net.convs.parameters(), *net.conv_dense.parameters())]
+        results.append([out.detach(), x.grad, *grads])
+    for ref, got in zip(*results, strict=True):
+        assert (got - ref).abs().max() <= 1e-12 * ref.abs().max()
+    h, extend = net._conv_stack(net.embed(links, mask))
+    assert tuple(h.shape[1:]) == (32, 12, 12) and extend == 3  # 4 608 of the 7 200 features
