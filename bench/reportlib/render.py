@@ -687,9 +687,10 @@ def _physics(ph: dict[str, Any] | None, figs: dict[str, str]) -> str:
         abl_cpu = sum(t["cpu_s"] for t in ph["training_ablation"])
         text += (
             "**Ablation:** the same spec without networks (`Dynamics(network=None)`: only the "
-            "per-layer step sizes ε_k train, with the same loss, schedule and steps; "
-            f"{num(abl_cpu / 60)} min CPU): what the networks add over a learned-ε leapfrog of "
-            "the same length.\n\n"
+            "integrator's own parameters train, the per-layer step sizes ε_k and, with "
+            "`dynamics.fourier`, the per-layer Fourier masses, with the same loss, schedule and "
+            f"steps; {num(abl_cpu / 60)} min CPU): what the networks add over a learned "
+            "leapfrog of the same length.\n\n"
         )
     rows = [
         [
