@@ -17,10 +17,12 @@ do not count the time other processes held the core. Sections:
 * **compile latency**: the first call of each compiled unit with an empty inductor cache
   (cold: the process uses a fresh ``TORCHINDUCTOR_CACHE_DIR`` unless one is set) and again
   after ``torch._dynamo.reset()`` with the cache filled (warm);
-* **network local** (``--sections local``): specs/u1.l2h's v-networks (``LOCAL``), trajectory
-  and train step (proposal with gradients and a backward), compiled as jobs compile them;
-  with ``--baseline REV`` also the runtime of git revision REV (exported with ``git archive``
-  and imported beside the current one), interleaved, with the speed-up of now over REV;
+* **network local** (``--sections local``): specs/u1.l2h's v-networks (``LOCAL``) with its
+  Fourier filter (``dynamics.fourier``, ``--fourier``, default 0.5 as the spec has it),
+  trajectory and train step (proposal with gradients and a backward), compiled as jobs compile
+  them, beside the filtered ε-only sampler (``eps``: the ablation, no networks); with
+  ``--baseline REV`` also the runtime of git revision REV (exported with ``git archive`` and
+  imported beside the current one), interleaved, with the speed-up of now over REV;
 * **Fourier filter** (``--sections fourier``): the ε-only sampler with the filter
   (``network none``, ``dynamics.fourier = 0.5``; 8 layers, compiled as jobs compile it) with
   the filter as separable Hartley transforms by small matmuls (``fourier_hartley``, what U1
@@ -347,12 +349,20 @@ def baseline_runtime(rev: str) -> Any:
 
 
 class LocalCase:
-    """``network local`` (``LOCAL``, specs/u1.l2h's v-networks) compiled as generated jobs
-    compile it, now and, with ``baseline``, as the runtime of another revision did; units: a
-    trajectory without gradients and a train step (the proposal with gradients and the backward
-    of a loss of it: ``logdet``, the acceptance-weighted ``cos`` distance, ``Σ v²``)."""
+    """``network local`` (``LOCAL``, specs/u1.l2h's v-networks) with the Fourier filter
+    ``fourier`` (``dynamics.fourier``; 0: none) compiled as generated jobs compile it, now and,
+    with ``baseline``, as the runtime of another revision did, and the filtered ε-only sampler
+    (``eps``, now's runtime: the ablation's cost); units: a trajectory without gradients and a
+    train step (the proposal with gradients and the backward of a loss of it: ``logdet``, the
+    acceptance-weighted ``cos`` distance, ``Σ v²``)."""
 
-    def __init__(self, chains: int, precision: str, baseline: tuple[str, Any] | None) -> None:
+    def __init__(
+        self,
+        chains: int,
+        precision: str,
+        baseline: tuple[str, Any] | None,
+        fourier: float = 0.5,
+    ) -> None:
         dtype = DTYPES[precision]
         g = torch.Generator().manual_seed(0)
         self.x = U1.random(chains, SHAPE, dtype=dtype, generator=g)
@@ -375,13 +385,19 @@ class LocalCase:
                 )
                 grp = rt.pt.groups.U1
             torch.manual_seed(0)
-            dyn = dyn_cls(grp, SHAPE, cfg(leapfrog=LAYERS), net, dtype=dtype)
+            dyn_config = cfg(leapfrog=LAYERS, fourier=fourier) if fourier else cfg(leapfrog=LAYERS)
+            dyn = dyn_cls(grp, SHAPE, dyn_config, net, dtype=dtype)
             with torch.no_grad():  # heads that are not near zero: every term of the math runs
                 for vnet in dyn.vnets:
                     w = vnet.head.weight
                     w.copy_(torch.linspace(-0.3, 0.3, w.numel(), dtype=dtype).reshape(w.shape))
             dyn.compile_proposal()
             self.models[name] = dyn
+        eps = Dynamics(
+            U1, SHAPE, DynamicsConfig(leapfrog=LAYERS, fourier=fourier), None, dtype=dtype
+        )
+        eps.compile_proposal()
+        self.models["eps"] = eps
 
     def units(self) -> dict[str, Callable[[], Any]]:
         def trajectory(dyn: Any) -> Callable[[], Any]:
@@ -418,7 +434,7 @@ def local_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     for precision in args.precisions:
         for chains in args.chains:
             r = interleaved_rounds(
-                functools.partial(LocalCase, chains, precision, baseline),
+                functools.partial(LocalCase, chains, precision, baseline, args.fourier),
                 CpuClock(),
                 args.rounds,
                 args.reps,
@@ -427,6 +443,8 @@ def local_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "section": "local",
                 "chains": chains,
                 "precision": precision,
+                "fourier": args.fourier,
+                "over_eps": {u: r.ratio(f"{u} now", f"{u} eps") for u in ("traj", "train")},
                 "ms": {k: 1e3 * v for k, v in r.median.items()},
                 "cold_compile_s": r.cold,
                 "warm_compile_s": r.warm,
@@ -635,9 +653,10 @@ def report_row(row: dict[str, Any]) -> None:
         print(f"  first call s, cold (load {row['load_cold']:.1f}) / warm: {firsts}", flush=True)
     elif row["section"] == "local":
         ms = ", ".join(f"{k} {v:.2f}" for k, v in row["ms"].items())
+        over = ", ".join(f"{k} {v:.2f}x" for k, v in row["over_eps"].items())
         print(
-            f"network local U1 16x16 x{row['chains']} {row['precision']} (load "
-            f"{row['load']:.1f}): ms {ms}"
+            f"network local U1 16x16 x{row['chains']} {row['precision']} fourier "
+            f"{row['fourier']} (load {row['load']:.1f}): ms {ms}; now / eps: {over}"
             + (
                 "; baseline / now: " + ", ".join(f"{k} {v:.2f}x" for k, v in row["speedup"].items())
                 if "speedup" in row
@@ -692,6 +711,12 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline",
         metavar="REV",
         help="local section: also time the runtime of git revision REV (side by side)",
+    )
+    ap.add_argument(
+        "--fourier",
+        type=float,
+        default=0.5,
+        help="local section: dynamics.fourier (specs/u1.l2h: 0.5; 0: no filter)",
     )
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)

@@ -70,7 +70,15 @@ from .lattice import (
     topological_charge,
     u1_action_and_force_halo,
 )
-from .networks import LeapfrogNet, LocalNet, NetworkConfig, VNet, XNet, lattice_laplacian
+from .networks import (
+    LeapfrogNet,
+    LocalNet,
+    NetworkConfig,
+    VNet,
+    XNet,
+    lattice_laplacian,
+    new_pass,
+)
 
 __all__ = ["Dynamics", "DynamicsConfig", "Proposal", "acceptance_probability", "fourier_filter"]
 
@@ -224,8 +232,10 @@ def compact_logdet(x: Tensor, eps_s: Tensor) -> Tensor:
 #: ``COMPILE_OPTIONS`` (``realize_opcount_threshold = 1``, which pays for the force of the
 #: network-free graph) materialises the network's rolled and summed intermediates: the layer
 #: graph of specs/u1.l2h's network took about twice as long with it (bench/bench_cost.py,
-#: docs/performance.md).
-LOCAL_COMPILE_OPTIONS: dict[str, object] = {"layout_optimization": False}
+#: docs/performance.md). ``cpp_wrapper``: the graph's wrapper (its buffers' allocation and
+#: views, the kernels' and matmuls' calls; about 200 statements per layer graph of that network)
+#: runs as C++ instead of Python, the same kernels (the same values, bit for bit).
+LOCAL_COMPILE_OPTIONS: dict[str, object] = {"layout_optimization": False, "cpp_wrapper": True}
 
 
 def _compile_defaults(device: torch.device) -> dict[str, Any]:
@@ -879,6 +889,8 @@ class Dynamics(nn.Module):
         computed for the whole batch and selected per chain (twice the work of one direction).
         Runs ``trajectory``, compiled as one graph after ``compile_proposal`` where it pays.
         """
+        if not torch.compiler.is_compiling():
+            new_pass()  # the networks' weights are fixed within the proposal (networks.new_pass)
         p: Proposal = self._propose_fn(x, v, self._beta(beta), forward_mask)
         return p
 

@@ -118,11 +118,13 @@ def fourier_filter(a: Tensor, log_m2: Tensor, lap: Tensor, dense: DenseFilter = 
         k = torch.sqrt((4 * n_dim + m2) / (full + m2)) / full.numel()
         x = a.reshape(-1, *a.shape[2:])
         rotate = (0, n_dim, *range(1, n_dim))  # the last axis first: n_dim rotations are none
+        # each rotation made contiguous: every product is then one plain matmul of
+        # [B·D·V/L_d, L_d] rows (a strided batch of L_d × L_d products otherwise)
         for h in reversed(mats):
-            x = (x @ h).permute(rotate)
+            x = (x @ h).permute(rotate).contiguous()
         x = x * k
         for h in reversed(mats):
-            x = (x @ h).permute(rotate)
+            x = (x @ h).permute(rotate).contiguous()
         return x.reshape(a.shape)
     n_dim = lap.dim()
     m2 = torch.exp(log_m2)

@@ -41,7 +41,7 @@ def test_layer_graph_options_follow_the_network_kind(
 
 
 def test_local_options_keep_channels_first_and_default_realization() -> None:
-    assert LOCAL_COMPILE_OPTIONS == {"layout_optimization": False}
+    assert LOCAL_COMPILE_OPTIONS == {"layout_optimization": False, "cpp_wrapper": True}
     assert "realize_opcount_threshold" in COMPILE_OPTIONS
 
 
