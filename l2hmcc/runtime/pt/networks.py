@@ -79,6 +79,7 @@ __all__ = [
     "group_colors",
     "lattice_laplacian",
     "max_pool",
+    "new_pass",
     "periodic_pad",
     "seed_u1_network",
     "tanh",
@@ -129,6 +130,18 @@ def max_pool(h: torch.Tensor, size: int) -> torch.Tensor:
     The native kernels (fast on channels-last input, with a cheap index-based backward)."""
     pool = {3: F.max_pool1d, 4: F.max_pool2d, 5: F.max_pool3d}[h.dim()]
     return pool(h, size)
+
+
+#: the current pass (``new_pass``): a folded dense weight is reused within one pass only
+_PASS = [0]
+
+
+def new_pass() -> None:
+    """Start a new pass of the networks (``Dynamics.propose`` calls it once per proposal, in
+    which the weights do not change): folded dense weights (``LeapfrogNet._folded_weight``)
+    are not reused across passes, whatever writes the weights in between (an optimizer or a
+    collective that writes ``.data`` does not change the version counter they are keyed on)."""
+    _PASS[0] += 1
 
 
 #: activations that commute with a max-pool (non-decreasing and exactly so in floating point)
@@ -446,16 +459,17 @@ class LeapfrogNet(nn.Module):
         self.s_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "s" in self.heads else None
         self.q_log_scale = nn.Parameter(torch.zeros(1, **factory)) if "q" in self.heads else None
         #: the last folded dense weight (``_folded_weight``) and the state it was folded from
-        self._fold_cache: tuple[tuple[int, int, bool], Tensor] | None = None
+        self._fold_cache: tuple[tuple[int, int, int, bool], Tensor] | None = None
 
     def _folded_weight(self, w: Tensor, axes: tuple[int, ...], extend: int) -> Tensor:
-        """``_fold(w, axes, extend)``, reused in eager mode while the weight is unchanged (same
-        storage and version) and the grad mode is the same: a trajectory or train step calls each
-        x-network twice (forward and backward transport), and with gradients both calls' weight
-        gradients then meet at the one fold, whose backward extends their sum once."""
+        """``_fold(w, axes, extend)``, reused in eager mode within one pass (``new_pass``) while
+        the weight is unchanged (same storage and version) and the grad mode is the same: a
+        proposal calls each x-network twice (forward and backward transport), and with gradients
+        both calls' weight gradients then meet at the one fold, whose backward extends their sum
+        once."""
         if torch.compiler.is_compiling():
             return _fold(w, axes, extend)
-        key = (w.data_ptr(), w._version, torch.is_grad_enabled())
+        key = (_PASS[0], w.data_ptr(), w._version, torch.is_grad_enabled())
         if self._fold_cache is None or self._fold_cache[0] != key:
             self._fold_cache = (key, _fold(w, axes, extend))
         return self._fold_cache[1]

@@ -16,6 +16,7 @@ from l2hmcc.runtime.pt.networks import (
     VNet,
     XNet,
     max_pool,
+    new_pass,
     periodic_pad,
     seed_u1_network,
     tanh,
@@ -327,7 +328,8 @@ def test_circular_convs_and_folded_dense_are_the_padded_stack(
 
 def test_folded_dense_weight_is_reused_only_while_the_weight_is_unchanged() -> None:
     """Two calls with gradients share one fold (their weight gradients meet there): the
-    gradients are the padded stack's; a changed weight (in place) is folded again."""
+    gradients are the padded stack's; a changed weight (in place) is folded again, and so is
+    any weight in a new pass (``new_pass``, called by every proposal)."""
     cfg = NetworkConfig(conv_filters=(3,), conv_kernels=(3,), conv_padding="full", hidden=(8,))
     torch.manual_seed(0)
     net = XNet(U1, (6, 6), cfg, dtype=F64)
@@ -350,6 +352,12 @@ def test_folded_dense_weight_is_reused_only_while_the_weight_is_unchanged() -> N
         expected = _padded_conv_stack(net, links, masks[0])
     assert not torch.allclose(before, after)
     assert (after - expected).abs().max() <= 1e-12 * expected.abs().max()
+    # a write through .data keeps the version: a new pass (one per proposal) folds again
+    net.conv_dense.weight.data.mul_(0.5)
+    new_pass()
+    with torch.no_grad():
+        again = net._conv_dense_out(net.embed(links, masks[0]))
+    assert (again - before).abs().max() <= 1e-12 * before.abs().max()
 
 
 def test_the_seed_networks_conv_stack_is_the_padded_stack() -> None:
