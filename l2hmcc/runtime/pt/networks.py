@@ -533,9 +533,12 @@ class LeapfrogNet(nn.Module):
         h, extend = self._conv_stack(h)
         if extend:
             h = periodic_pad(h, 0, extend)
-        if self.n_dim == 2:
-            return h.permute(0, 2, 3, 1).flatten(1)
-        return h.flatten(1)
+        return self._flat(h)
+
+    def _flat(self, h: Tensor) -> Tensor:
+        """``h`` ``[B, C, *L]`` flattened in memory order: ``(*L, C)`` in 2D (channels last, a
+        view where flatten(1) would copy), else ``(C, *L)``."""
+        return (h.permute(0, 2, 3, 1) if self.n_dim == 2 else h).flatten(1)
 
     def _conv_dense_out(self, h: Tensor) -> Tensor:
         """``act(conv_dense(_conv_features(h)))`` from the embedding ``h``. Where the stack's
@@ -545,20 +548,18 @@ class LeapfrogNet(nn.Module):
         assert self.conv_dense is not None
         h, extend = self._conv_stack(h)
         if not extend:
-            flat = h.permute(0, 2, 3, 1).flatten(1) if self.n_dim == 2 else h.flatten(1)
-            dense: Tensor = self.act(self.conv_dense(flat))
+            dense: Tensor = self.act(self.conv_dense(self._flat(h)))
             return dense
         weight = self.conv_dense.weight
         lattice = [n + extend for n in h.shape[2:]]
         if self.n_dim == 2:  # features (*L, C), the channels-last memory order
             w = weight.view(weight.shape[0], *lattice, h.shape[1])
             axes = tuple(range(1, 1 + self.n_dim))
-            h = h.permute(0, 2, 3, 1)
         else:
             w = weight.view(weight.shape[0], h.shape[1], *lattice)
             axes = tuple(range(2, 2 + self.n_dim))
         folded = self._folded_weight(w, axes, extend)
-        out: Tensor = self.act(F.linear(h.flatten(1), folded.flatten(1), self.conv_dense.bias))
+        out: Tensor = self.act(F.linear(self._flat(h), folded.flatten(1), self.conv_dense.bias))
         return out
 
     def embed(self, links: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
